@@ -1,0 +1,6 @@
+"""The engine: numpy and pandas only; no Qt, no file paths."""
+
+from .dataset import Dataset, EditHistory
+from .tables import Boxes, Classes, Images
+
+__all__ = ["Boxes", "Classes", "Dataset", "EditHistory", "Images"]

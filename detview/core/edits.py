@@ -1,0 +1,303 @@
+"""Edit records: every change to a dataset is one small, serializable record.
+
+A record holds the old and the new values, refers to boxes by their stable box id
+and to images by image index, and has an exact inverse. ``Dataset.apply`` is the
+only function that changes data. The GUI's undo stack, the crash-recovery journal,
+the corrections log and export are all made from these records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+__all__ = [
+    "AddBoxes",
+    "Composite",
+    "DeleteBoxes",
+    "DeleteImages",
+    "Edit",
+    "MoveBoxes",
+    "RelabelBoxes",
+    "RemoveBoxes",
+    "RestoreBoxes",
+    "RestoreImages",
+    "SetReviewed",
+    "SetTags",
+    "edit_from_json",
+]
+
+XYXY = tuple[float, float, float, float]
+
+
+def _t(seq: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(seq)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Base class. ``kind`` names the record in its JSON form."""
+
+    kind: ClassVar[str] = "edit"
+
+    def inverse(self) -> Edit:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def touched_images(self) -> frozenset[int]:
+        return frozenset(int(i) for i in getattr(self, "images", ()))
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return self.kind
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, tuple) and v and isinstance(v[0], Edit):
+                d[f.name] = [e.to_json() for e in v]
+            else:
+                d[f.name] = _jsonable(v)
+        return d
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, frozenset):
+        return sorted(v)
+    return v
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+@dataclass(frozen=True)
+class DeleteBoxes(Edit):
+    """Mark ground-truth boxes deleted (``alive = False``)."""
+
+    kind: ClassVar[str] = "delete_boxes"
+    box_ids: tuple[int, ...]
+    images: tuple[int, ...]  # image index of each box
+
+    def inverse(self) -> Edit:
+        return RestoreBoxes(self.box_ids, self.images)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return f"Delete {_n(len(self.box_ids), 'box')}"
+
+
+@dataclass(frozen=True)
+class RestoreBoxes(Edit):
+    kind: ClassVar[str] = "restore_boxes"
+    box_ids: tuple[int, ...]
+    images: tuple[int, ...]
+
+    def inverse(self) -> Edit:
+        return DeleteBoxes(self.box_ids, self.images)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return f"Restore {_n(len(self.box_ids), 'box')}"
+
+
+@dataclass(frozen=True)
+class RelabelBoxes(Edit):
+    kind: ClassVar[str] = "relabel_boxes"
+    box_ids: tuple[int, ...]
+    images: tuple[int, ...]
+    old_cls: tuple[int, ...]
+    new_cls: tuple[int, ...]
+
+    def inverse(self) -> Edit:
+        return RelabelBoxes(self.box_ids, self.images, self.new_cls, self.old_cls)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        new = set(self.new_cls)
+        if class_names is not None and len(new) == 1:
+            return f"Relabel {_n(len(self.box_ids), 'box')} as {class_names[next(iter(new))]}"
+        return f"Relabel {_n(len(self.box_ids), 'box')}"
+
+
+@dataclass(frozen=True)
+class MoveBoxes(Edit):
+    """Move and/or resize boxes (old and new xyxy in absolute pixels)."""
+
+    kind: ClassVar[str] = "move_boxes"
+    box_ids: tuple[int, ...]
+    images: tuple[int, ...]
+    old_xyxy: tuple[XYXY, ...]
+    new_xyxy: tuple[XYXY, ...]
+
+    def inverse(self) -> Edit:
+        return MoveBoxes(self.box_ids, self.images, self.new_xyxy, self.old_xyxy)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return f"Move/resize {_n(len(self.box_ids), 'box')}"
+
+
+@dataclass(frozen=True)
+class AddBoxes(Edit):
+    """Add new ground-truth boxes (drawn, duplicated, or accepted from a prediction).
+
+    ``sources[k]`` says where box k came from, e.g. ``"drawn"``, ``"duplicate:12"`` or
+    ``"pred:yolov5s:3051"``.
+    """
+
+    kind: ClassVar[str] = "add_boxes"
+    box_ids: tuple[int, ...]
+    images: tuple[int, ...]
+    cls: tuple[int, ...]
+    xyxy: tuple[XYXY, ...]
+    sources: tuple[str, ...] = ()
+
+    def inverse(self) -> Edit:
+        return RemoveBoxes(self.box_ids, self.images, self.cls, self.xyxy, self.sources)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        src = self.sources[0] if self.sources else "drawn"
+        verb = "Accept prediction" if src.startswith("pred:") else "Add"
+        if len(self.box_ids) > 1 or verb == "Add":
+            return f"{verb}: {_n(len(self.box_ids), 'box')}"
+        return verb
+
+
+@dataclass(frozen=True)
+class RemoveBoxes(Edit):
+    """Inverse of :class:`AddBoxes`: removes the rows it added."""
+
+    kind: ClassVar[str] = "remove_boxes"
+    box_ids: tuple[int, ...]
+    images: tuple[int, ...]
+    cls: tuple[int, ...]
+    xyxy: tuple[XYXY, ...]
+    sources: tuple[str, ...] = ()
+
+    def inverse(self) -> Edit:
+        return AddBoxes(self.box_ids, self.images, self.cls, self.xyxy, self.sources)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return f"Remove {_n(len(self.box_ids), 'added box')}"
+
+
+@dataclass(frozen=True)
+class DeleteImages(Edit):
+    kind: ClassVar[str] = "delete_images"
+    images: tuple[int, ...]
+
+    def inverse(self) -> Edit:
+        return RestoreImages(self.images)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return f"Delete {_n(len(self.images), 'image')}"
+
+
+@dataclass(frozen=True)
+class RestoreImages(Edit):
+    kind: ClassVar[str] = "restore_images"
+    images: tuple[int, ...]
+
+    def inverse(self) -> Edit:
+        return DeleteImages(self.images)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return f"Restore {_n(len(self.images), 'image')}"
+
+
+@dataclass(frozen=True)
+class SetReviewed(Edit):
+    kind: ClassVar[str] = "set_reviewed"
+    images: tuple[int, ...]
+    old: tuple[bool, ...]
+    new: tuple[bool, ...]
+
+    def inverse(self) -> Edit:
+        return SetReviewed(self.images, self.new, self.old)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        word = "reviewed" if all(self.new) else "not reviewed"
+        return f"Mark {_n(len(self.images), 'image')} {word}"
+
+
+@dataclass(frozen=True)
+class SetTags(Edit):
+    kind: ClassVar[str] = "set_tags"
+    images: tuple[int, ...]
+    old: tuple[tuple[str, ...], ...]
+    new: tuple[tuple[str, ...], ...]
+
+    def inverse(self) -> Edit:
+        return SetTags(self.images, self.new, self.old)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return f"Tag {_n(len(self.images), 'image')}"
+
+
+@dataclass(frozen=True)
+class Composite(Edit):
+    """Several records applied as one user gesture (one undo step)."""
+
+    kind: ClassVar[str] = "composite"
+    label: str
+    edits: tuple[Edit, ...]
+
+    def inverse(self) -> Edit:
+        return Composite(self.label, tuple(e.inverse() for e in reversed(self.edits)))
+
+    def touched_images(self) -> frozenset[int]:
+        out: frozenset[int] = frozenset()
+        for e in self.edits:
+            out |= e.touched_images()
+        return out
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return self.label
+
+
+_KINDS: dict[str, type[Edit]] = {
+    c.kind: c
+    for c in (
+        DeleteBoxes,
+        RestoreBoxes,
+        RelabelBoxes,
+        MoveBoxes,
+        AddBoxes,
+        RemoveBoxes,
+        DeleteImages,
+        RestoreImages,
+        SetReviewed,
+        SetTags,
+        Composite,
+    )
+}
+
+
+def _tuplify(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_tuplify(x) for x in v)
+    return v
+
+
+def edit_from_json(d: dict[str, Any]) -> Edit:
+    """Inverse of :meth:`Edit.to_json`. Raises ``ValueError`` on a malformed record."""
+    if not isinstance(d, dict) or "kind" not in d:
+        raise ValueError("edit record must be an object with a 'kind'")
+    cls = _KINDS.get(d["kind"])
+    if cls is None:
+        raise ValueError(f"unknown edit kind {d['kind']!r}")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in d:
+            if f.name == "sources":
+                continue
+            raise ValueError(f"edit {d['kind']!r} lacks field {f.name!r}")
+        v = d[f.name]
+        if cls is Composite and f.name == "edits":
+            kwargs[f.name] = tuple(edit_from_json(e) for e in v)
+        else:
+            kwargs[f.name] = _tuplify(v)
+    return cls(**kwargs)
+
+
+def as_dict(edit: Edit) -> dict[str, Any]:  # pragma: no cover - convenience
+    return asdict(edit)
