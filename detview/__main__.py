@@ -1,0 +1,5 @@
+import sys
+
+from detview.launcher import main
+
+sys.exit(main())

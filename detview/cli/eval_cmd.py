@@ -1,0 +1,91 @@
+"""``detview eval``: the per-image metrics table as CSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from detview.core.metrics import COLUMNS, MetricParams, PerImageMetrics
+from detview.io.errors import InputError
+
+from .common import add_dataset_options, load_from_args
+
+ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="per-image metrics table (CSV)",
+                       description="Write one row per image: file_name,n_gt,n_pred,tp,fp,fn,"
+                                   "mean_iou (and loss when given).")
+    add_dataset_options(p)
+    p.add_argument("--run", help="which prediction run (default: the first)")
+    p.add_argument("--score-threshold", type=float, default=0.5,
+                   help="keep predictions with score >= this (default 0.5)")
+    p.add_argument("--iou-threshold", type=float, default=0.5,
+                   help="IoU needed for a match (default 0.5)")
+    p.add_argument("--sort", help="sort by this column (mean_iou and tp ascending, the others "
+                                  "descending, unless --ascending/--descending)")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--ascending", dest="ascending", action="store_true", default=None)
+    order.add_argument("--descending", dest="ascending", action="store_false")
+    p.add_argument("--include-deleted", action="store_true",
+                   help="keep images deleted by a corrections log")
+    p.add_argument("--out", type=Path, required=True, help="output CSV ('-' for stdout)")
+    p.set_defaults(func=run)
+
+
+def sort_table(df, column: str, ascending: bool | None):  # type: ignore[no-untyped-def]
+    if column not in df.columns:
+        raise InputError("(command line)", "--sort",
+                         f"unknown column {column!r}; choose from {', '.join(df.columns)}")
+    if ascending is None:
+        ascending = column in ASCENDING_BY_DEFAULT
+    values = df[column].to_numpy()
+    if values.dtype == object:
+        order = np.argsort(values.astype(str), kind="stable")
+    else:
+        key = values.astype(np.float64)
+        # NaN last in both directions; stable so ties keep file order
+        key = np.where(np.isnan(key), np.inf, key if ascending else -key)
+        order = np.argsort(key, kind="stable")
+    if ascending is False and values.dtype == object:
+        order = order[::-1]
+    return df.iloc[order]
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("score_threshold", "iou_threshold"):
+        v = getattr(args, name)
+        if not 0.0 <= v <= 1.0:
+            raise InputError("(command line)", f"--{name.replace('_', '-')}",
+                             f"must be between 0 and 1, got {v}")
+    result = load_from_args(args)
+    ds = result.dataset
+    run_name = args.run
+    if run_name is None:
+        run_name = next(iter(ds.runs), None)
+        if len(ds.runs) > 1:
+            print(f"detview: {len(ds.runs)} runs given; evaluating {run_name!r} (use --run)",
+                  file=sys.stderr)
+    elif run_name not in ds.runs:
+        raise InputError("(command line)", "--run",
+                         f"no run {run_name!r}; runs: {', '.join(ds.runs) or 'none'}")
+    pim = PerImageMetrics(ds, run_name, MetricParams(args.score_threshold, args.iou_threshold))
+    df = pim.table()
+    if not args.include_deleted:
+        df = df[~df["deleted"]]
+    cols = ["file_name", *COLUMNS] + [c for c in ("loss",) if c in df.columns]
+    df = df[cols]
+    if args.sort:
+        df = sort_table(df, args.sort, args.ascending)
+    if str(args.out) == "-":
+        df.to_csv(sys.stdout, index=False)
+    else:
+        from detview.io.atomic import atomic_write_text
+
+        atomic_write_text(args.out, df.to_csv(index=False))
+        print(f"detview: wrote {len(df)} rows to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,159 @@
+"""Per-image metrics and rankings.
+
+For every image and a prediction run, at a score threshold (predictions with
+``score >= score_threshold`` are kept, the same rule everywhere in detview) and an
+IoU threshold:
+
+- ``n_gt``: ground-truth boxes, crowd regions and deleted boxes not counted;
+- ``n_pred``: predictions kept by the score threshold;
+- ``tp``, ``fp``, ``fn``: class-aware greedy matching, see :mod:`.matching`; a
+  prediction matched only to a crowd region is neither TP nor FP;
+- ``mean_iou``: the per-image IoU of the Deep Lake evaluation playbook. For each label
+  in the union of predicted and ground-truth labels, take the IoU matrix between that
+  label's predictions and ground-truth boxes; if either side is empty the label scores
+  0; otherwise each box of the smaller side takes its best IoU with the larger side
+  (with equal counts each prediction takes its best ground-truth IoU) and the label
+  scores the mean of those. The image scores the mean over labels, 0 with no labels.
+  Crowd regions take no part.
+
+:class:`PerImageMetrics` keeps the table and the match records and re-computes only
+the images an edit touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .dataset import Dataset
+from .geometry import iou as iou_matrix
+from .matching import ImageMatch, match_image
+from .tables import Boxes
+
+__all__ = ["MetricParams", "PerImageMetrics", "mean_iou", "per_image_table", "COLUMNS"]
+
+COLUMNS = ("n_gt", "n_pred", "tp", "fp", "fn", "mean_iou")
+
+Progress = Callable[[int, int], bool]
+
+
+@dataclass(frozen=True)
+class MetricParams:
+    score_threshold: float = 0.5
+    iou_threshold: float = 0.5
+
+
+def mean_iou(pred_xyxy: np.ndarray, pred_cls: np.ndarray, gt_xyxy: np.ndarray,
+             gt_cls: np.ndarray) -> float:
+    """Deep Lake per-image IoU (see module docstring). Inputs are already filtered."""
+    labels = np.union1d(pred_cls, gt_cls)
+    if labels.size == 0:
+        return 0.0
+    total = 0.0
+    for lab in labels.tolist():
+        p = pred_xyxy[pred_cls == lab]
+        g = gt_xyxy[gt_cls == lab]
+        if len(p) == 0 or len(g) == 0:
+            continue
+        m = iou_matrix(p, g)
+        total += float(m.max(axis=1).mean() if len(p) <= len(g) else m.max(axis=0).mean())
+    return total / labels.size
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """Everything the viewer needs about one image: rows and match records."""
+
+    gt_rows: np.ndarray  # row positions in dataset.gt (alive boxes, crowd included)
+    pred_rows: np.ndarray  # row positions in the run (kept by the score threshold)
+    match: ImageMatch
+
+
+class PerImageMetrics:
+    """The per-image table of one run, updated incrementally after edits."""
+
+    def __init__(self, dataset: Dataset, run: str | None, params: MetricParams = MetricParams(),
+                 progress: Progress | None = None) -> None:
+        self.dataset = dataset
+        self.run = run
+        self.params = params
+        n = dataset.n_images
+        self._values = {c: np.zeros(n, dtype=np.float64 if c == "mean_iou" else np.int64)
+                        for c in COLUMNS}
+        self.update(range(n), progress=progress)
+
+    @property
+    def preds(self) -> Boxes | None:
+        return None if self.run is None else self.dataset.runs[self.run]
+
+    def image_result(self, i: int) -> ImageResult:
+        return self._compute(i)
+
+    def _compute(self, i: int) -> ImageResult:
+        ds, p = self.dataset, self.params
+        gt = ds.gt
+        gs = gt.image_slice(i)
+        g_rows = np.arange(gs.start, gs.stop)[gt.alive[gs]]
+        preds = self.preds
+        if preds is None:
+            p_rows = np.zeros(0, dtype=np.int64)
+            pxy, psc, pcl = np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64)
+        else:
+            ps = preds.image_slice(i)
+            keep = preds.alive[ps] & (preds.score[ps] >= p.score_threshold)
+            p_rows = np.arange(ps.start, ps.stop)[keep]
+            pxy, psc, pcl = preds.xyxy[p_rows], preds.score[p_rows], preds.cls[p_rows]
+        gxy, gcl, gcr = gt.xyxy[g_rows], gt.cls[g_rows], gt.iscrowd[g_rows]
+        m = match_image(pxy, psc, pcl, gxy, gcl, gcr, p.iou_threshold)
+        return ImageResult(g_rows, p_rows, m)
+
+    def update(self, images: Iterable[int], progress: Progress | None = None) -> None:
+        idx = list(images)
+        v = self._values
+        for k, i in enumerate(idx):
+            res = self._compute(i)
+            gt = self.dataset.gt
+            crowd = gt.iscrowd[res.gt_rows]
+            m = res.match
+            v["n_gt"][i] = int(np.count_nonzero(~crowd))
+            v["n_pred"][i] = len(res.pred_rows)
+            v["tp"][i] = m.tp
+            v["fp"][i] = m.fp
+            v["fn"][i] = int(np.count_nonzero((m.gt_pred < 0) & ~crowd))
+            regular = res.gt_rows[~crowd]
+            preds = self.preds
+            if preds is None:
+                pxy, pcl = np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+            else:
+                pxy, pcl = preds.xyxy[res.pred_rows], preds.cls[res.pred_rows]
+            v["mean_iou"][i] = mean_iou(pxy, pcl, gt.xyxy[regular], gt.cls[regular])
+            if progress is not None and k % 256 == 0 and progress(k, len(idx)) is False:
+                raise InterruptedError("cancelled")
+
+    def table(self) -> pd.DataFrame:
+        """One row per image (index = image index), with ``file_name`` and ``deleted``."""
+        ds = self.dataset
+        df = pd.DataFrame({"file_name": ds.images.file_names})
+        for c in COLUMNS:
+            df[c] = self._values[c]
+        for name, values in ds.meta.get("image_values", {}).items():
+            df[name] = np.asarray(values, dtype=np.float64)
+        df["deleted"] = ds.images.deleted.copy()
+        return df
+
+    def column(self, name: str) -> np.ndarray:
+        if name in self._values:
+            return self._values[name]
+        if name in self.dataset.meta.get("image_values", {}):
+            return np.asarray(self.dataset.meta["image_values"][name], dtype=np.float64)
+        raise KeyError(name)
+
+
+def per_image_table(dataset: Dataset, run: str | None,
+                    params: MetricParams = MetricParams(),
+                    progress: Progress | None = None) -> pd.DataFrame:
+    """The per-image table of ``run`` (None = ground truth only)."""
+    return PerImageMetrics(dataset, run, params, progress).table()

@@ -1,0 +1,54 @@
+"""The ``detview`` command: GUI commands go to :mod:`detview.gui`, the rest to
+:mod:`detview.cli`. Neither package imports the other; only this dispatcher knows both.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+GUI_COMMANDS = ("open", "demo")
+
+USAGE = """\
+usage: detview COMMAND [options]
+
+GUI:
+  demo        open the bundled demo dataset (--screenshot PNG renders it and exits)
+  open        open a dataset: detview open DIR, or --images DIR --gt PATH --pred PATH ...
+
+Headless:
+  eval        per-image metrics table (CSV) for one prediction run
+  coco-eval   the 12 COCO bbox numbers (and per class with --json)
+  convert     convert ground truth between formats
+  export      write the cleaned dataset (optionally replaying a corrections log)
+  apply       replay a corrections log on the original dataset and export
+
+Run 'detview COMMAND --help' for the options of a command.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if args else 2
+    if args[0] in ("--version", "-V"):
+        from detview import __version__
+
+        print(f"detview {__version__}")
+        return 0
+    if args[0] in GUI_COMMANDS:
+        try:
+            from detview.gui.app import main as gui_main
+        except ImportError as exc:
+            print(f"detview: the GUI cannot start: {exc}. Install it with: pip install 'detview[gui]'",
+                  file=sys.stderr)
+            return 2
+        return int(gui_main(args) or 0)
+    from detview.cli.main import main as cli_main
+
+    return cli_main(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

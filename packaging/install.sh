@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# detview set-up on a fresh Debian 12 / Ubuntu machine with Python 3.10+.
+#
+#   bash packaging/install.sh demo   # install everything, then open the demo dataset
+#   bash packaging/install.sh test   # install everything, then run lint and the test suite
+#   bash packaging/install.sh        # install only
+#
+# It installs the system libraries Qt needs (apt, when missing and when root or sudo
+# is available), makes a virtual environment in .venv and installs detview into it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-install}"
+
+say() { printf '\033[1mdetview setup:\033[0m %s\n' "$*"; }
+
+# -------------------------------------------------------------- system libraries
+# Offscreen rendering (tests, --screenshot) and a real X display (xcb) need these.
+APT_PKGS=(libgl1 libegl1 libglib2.0-0 libfontconfig1 fontconfig-config libfreetype6
+  libdbus-1-3 libxkbcommon0 libx11-6 fonts-dejavu-core
+  libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+  libxcb-randr0 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-shm0 libxcb-sync1
+  libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 xvfb xauth)
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing=()
+  for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+    if [[ $(id -u) -eq 0 || -n $sudo ]]; then
+      say "installing system libraries for Qt: ${missing[*]}"
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      say "warning: missing system packages (need root to install): ${missing[*]}"
+    fi
+  fi
+fi
+
+# -------------------------------------------------------------- python environment
+PY="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.detview-installed
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  say "installing detview and its dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -i warning || true
+  .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v -i -E "warning|location" || true
+  .venv/bin/python -c "import detview, PySide6, pyqtgraph, pytestqt" && touch "$stamp"
+fi
+
+case "$what" in
+  demo)
+    if [[ -n "${DISPLAY:-}" || -n "${WAYLAND_DISPLAY:-}" ]]; then
+      say "opening the demo dataset"
+      exec .venv/bin/detview demo
+    fi
+    out="$PWD/detview-demo.png"
+    say "no display found: rendering the demo window offscreen to $out"
+    QT_QPA_PLATFORM=offscreen .venv/bin/detview demo --screenshot "$out"
+    say "done. Open $out to see it; for the interactive app run 'xvfb-run -a .venv/bin/detview demo' or use a desktop session."
+    ;;
+  test)
+    say "lint (ruff), layering contracts (import-linter), tests (pytest)"
+    .venv/bin/ruff check detview tests benchmarks
+    .venv/bin/lint-imports
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}"
+    ;;
+  install) say "installed. Run: .venv/bin/detview demo" ;;
+  *) echo "usage: bash packaging/install.sh [demo|test|install]" >&2; exit 2 ;;
+esac
