@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from detview.io.errors import InputError
+from detview.io.spec import DatasetSpec, load_spec
 
 log = logging.getLogger("detview")
 
@@ -55,12 +56,12 @@ def _names(value: str | None) -> Any:
     return [n.strip() for n in value.split(",") if n.strip()]
 
 
-def load_from_args(args: argparse.Namespace, quiet: bool = False) -> Any:
-    """Load the dataset the options name; warnings go to stderr, one line each."""
+def spec_from_args(args: argparse.Namespace, quiet: bool = False) -> DatasetSpec:
+    """The dataset the options name (a folder is auto-detected and reported)."""
     import detview.io as dio
 
     images, gt, gt_format = args.images, args.gt, args.gt_format
-    if args.dataset is not None:
+    if getattr(args, "dataset", None) is not None:
         if not args.dataset.exists():
             raise InputError(args.dataset, "", "no such file or folder")
         layout = dio.detect_layout(args.dataset)
@@ -71,18 +72,24 @@ def load_from_args(args: argparse.Namespace, quiet: bool = False) -> Any:
             print(f"detview: {layout.description}", file=sys.stderr)
     if gt is None and images is None:
         raise InputError("(command line)", "", "name a dataset folder, or --images and --gt")
-    kwargs: dict[str, Any] = {"gt_format": gt_format}
-    names = _names(getattr(args, "names", None))
-    if names is not None:
-        kwargs["class_names"] = names
-    preds = parse_pred_args(getattr(args, "pred", []) or [])
-    if getattr(args, "pred_format", None):
-        kwargs["pred_format"] = args.pred_format
-    if getattr(args, "class_map", None) and args.class_map != "auto":
-        kwargs["pred_class_map"] = args.class_map
-    result = dio.load_dataset(images, gt, preds, getattr(args, "loss", None), logger=log,
-                              **kwargs)
+    class_map = getattr(args, "class_map", None)
+    return DatasetSpec.make(
+        images=images, gt=gt, preds=parse_pred_args(getattr(args, "pred", []) or []),
+        loss=getattr(args, "loss", None), gt_format=gt_format,
+        pred_format=getattr(args, "pred_format", None),
+        class_map=None if class_map in (None, "auto") else class_map,
+        class_names=_names(getattr(args, "names", None)),
+    )
+
+
+def load_from_args(args: argparse.Namespace, quiet: bool = False) -> Any:
+    """Load the dataset the options name; warnings go to stderr, one line each.
+
+    Returns the :class:`detview.io.LoadResult` and the spec it was loaded from.
+    """
+    spec = spec_from_args(args, quiet)
+    result = load_spec(spec, logger=log)
     if not quiet:
         for p in result.problems:
             print(f"detview: warning: {p}", file=sys.stderr)
-    return result
+    return result, spec

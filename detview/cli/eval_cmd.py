@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 <= v <= 1.0:
             raise InputError("(command line)", f"--{name.replace('_', '-')}",
                              f"must be between 0 and 1, got {v}")
-    result = load_from_args(args)
+    result, _spec = load_from_args(args)
     ds = result.dataset
     run_name = args.run
     if run_name is None:

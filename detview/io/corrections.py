@@ -35,7 +35,13 @@ from detview.core.edits import (
 from .atomic import atomic_write_text
 from .errors import InputError
 
-__all__ = ["correction_records", "read_corrections", "summarize", "write_corrections"]
+__all__ = [
+    "correction_records",
+    "read_corrections",
+    "read_corrections_full",
+    "summarize",
+    "write_corrections",
+]
 
 FORMAT_VERSION = 1
 
@@ -156,10 +162,19 @@ def write_corrections(path: str | Path, original: Dataset, edits: Sequence[Edit]
 
 def read_corrections(path: str | Path) -> tuple[dict[str, Any], list[Edit]]:
     """The header and the edit records of a corrections log."""
+    header, edits, _ = read_corrections_full(path)
+    return header, edits
+
+
+def read_corrections_full(
+    path: str | Path,
+) -> tuple[dict[str, Any], list[Edit], list[dict[str, Any]]]:
+    """Header, edit records, and each record's ``time``/``user``."""
     path = Path(path)
     text = path.read_text(encoding="utf-8-sig")
     header: dict[str, Any] | None = None
     edits: list[Edit] = []
+    meta: list[dict[str, Any]] = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -178,6 +193,7 @@ def read_corrections(path: str | Path) -> tuple[dict[str, Any], list[Edit]]:
             edits.append(edit_from_json(obj["edit"]))
         except (ValueError, TypeError) as exc:
             raise InputError(path, f"line {n}", f"bad edit record: {exc}") from None
+        meta.append({k: obj[k] for k in ("time", "user") if k in obj})
     if header is None:
         raise InputError(path, "line 1", "empty file: not a corrections log")
-    return header, edits
+    return header, edits, meta
