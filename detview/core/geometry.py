@@ -26,7 +26,7 @@ def xyxy_to_xywh(b: np.ndarray) -> np.ndarray:
 
 def areas(b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    return np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
 
 
 def clip(b: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -48,7 +48,7 @@ def iou(a: np.ndarray, b: np.ndarray, b_crowd: np.ndarray | None = None) -> np.n
         return np.zeros((a.shape[0], b.shape[0]))
     iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
     aa = areas(a)[:, None]
     ab = areas(b)[None, :]
     union = aa + ab - inter

@@ -61,28 +61,19 @@ def match_image(
         return ImageMatch(pred_gt, pred_iou, outcome, gt_pred, ious)
     thr = min(iou_threshold, 1 - 1e-10)
     order = np.argsort(-np.asarray(pred_score, dtype=np.float64), kind="mergesort")
-    taken = np.zeros(n_g, dtype=bool)
-    regular = np.flatnonzero(~gt_crowd)
-    crowd = np.flatnonzero(gt_crowd)
-    for d in order.tolist():
-        row = ious[d]
-        m = -1
-        for group in (regular, crowd):
-            if group.size == 0:
+    ok = ious >= thr
+    taken = np.zeros(n_g, dtype=bool)  # crowd regions are never taken
+    for d in order[ok[order].any(axis=1)].tolist():
+        free = ok[d] & ~taken
+        cand = free & ~gt_crowd
+        if not cand.any():
+            cand = free & gt_crowd
+            if not cand.any():
                 continue
-            cand = row[group]
-            ok = cand >= thr
-            if group is regular:
-                ok &= ~taken[group]
-            if ok.any():
-                vals = np.where(ok, cand, -np.inf)
-                best = vals.max()
-                m = int(group[np.flatnonzero(vals == best)[-1]])
-                break
-        if m < 0:
-            continue
+        vals = np.where(cand, ious[d], -np.inf)
+        m = int(np.flatnonzero(vals == vals.max())[-1])
         pred_gt[d] = m
-        pred_iou[d] = row[m]
+        pred_iou[d] = ious[d, m]
         if gt_crowd[m]:
             outcome[d] = IGNORED
         else:

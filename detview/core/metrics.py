@@ -47,20 +47,32 @@ class MetricParams:
 
 
 def mean_iou(pred_xyxy: np.ndarray, pred_cls: np.ndarray, gt_xyxy: np.ndarray,
-             gt_cls: np.ndarray) -> float:
-    """Deep Lake per-image IoU (see module docstring). Inputs are already filtered."""
-    labels = np.union1d(pred_cls, gt_cls)
-    if labels.size == 0:
+             gt_cls: np.ndarray, ious: np.ndarray | None = None) -> float:
+    """Deep Lake per-image IoU (see module docstring). Inputs are already filtered.
+
+    ``ious`` may pass the IoU matrix (preds x gt) when the caller has it; pairs of
+    different classes are ignored either way.
+    """
+    pred_cls = np.asarray(pred_cls, dtype=np.int64)
+    gt_cls = np.asarray(gt_cls, dtype=np.int64)
+    if pred_cls.size == 0 and gt_cls.size == 0:
         return 0.0
-    total = 0.0
-    for lab in labels.tolist():
-        p = pred_xyxy[pred_cls == lab]
-        g = gt_xyxy[gt_cls == lab]
-        if len(p) == 0 or len(g) == 0:
-            continue
-        m = iou_matrix(p, g)
-        total += float(m.max(axis=1).mean() if len(p) <= len(g) else m.max(axis=0).mean())
-    return total / labels.size
+    labels, inv = np.unique(np.concatenate([pred_cls, gt_cls]), return_inverse=True)
+    n_lab = labels.size
+    pl, gl = inv[: pred_cls.size], inv[pred_cls.size :]
+    n_p = np.bincount(pl, minlength=n_lab)
+    n_g = np.bincount(gl, minlength=n_lab)
+    if pred_cls.size and gt_cls.size:
+        m = iou_matrix(pred_xyxy, gt_xyxy) if ious is None else ious
+        m = np.where(pl[:, None] == gl[None, :], m, -1.0)
+        sum_p = np.bincount(pl, weights=m.max(axis=1), minlength=n_lab)
+        sum_g = np.bincount(gl, weights=m.max(axis=0), minlength=n_lab)
+    else:
+        sum_p = sum_g = np.zeros(n_lab)
+    both = (n_p > 0) & (n_g > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(n_p <= n_g, sum_p / np.maximum(n_p, 1), sum_g / np.maximum(n_g, 1))
+    return float(np.where(both, score, 0.0).sum() / n_lab)
 
 
 @dataclass(frozen=True)
@@ -125,11 +137,9 @@ class PerImageMetrics:
             v["fn"][i] = int(np.count_nonzero((m.gt_pred < 0) & ~crowd))
             regular = res.gt_rows[~crowd]
             preds = self.preds
-            if preds is None:
-                pxy, pcl = np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
-            else:
-                pxy, pcl = preds.xyxy[res.pred_rows], preds.cls[res.pred_rows]
-            v["mean_iou"][i] = mean_iou(pxy, pcl, gt.xyxy[regular], gt.cls[regular])
+            pcl = np.zeros(0, np.int64) if preds is None else preds.cls[res.pred_rows]
+            v["mean_iou"][i] = mean_iou(np.zeros((0, 4)), pcl, gt.xyxy[regular], gt.cls[regular],
+                                        ious=m.ious[:, ~crowd])
             if progress is not None and k % 256 == 0 and progress(k, len(idx)) is False:
                 raise InterruptedError("cancelled")
 

@@ -101,3 +101,43 @@ def test_per_image_metrics_follow_an_edit_of_one_image():
 def test_per_image_metrics_without_a_run():
     t = PerImageMetrics(_dataset(), None).table()
     assert t["fn"].tolist() == [2, 1, 0] and t["n_pred"].sum() == 0
+
+
+def _reference_loop(ious, scores, crowd, thr):
+    """The evaluateImg loop, written out plainly: gts sorted regular-first, dets by score."""
+    gind = sorted(range(len(crowd)), key=lambda g: crowd[g])  # stable: regular first
+    dind = sorted(range(len(scores)), key=lambda d: -scores[d])
+    gtm = {}
+    out = [-1] * len(scores)
+    for d in dind:
+        best, m = min(thr, 1 - 1e-10), -1
+        for g in gind:
+            if g in gtm and not crowd[g]:
+                continue
+            if m > -1 and not crowd[m] and crowd[g]:
+                break
+            if ious[d][g] < best:
+                continue
+            best, m = ious[d][g], g
+        if m > -1:
+            out[d] = m
+            gtm[m] = d
+    return out
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_matching_agrees_with_the_plain_evaluateimg_loop(seed):
+    rng = np.random.default_rng(seed)
+    n_g, n_p = rng.integers(0, 8), rng.integers(0, 15)
+    g = rng.uniform(0, 40, (n_g, 2))
+    gxy = np.hstack([g, g + rng.uniform(5, 30, (n_g, 2))])
+    src = rng.integers(0, max(n_g, 1), n_p)
+    pxy = (gxy[src] if n_g else np.zeros((n_p, 4)) + [0, 0, 10, 10]) + rng.normal(0, 4, (n_p, 4))
+    pxy[:, 2:] = np.maximum(pxy[:, 2:], pxy[:, :2] + 1)
+    crowd = rng.random(n_g) < 0.25
+    scores = np.round(rng.random(n_p), 1)  # ties on purpose
+    gcls, pcls = rng.integers(0, 2, n_g), rng.integers(0, 2, n_p)
+    m = match_image(pxy, scores, pcls, gxy, gcls, crowd, 0.5)
+    ious = np.where(pcls[:, None] == gcls[None, :], iou(pxy, gxy, crowd), -1.0)
+    assert m.pred_gt.tolist() == _reference_loop(ious.tolist(), scores.tolist(),
+                                                 crowd.tolist(), 0.5)
