@@ -73,7 +73,7 @@ def load_spec(spec: DatasetSpec, logger: Any = None, progress: Any = None) -> An
     """Load a dataset as the spec says; returns :class:`detview.io.LoadResult`."""
     from detview.io import load_dataset
 
-    kw: dict[str, Any] = dict(spec.options)
+    kw: dict[str, Any] = {"options": dict(spec.options)} if spec.options else {}
     if spec.gt_format:
         kw["gt_format"] = spec.gt_format
     if spec.pred_format:

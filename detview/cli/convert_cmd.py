@@ -1,0 +1,76 @@
+"""``detview convert``: ground truth from one annotation format to another.
+
+Example: ``detview convert --from voc --to yolo --gt Annotations --images JPEGImages
+--out out/``. Every box, id and passthrough field the target format can hold is kept;
+warnings about the input go to stderr, one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+FORMATS = ("coco", "yolo", "voc", "labelme", "cvat", "csv")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert ground truth between annotation formats",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--from", dest="src_format", choices=FORMATS,
+                   help="input format (default: auto-detected)")
+    p.add_argument("--to", dest="dst_format", choices=FORMATS, required=True,
+                   help="output format")
+    p.add_argument("--gt", type=Path, required=True,
+                   help="ground truth: a file, a label folder or a dataset folder")
+    p.add_argument("--images", type=Path, help="image folder (needed for YOLO sizes)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output file (coco/cvat/csv) or folder (yolo/voc/labelme)")
+    p.add_argument("--names", help="class names: a data.yaml/classes.txt path or a "
+                                   "comma-separated list")
+    p.add_argument("--copy-images", dest="images_mode", action="store_const", const="copy",
+                   default="none", help="copy the images next to the output")
+    p.add_argument("--link-images", dest="images_mode", action="store_const", const="link",
+                   help="hard-link (or symlink) the images next to the output")
+    p.add_argument("--clip", action="store_true", help="clip boxes to the image")
+    p.add_argument("--voc-zero-based", action="store_true",
+                   help="VOC files hold 0-based coordinates (CVAT/Datumaro exports); "
+                        "default: 1-based as in Pascal VOC")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow writing over input files (a .bak copy is kept)")
+    p.add_argument("--quiet", action="store_true", help="no warnings or summary")
+    p.set_defaults(func=run)
+
+
+def _names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        from detview.io._common import read_bytes
+        from detview.io.yolo import parse_names_file
+
+        return parse_names_file(read_bytes(path), str(path))
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from detview.io import load_dataset, write_dataset
+
+    options = {"voc_one_based": not args.voc_zero_based}
+    result = load_dataset(args.images, args.gt, gt_format=args.src_format,
+                          class_names=_names(args.names), clip=args.clip, options=options)
+    if not args.quiet:
+        for p in result.problems:
+            print(f"detview: warning: {p}", file=sys.stderr)
+    written = write_dataset(result.dataset, args.out, args.dst_format,
+                            images_mode=args.images_mode,
+                            images_root=args.images, overwrite=args.overwrite,
+                            options=options)
+    if not args.quiet:
+        ds = result.dataset
+        print(f"detview: {len(ds.images)} images, {int(ds.gt.alive.sum())} boxes, "
+              f"{len(ds.classes)} classes: {result.dataset.meta.get('format')} -> "
+              f"{args.dst_format}, {len(written)} files written to {args.out}",
+              file=sys.stderr)
+    return 0

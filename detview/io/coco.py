@@ -1,0 +1,598 @@
+"""COCO: instances json (ground truth), results list (predictions), writer.
+
+Coordinate convention: COCO ``bbox`` is ``[x, y, w, h]``, 0-based, float, absolute
+pixels, continuous; the engine's ``xyxy`` is ``[x, y, x + w, y + h]``. The original
+``bbox`` values are remembered so that writing an unedited box gives the same floats
+bit for bit (``x + w - x`` is not always ``w`` in floating point).
+
+Ground truth: box ids are the annotation ``id`` when all are unique integers, else
+sequential (and the original ``id`` is kept in the box extras). The annotation
+``area`` goes to ``Boxes.area``; every other annotation key (``segmentation``,
+``attributes``, ...) to ``Boxes.extras``; image keys other than id/file_name/width/
+height to ``Images.extras``; category keys other than id/name to ``Classes.extras``;
+top-level keys other than images/annotations/categories to ``meta["coco"]["top"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from detview.core.dataset import Dataset
+from detview.core.tables import Boxes, Classes, Images
+
+from ._checks import check_boxes
+from ._common import Problems, public_extras
+from .errors import InputError
+from .model import GtResult, PredData
+
+__all__ = [
+    "coco_gt_to_obj",
+    "coco_results_to_obj",
+    "parse_coco_gt",
+    "parse_coco_results",
+    "looks_like_coco_gt",
+]
+
+_ANN_CORE = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")
+_IMG_CORE = ("id", "file_name", "width", "height")
+_CAT_CORE = ("id", "name")
+
+
+def looks_like_coco_gt(obj: Any) -> bool:
+    return isinstance(obj, dict) and "images" in obj and "categories" in obj
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _parse_categories(cats: Any, source: str, problems: Problems) -> Classes:
+    if not isinstance(cats, list):
+        raise InputError(source, "key 'categories'", "must be a list of {id, name} objects")
+    names: list[str] = []
+    ids: list[int] = []
+    extras: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for k, c in enumerate(cats):
+        where = f"category #{k}"
+        if not isinstance(c, dict):
+            problems.add(source, where, "must be an object with 'id' and 'name'")
+            continue
+        cid = c.get("id")
+        if not _is_int(cid):
+            problems.add(source, where, f"'id' must be an integer, got {cid!r}")
+            continue
+        name = c.get("name")
+        if not isinstance(name, str):
+            problems.add(source, f"{where} (id {cid})", f"'name' must be a string, got {name!r}")
+            continue
+        if cid in seen:
+            problems.add(source, f"{where} (id {cid})", "duplicate category id")
+            continue
+        seen.add(cid)
+        names.append(name)
+        ids.append(cid)
+        extras.append({kk: v for kk, v in c.items() if kk not in _CAT_CORE})
+    return Classes(tuple(names), np.asarray(ids, dtype=np.int64), tuple(extras))
+
+
+def _parse_images(imgs: Any, source: str, problems: Problems) -> Images:
+    if not isinstance(imgs, list):
+        raise InputError(source, "key 'images'", "must be a list of image objects")
+    ids: list[int] = []
+    names: list[str] = []
+    ws: list[int] = []
+    hs: list[int] = []
+    extras: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for k, im in enumerate(imgs):
+        where = f"image #{k}"
+        if not isinstance(im, dict):
+            problems.add(source, where, "must be an object")
+            continue
+        iid = im.get("id")
+        if not _is_int(iid):
+            problems.add(source, where, f"'id' must be an integer, got {iid!r}")
+            continue
+        where = f"image #{k} (id {iid})"
+        fn = im.get("file_name")
+        if not isinstance(fn, str) or not fn:
+            problems.add(source, where, f"'file_name' must be a non-empty string, got {fn!r}")
+            continue
+        if iid in seen:
+            problems.add(source, where, "duplicate image id")
+            continue
+        seen.add(iid)
+        w, h = im.get("width", 0), im.get("height", 0)
+        if isinstance(w, float) and w.is_integer():
+            w = int(w)
+        if isinstance(h, float) and h.is_integer():
+            h = int(h)
+        if not (_is_int(w) and _is_int(h)) or w < 0 or h < 0:
+            problems.warn(source, where, f"width/height must be non-negative integers, got "
+                          f"{w!r} x {h!r}; size treated as unknown")
+            w = h = 0
+        elif ("width" in im) and (w == 0 or h == 0):
+            problems.warn(source, where, "zero width or height")
+        ids.append(iid)
+        names.append(fn)
+        ws.append(w)
+        hs.append(h)
+        extra = {kk: v for kk, v in im.items() if kk not in _IMG_CORE}
+        if "width" not in im:
+            extra["_no_size"] = True
+        extras.append(extra)
+    return Images(np.asarray(ids, dtype=np.int64), names, np.asarray(ws, dtype=np.int64),
+                  np.asarray(hs, dtype=np.int64), extras=extras)
+
+
+def _ann_columns_fast(anns: list[Any]) -> tuple[np.ndarray, ...] | None:
+    """Vectorised extraction; None when something is irregular (slow path reports it)."""
+    try:
+        ids = np.array([a["id"] for a in anns])
+        img = np.array([a["image_id"] for a in anns])
+        cat = np.array([a["category_id"] for a in anns])
+        bbox = np.array([a["bbox"] for a in anns])
+        area = np.array([a.get("area", np.nan) for a in anns])
+        crowd = np.array([a.get("iscrowd", 0) for a in anns])
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+    n = len(anns)
+    if n == 0:
+        return None
+    if ids.dtype.kind != "i" or img.dtype.kind != "i" or cat.dtype.kind != "i":
+        return None
+    if bbox.dtype.kind not in "if" or bbox.shape != (n, 4):
+        return None
+    if area.dtype.kind not in "if" or crowd.dtype.kind not in "ib":
+        return None
+    return ids, img, cat, bbox.astype(np.float64), area.astype(np.float64), crowd.astype(bool)
+
+
+def _ann_columns_slow(
+    anns: list[Any], source: str, problems: Problems
+) -> tuple[np.ndarray, ...]:
+    """Per-record validation with a problem per bad record; bad records are skipped."""
+    rows: list[int] = []
+    ids: list[int] = []
+    img: list[int] = []
+    cat: list[int] = []
+    bbox: list[list[float]] = []
+    area: list[float] = []
+    crowd: list[bool] = []
+    for k, a in enumerate(anns):
+        where = f"annotation #{k}"
+        if not isinstance(a, dict):
+            problems.add(source, where, f"must be an object, got {type(a).__name__}")
+            continue
+        if "id" in a:
+            where += f" (id {a['id']})"
+        bad = False
+        for key in ("id", "image_id", "category_id"):
+            v = a.get(key)
+            if key not in a:
+                problems.add(source, where, f"missing key '{key}'")
+                bad = True
+            elif not _is_int(v):
+                problems.add(source, where, f"'{key}' must be an integer, got {v!r}")
+                bad = True
+        b = a.get("bbox")
+        if "bbox" not in a:
+            problems.add(source, where, "missing key 'bbox'")
+            bad = True
+        elif not (isinstance(b, list) and len(b) == 4 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in b)):
+            problems.add(source, where, f"'bbox' must be a list of 4 numbers [x, y, w, h], got {b!r}")
+            bad = True
+        ar = a.get("area", float("nan"))
+        if not isinstance(ar, (int, float)) or isinstance(ar, bool):
+            problems.warn(source, where, f"'area' must be a number, got {ar!r}; ignored")
+            ar = float("nan")
+        cr = a.get("iscrowd", 0)
+        if cr not in (0, 1, True, False):
+            problems.warn(source, where, f"'iscrowd' must be 0 or 1, got {cr!r}; taken as 0")
+            cr = 0
+        if bad:
+            continue
+        rows.append(k)
+        ids.append(a["id"])
+        img.append(a["image_id"])
+        cat.append(a["category_id"])
+        bbox.append([float(x) for x in b])
+        area.append(float(ar))
+        crowd.append(bool(cr))
+    return (
+        np.asarray(ids, dtype=np.int64),
+        np.asarray(img, dtype=np.int64),
+        np.asarray(cat, dtype=np.int64),
+        np.asarray(bbox, dtype=np.float64).reshape(-1, 4),
+        np.asarray(area, dtype=np.float64),
+        np.asarray(crowd, dtype=bool),
+        np.asarray(rows, dtype=np.int64),
+    )
+
+
+def _lookup(keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Position of each key in ``table`` (unique values), -1 when absent."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if table.shape[0] == 0 or keys.shape[0] == 0:
+        return np.full(keys.shape[0], -1, dtype=np.int64)
+    lo, hi = int(table.min()), int(table.max())
+    if hi - lo < max(4 * keys.shape[0], 1 << 20):  # dense table: O(n) gather
+        lut = np.full(hi - lo + 1, -1, dtype=np.int64)
+        lut[table - lo] = np.arange(table.shape[0], dtype=np.int64)
+        inside = (keys >= lo) & (keys <= hi)
+        out = np.full(keys.shape[0], -1, dtype=np.int64)
+        out[inside] = lut[keys[inside] - lo]
+        return out
+    order = np.argsort(table, kind="stable")
+    st = table[order]
+    pos = np.clip(np.searchsorted(st, keys), 0, st.shape[0] - 1)
+    return np.where(st[pos] == keys, order[pos], -1)
+
+
+def parse_coco_gt(obj: Any, source: str, *, clip: bool = False) -> GtResult:
+    """Parse a COCO instances dict. Raises InputError for unusable files."""
+    if isinstance(obj, list):
+        raise InputError(
+            source, "", "this is a list (a COCO results/predictions file?); ground truth must "
+            "be a COCO instances object with 'images', 'annotations' and 'categories'")
+    if not isinstance(obj, dict):
+        raise InputError(source, "", f"expected a JSON object, got {type(obj).__name__}")
+    missing = [k for k in ("images", "categories") if k not in obj]
+    if missing:
+        raise InputError(source, "", "not a COCO instances file: missing key(s) "
+                         + ", ".join(repr(m) for m in missing))
+    problems = Problems()
+    classes = _parse_categories(obj["categories"], source, problems)
+    images = _parse_images(obj["images"], source, problems)
+    problems.raise_if_errors()
+    anns = obj.get("annotations")
+    if anns is None:
+        problems.warn(source, "", "no 'annotations' key: no ground-truth boxes")
+        anns = []
+    if not isinstance(anns, list):
+        raise InputError(source, "key 'annotations'", "must be a list of annotation objects")
+    fast = _ann_columns_fast(anns) if anns else None
+    if fast is not None:
+        ids, img_id, cat_id, bbox, area, crowd = fast
+        rows = np.arange(len(anns), dtype=np.int64)
+    else:
+        ids, img_id, cat_id, bbox, area, crowd, rows = _ann_columns_slow(anns, source, problems)
+        problems.raise_if_errors()  # wrongly typed/missing keys: the file is broken
+
+    def where(r: int) -> str:
+        k = int(rows[r])
+        return f"annotation #{k} (id {anns[k].get('id')})"
+
+    img = _lookup(img_id, images.ids)
+    cls = _lookup(cat_id, classes.source_ids)
+    keep = np.ones(ids.shape[0], dtype=bool)
+    for r in np.flatnonzero(img < 0)[:20].tolist():
+        problems.warn(source, where(r), f"unknown image_id {int(img_id[r])}; annotation skipped")
+    if (img < 0).sum() > 20:
+        problems.warn(source, "", f"{int((img < 0).sum()) - 20} more annotations with unknown "
+                      "image_id skipped")
+    for r in np.flatnonzero(cls < 0)[:20].tolist():
+        problems.warn(source, where(r), f"unknown category_id {int(cat_id[r])}; annotation skipped")
+    if (cls < 0).sum() > 20:
+        problems.warn(source, "", f"{int((cls < 0).sum()) - 20} more annotations with unknown "
+                      "category_id skipped")
+    keep &= (img >= 0) & (cls >= 0)
+    xyxy = np.empty_like(bbox)
+    xyxy[:, :2] = bbox[:, :2]
+    xyxy[:, 2:] = bbox[:, :2] + bbox[:, 2:]
+    bw = np.where(img >= 0, images.widths[np.maximum(img, 0)], 0) if len(images) else img * 0
+    bh = np.where(img >= 0, images.heights[np.maximum(img, 0)], 0) if len(images) else img * 0
+    ok, xyxy2 = check_boxes(xyxy, None, bw, bh, problems, source, where, clip=clip)
+    keep &= ok
+    clipped = np.any(xyxy2 != xyxy, axis=1)
+    # box ids: annotation ids when unique
+    unique = ids.shape[0] == np.unique(ids).shape[0]
+    meta_coco: dict[str, Any] = {
+        "top": {k: v for k, v in obj.items() if k not in ("images", "annotations", "categories")},
+        "key_order": list(obj.keys()),
+        "ids_are_annotation_ids": bool(unique),
+    }
+    if not unique:
+        problems.warn(source, "", "annotation ids are not unique; boxes numbered sequentially "
+                      "(the original ids are kept and written back)")
+    box_id = ids if unique else rows.copy()
+    kr = np.flatnonzero(keep)
+    extras: dict[int, dict[str, Any]] = {}
+    ann_key_order: list[str] | None = None
+    for r in kr.tolist():
+        a = anns[int(rows[r])]
+        if ann_key_order is None:
+            ann_key_order = list(a.keys())
+        e = {k: v for k, v in a.items() if k not in _ANN_CORE} if len(a) > 4 else {}
+        if not unique:
+            e["id"] = a["id"]
+        if "area" not in a:
+            e["_no_area"] = True  # written back without an area, unless the box moves
+        if "iscrowd" not in a:
+            e["_no_iscrowd"] = True
+        if e:
+            extras[int(box_id[r])] = e
+    meta_coco["ann_key_order"] = ann_key_order or list(_ANN_CORE)
+    meta_coco["image_key_order"] = list(obj["images"][0].keys()) if obj["images"] else list(_IMG_CORE)
+    # original bbox floats for bit-exact writing of unedited (and unclipped) boxes
+    src = keep & ~clipped
+    meta_coco["orig_box_id"] = box_id[src]
+    meta_coco["orig_xywh"] = bbox[src]
+    meta_coco["orig_xyxy"] = xyxy2[src]
+    meta_coco["ann_order"] = box_id[keep]
+    gt = Boxes.build(len(images), img[keep], cls[keep], xyxy2[keep], None, crowd[keep],
+                     area[keep], box_id[keep], extras)
+    ds = Dataset(images, classes, gt, meta={"format": "coco", "coco": meta_coco})
+    return GtResult(ds, problems.items)
+
+
+def parse_coco_results(obj: Any, source: str) -> PredData:
+    """Parse a COCO results list ``[{image_id, category_id, bbox, score}]``.
+
+    Also accepts a COCO dataset dict whose annotations carry ``score`` (then its
+    ``categories`` and ``images`` give names, used to match classes and images).
+    A ground-truth instances file (no scores) is refused with a clear message.
+    """
+    problems = Problems()
+    vocab: dict[int, str] | None = None
+    image_vocab: dict[int, str] | None = None
+    if isinstance(obj, dict):
+        anns = obj.get("annotations")
+        if not isinstance(anns, list):
+            raise InputError(source, "", "not a COCO results file: expected a list of "
+                             "{image_id, category_id, bbox, score} objects")
+        if anns and not any(isinstance(a, dict) and "score" in a for a in anns[:1000]):
+            raise InputError(source, "", "this looks like a ground-truth COCO instances file "
+                             "(its annotations have no 'score'); give it as ground truth, not "
+                             "as predictions")
+        cats = obj.get("categories")
+        if isinstance(cats, list):
+            vocab = {c["id"]: c["name"] for c in cats
+                     if isinstance(c, dict) and _is_int(c.get("id")) and isinstance(c.get("name"), str)}
+        imgs = obj.get("images")
+        if isinstance(imgs, list):
+            image_vocab = {i["id"]: i["file_name"] for i in imgs
+                           if isinstance(i, dict) and _is_int(i.get("id"))
+                           and isinstance(i.get("file_name"), str)}
+    elif isinstance(obj, list):
+        anns = obj
+    else:
+        raise InputError(source, "", f"expected a JSON list of predictions, got {type(obj).__name__}")
+    n = len(anns)
+    if n == 0:
+        problems.warn(source, "", "the file has no predictions")
+    str_images = False
+    fast = None
+    if n:
+        try:
+            img = np.array([a["image_id"] for a in anns])
+            cat = np.array([a["category_id"] for a in anns])
+            bbox = np.array([a["bbox"] for a in anns])
+            score = np.array([a["score"] for a in anns])
+            if (img.dtype.kind in "iU" and cat.dtype.kind == "i" and bbox.dtype.kind in "if"
+                    and bbox.shape == (n, 4) and score.dtype.kind in "if"):
+                fast = (img, cat, bbox.astype(np.float64), score.astype(np.float64))
+                str_images = img.dtype.kind == "U"
+        except (KeyError, TypeError, AttributeError, ValueError):
+            fast = None
+    rows: np.ndarray
+    if fast is not None:
+        img, cat, bbox, score = fast
+        rows = np.arange(n, dtype=np.int64)
+    elif n:
+        r_l: list[int] = []
+        i_l: list[Any] = []
+        c_l: list[int] = []
+        b_l: list[list[float]] = []
+        s_l: list[float] = []
+        for k, a in enumerate(anns):
+            where = f"record #{k}"
+            if not isinstance(a, dict):
+                problems.add(source, where, f"must be an object, got {type(a).__name__}")
+                continue
+            bad = False
+            for key in ("image_id", "category_id", "bbox", "score"):
+                if key not in a:
+                    msg = f"missing key '{key}'"
+                    if key == "score" and "bbox" in a:
+                        msg += " (predictions need a score; is this ground truth?)"
+                    problems.add(source, where, msg)
+                    bad = True
+            if bad:
+                continue
+            iv = a["image_id"]
+            if not (_is_int(iv) or isinstance(iv, str)):
+                problems.add(source, where, f"'image_id' must be an integer, got {iv!r}")
+                bad = True
+            if not _is_int(a["category_id"]):
+                problems.add(source, where,
+                             f"'category_id' must be an integer, got {a['category_id']!r}")
+                bad = True
+            b = a["bbox"]
+            if not (isinstance(b, list) and len(b) == 4 and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in b)):
+                problems.add(source, where, f"'bbox' must be 4 numbers [x, y, w, h], got {b!r}")
+                bad = True
+            s = a["score"]
+            if not isinstance(s, (int, float)) or isinstance(s, bool):
+                problems.add(source, where, f"'score' must be a number, got {s!r}")
+                bad = True
+            if bad:
+                continue
+            r_l.append(k)
+            i_l.append(iv)
+            c_l.append(a["category_id"])
+            b_l.append([float(x) for x in b])
+            s_l.append(float(s))
+        problems.raise_if_errors()
+        str_images = any(isinstance(v, str) for v in i_l)
+        img = np.asarray([str(v) for v in i_l]) if str_images else np.asarray(i_l, dtype=np.int64)
+        cat = np.asarray(c_l, dtype=np.int64)
+        bbox = np.asarray(b_l, dtype=np.float64).reshape(-1, 4)
+        score = np.asarray(s_l, dtype=np.float64)
+        rows = np.asarray(r_l, dtype=np.int64)
+    else:
+        img = np.zeros(0, dtype=np.int64)
+        cat = np.zeros(0, dtype=np.int64)
+        bbox = np.zeros((0, 4))
+        score = np.zeros(0)
+        rows = np.zeros(0, dtype=np.int64)
+    xyxy = np.empty_like(bbox)
+    xyxy[:, :2] = bbox[:, :2]
+    xyxy[:, 2:] = bbox[:, :2] + bbox[:, 2:]
+    # extras: keys beyond the four standard ones (e.g. segmentation)
+    extras: dict[int, dict[str, Any]] = {}
+    if n and not all(len(a) == 4 for a in anns):
+        for r, k in enumerate(rows.tolist()):
+            a = anns[k]
+            if len(a) != 4:
+                e = {kk: v for kk, v in a.items()
+                     if kk not in ("image_id", "category_id", "bbox", "score")}
+                if e:
+                    extras[r] = e
+    where = [f"record #{k}" for k in rows.tolist()] if n < 200_000 else None
+    return PredData(
+        source=source,
+        format="coco",
+        xyxy=xyxy,
+        score=score,
+        image_ids=None if str_images else img.astype(np.int64),
+        image_names=[str(v) for v in img.tolist()] if str_images else None,
+        cls_ids=cat.astype(np.int64),
+        vocab=vocab,
+        image_vocab=image_vocab,
+        extras=extras,
+        where=where,
+        problems=problems.items,
+    )
+
+
+# ---------------------------------------------------------------------- writing
+def _ordered(d: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    out = {k: d[k] for k in order if k in d}
+    for k, v in d.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
+def coco_gt_to_obj(ds: Dataset, progress: Callable[[int, int], bool] | None = None) -> dict[str, Any]:
+    """The cleaned dataset as a COCO instances dict (deleted boxes/images left out)."""
+    coco = ds.meta.get("coco") if ds.meta.get("format") == "coco" else None
+    coco = coco or {}
+    top = dict(coco.get("top", {}))
+    if "info" not in top and not coco:
+        top["info"] = {"description": "written by detview"}
+    images = ds.images
+    keep_img = ~images.deleted
+    img_order = coco.get("image_key_order", list(_IMG_CORE))
+    out_images = []
+    new_img_ids = images.ids
+    for i in np.flatnonzero(keep_img).tolist():
+        e = images.extras[i] if images.extras else {}
+        d: dict[str, Any] = {"id": int(new_img_ids[i]), "file_name": images.file_names[i]}
+        if not e.get("_no_size") or images.widths[i] > 0:
+            d["width"] = int(images.widths[i])
+            d["height"] = int(images.heights[i])
+        d.update(public_extras(e))
+        out_images.append(_ordered(d, img_order))
+    cls = ds.classes
+    out_cats = []
+    for k in range(len(cls)):
+        e = cls.extras[k] if k < len(cls.extras) else {}
+        d = {"id": int(cls.source_ids[k]), "name": cls.names[k], **e}
+        out_cats.append(d)
+    if not coco and all("supercategory" not in c for c in out_cats):
+        for c in out_cats:
+            c["supercategory"] = ""
+    gt = ds.gt
+    alive = gt.alive & keep_img[gt.image]
+    # original order, added boxes last
+    orig_order = coco.get("ann_order")
+    pos_of = gt._id_index()
+    if orig_order is not None and len(orig_order):
+        order_rows = [pos_of[b] for b in orig_order.tolist() if b in pos_of]
+        seen = set(order_rows)
+        order_rows += [r for r in range(len(gt)) if r not in seen]
+    else:
+        order_rows = list(range(len(gt)))
+    orig_ids = coco.get("orig_box_id")
+    orig_index: dict[int, int] = {}
+    if orig_ids is not None:
+        orig_index = {int(b): k for k, b in enumerate(orig_ids.tolist())}
+    oxywh = coco.get("orig_xywh")
+    oxyxy = coco.get("orig_xyxy")
+    ann_order = coco.get("ann_key_order", list(_ANN_CORE))
+    unique_ids = coco.get("ids_are_annotation_ids", True)
+    next_id = max([int(gt.box_id.max()) if len(gt) else 0]
+                  + [int(e["id"]) for e in gt.extras.values() if isinstance(e.get("id"), int)]) + 1
+    out_anns = []
+    xyxy = gt.xyxy
+    n = len(order_rows)
+    for t, r in enumerate(order_rows):
+        if not alive[r]:
+            continue
+        b = int(gt.box_id[r])
+        e = gt.extras.get(b, {})
+        k = orig_index.get(b)
+        if k is not None and bool(np.all(oxyxy[k] == xyxy[r])):  # type: ignore[index]
+            bbox = [float(v) for v in oxywh[k].tolist()]  # type: ignore[index]
+            moved = False
+        else:
+            x1, y1, x2, y2 = (float(v) for v in xyxy[r].tolist())
+            bbox = [x1, y1, x2 - x1, y2 - y1]
+            moved = True
+        if not coco:
+            aid = b + 1  # fresh COCO files number annotations from 1 (0 confuses cocoeval)
+        elif unique_ids:
+            aid = b
+        elif "id" in e:
+            aid = e["id"]
+        else:  # an added box in a file whose ids were not unique
+            aid = next_id
+            next_id += 1
+        d = {"id": int(aid), "image_id": int(images.ids[int(gt.image[r])]),
+             "category_id": int(cls.source_ids[int(gt.cls[r])]), "bbox": bbox}
+        area = float(gt.area[r])
+        if moved or np.isnan(area):
+            if not e.get("_no_area") or moved:
+                d["area"] = bbox[2] * bbox[3]
+        else:
+            d["area"] = area
+        if not e.get("_no_iscrowd"):
+            d["iscrowd"] = int(bool(gt.iscrowd[r]))
+        for kk, v in public_extras(e).items():
+            if kk != "id":
+                d[kk] = v
+        if "segmentation" not in d and not coco:
+            d["segmentation"] = []
+        out_anns.append(_ordered(d, ann_order))
+        if progress is not None and t % 4096 == 0 and progress(t, n) is False:
+            from .errors import Cancelled
+
+            raise Cancelled("cancelled")
+    body: dict[str, Any] = dict(top)
+    body["images"] = out_images
+    body["annotations"] = out_anns
+    body["categories"] = out_cats
+    order = coco.get("key_order") or ["info", "licenses", "images", "annotations", "categories"]
+    return _ordered(body, order)
+
+
+def coco_results_to_obj(ds: Dataset, run: str) -> list[dict[str, Any]]:
+    """A prediction run as a COCO results list (category ids = the classes' source ids)."""
+    boxes = ds.runs[run]
+    keep = boxes.alive & ~ds.images.deleted[boxes.image]
+    xy = boxes.xyxy[keep]
+    img_ids = ds.images.ids[boxes.image[keep]].tolist()
+    cat_ids = ds.classes.source_ids[boxes.cls[keep]].tolist()
+    bx = np.column_stack([xy[:, :2], xy[:, 2:] - xy[:, :2]]).tolist()
+    sc = boxes.score[keep].tolist()
+    return [{"image_id": i, "category_id": c, "bbox": b, "score": s}
+            for i, c, b, s in zip(img_ids, cat_ids, bx, sc, strict=True)]
+
