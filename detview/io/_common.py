@@ -10,9 +10,6 @@ import gc
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +18,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import orjson
 
+from .atomic import atomic_write_bytes
 from .errors import InputError, Problem
 
 __all__ = [
@@ -224,40 +222,6 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(path, "", "permission denied") from None
 
 
-def atomic_write_bytes(
-    path: Path,
-    data: bytes,
-    *,
-    protected: Iterable[Path] = (),
-    overwrite: bool = False,
-) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder + ``os.replace``.
-
-    ``protected`` are input files: writing over one needs ``overwrite=True``, and then
-    the old file is kept as ``<name>.bak``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    target = path.resolve()
-    prot = {Path(p).resolve() for p in protected}
-    if target in prot and path.exists():
-        if not overwrite:
-            raise InputError(
-                path, "", "refusing to write over an input file (use overwrite=True)"
-            )
-        shutil.copy2(path, path.with_name(path.name + ".bak"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 #: extras keys that belong to one format's own round trip (raw XML, layouts, ...);
