@@ -1,0 +1,435 @@
+"""Dialogs: class picker, tags, export options, keyboard shortcuts, summary panel."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .box_item import class_color
+from .shortcuts import MOUSE_AND_PANE_KEYS, SHORTCUTS
+
+__all__ = ["ClassPicker", "ExportDialog", "ShortcutsDialog", "SummaryPanel"]
+
+
+class ClassPicker(QDialog):
+    """Type a few letters, Up/Down to choose, Enter to accept, Esc to cancel."""
+
+    def __init__(self, names: Sequence[str], current: int = -1, title: str = "Class",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setObjectName("ClassPicker")
+        self.names = list(names)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("type to filter classes…")
+        self.list = QListWidget()
+        for k, n in enumerate(self.names):
+            it = QListWidgetItem(f"{n}")
+            it.setData(Qt.ItemDataRole.UserRole, k)
+            it.setForeground(Qt.GlobalColor.black)
+            it.setData(Qt.ItemDataRole.DecorationRole, class_color(k))
+            it.setToolTip(f"class index {k}")
+            self.list.addItem(it)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.edit)
+        lay.addWidget(self.list)
+        hint = QLabel("Enter: choose · Esc: cancel")
+        hint.setStyleSheet("color: gray")
+        lay.addWidget(hint)
+        self.edit.textChanged.connect(self._filter)
+        self.edit.installEventFilter(self)
+        self.list.itemActivated.connect(lambda _it: self.accept())
+        self.list.itemDoubleClicked.connect(lambda _it: self.accept())
+        self.resize(320, 420)
+        if 0 <= current < len(self.names):
+            self.list.setCurrentRow(current)
+        else:
+            self.list.setCurrentRow(0)
+
+    def _filter(self, text: str) -> None:
+        t = text.strip().lower()
+        first_prefix, first_any = -1, -1
+        for k in range(self.list.count()):
+            it = self.list.item(k)
+            name = self.names[k].lower()
+            ok = t in name
+            it.setHidden(not ok)
+            if ok and first_any < 0:
+                first_any = k
+            if ok and first_prefix < 0 and name.startswith(t):
+                first_prefix = k
+        pick = first_prefix if first_prefix >= 0 else first_any
+        if pick >= 0:
+            self.list.setCurrentRow(pick)
+
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
+        if obj is self.edit and isinstance(ev, QKeyEvent) and ev.type() == QEvent.Type.KeyPress:
+            if ev.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp,
+                            Qt.Key.Key_PageDown):
+                step = -1 if ev.key() in (Qt.Key.Key_Up, Qt.Key.Key_PageUp) else 1
+                k = self.list.currentRow()
+                while True:
+                    k += step
+                    if not 0 <= k < self.list.count():
+                        break
+                    if not self.list.item(k).isHidden():
+                        self.list.setCurrentRow(k)
+                        break
+                return True
+            if ev.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.accept()
+                return True
+        return super().eventFilter(obj, ev)
+
+    def chosen(self) -> int:
+        it = self.list.currentItem()
+        if it is None or it.isHidden():
+            return -1
+        return int(it.data(Qt.ItemDataRole.UserRole))
+
+
+class ExportDialog(QDialog):
+    """Folder, format and what to do with the images of an export."""
+
+    IMAGE_MODES = (("none", "leave the images where they are"),
+                   ("copy", "copy the kept images"),
+                   ("link", "link the kept images (hard link or symlink)"))
+
+    def __init__(self, formats: Sequence[str], default_dir: str = "", current: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export dataset")
+        self.folder = QLineEdit(default_dir)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        self.format = QComboBox()
+        self.format.addItems(list(formats))
+        if current in formats:
+            self.format.setCurrentText(current)
+        self.images = QComboBox()
+        for key, text in self.IMAGE_MODES:
+            self.images.addItem(text, key)
+        form = QFormLayout()
+        holder = QWidget()
+        holder.setLayout(row)
+        form.addRow("Folder", holder)
+        form.addRow("Format", self.format)
+        form.addRow("Images", self.images)
+        note = QLabel("Deleted images and boxes are left out. A corrections log "
+                      "(corrections.jsonl) of every edit is written beside the data; "
+                      "`detview apply` replays it on the original files.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: gray")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(note)
+        lay.addWidget(buttons)
+        self.resize(560, 200)
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
+        if d:
+            self.folder.setText(d)
+
+    def values(self) -> tuple[Path, str, str]:
+        return (Path(self.folder.text()).expanduser(), self.format.currentText(),
+                str(self.images.currentData()))
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        rows: list[tuple[str, str, str]] = [
+            (s.group, " / ".join(s.keys), s.text) for s in SHORTCUTS
+        ] + [("Viewer", k, t) for k, t in MOUSE_AND_PANE_KEYS]
+        table = QTableWidget(len(rows), 3)
+        table.setHorizontalHeaderLabels(["Group", "Keys", "Action"])
+        for r, (g, k, t) in enumerate(rows):
+            for c, v in enumerate((g, k, t)):
+                item = QTableWidgetItem(v)
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                table.setItem(r, c, item)
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        table.setWordWrap(True)
+        table.resizeRowsToContents()
+        self.table = table
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(table)
+        lay.addWidget(buttons)
+        self.resize(720, 640)
+
+
+# ---------------------------------------------------------------------- summary
+_TOTAL_COLUMNS = [
+    ("run", "run", "Prediction run"),
+    ("images", "images", "Images not deleted"),
+    ("gt", "GT", "Ground-truth boxes (no crowd, no deleted boxes)"),
+    ("pred", "pred", "Predictions kept by the score threshold"),
+    ("tp", "TP", "Matched predictions (same class, IoU ≥ the IoU threshold)"),
+    ("fp", "FP", "Unmatched predictions"),
+    ("fn", "FN", "Ground-truth boxes no prediction matched"),
+    ("precision", "P", "Precision = TP / (TP + FP) at the score threshold"),
+    ("recall", "R", "Recall = TP / (TP + FN) at the score threshold"),
+    ("mean_iou", "mean IoU", "Mean over images of the per-image mean IoU"),
+]
+
+COCO_TIPS: dict[str, str] = {
+    "AP": "AP@[.50:.95]: precision averaged over recall 0..1 (101 points) and over 10 IoU "
+          "thresholds 0.50, 0.55, …, 0.95, then over classes. COCO's primary metric; all "
+          "predictions count, whatever the score threshold.",
+    "AP50": "AP at IoU 0.50 (the PASCAL VOC style metric): a loose localisation criterion.",
+    "AP75": "AP at IoU 0.75: a strict localisation criterion.",
+    "APs": "AP@[.50:.95] for small objects (area < 32² px). -1 = no objects in this bucket.",
+    "APm": "AP@[.50:.95] for medium objects (32² ≤ area < 96² px). -1 = no objects "
+           "in this bucket.",
+    "APl": "AP@[.50:.95] for large objects (area ≥ 96² px). -1 = no objects in this bucket.",
+    "AR1": "Average recall (over IoU .50:.95) with at most 1 detection per image.",
+    "AR10": "Average recall with at most 10 detections per image.",
+    "AR100": "Average recall with at most 100 detections per image.",
+    "ARs": "AR@100 for small objects (area < 32² px). -1 = no objects in this bucket.",
+    "ARm": "AR@100 for medium objects. -1 = no objects in this bucket.",
+    "ARl": "AR@100 for large objects. -1 = no objects in this bucket.",
+}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "–" if math.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+class SummaryPanel(QWidget):
+    """Per-run totals, and the COCO numbers when the engine provides them."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.totals = QTableWidget(0, len(_TOTAL_COLUMNS))
+        self.totals.setHorizontalHeaderLabels([c[1] for c in _TOTAL_COLUMNS])
+        for k, c in enumerate(_TOTAL_COLUMNS):
+            self.totals.horizontalHeaderItem(k).setToolTip(c[2])
+        self.totals.verticalHeader().setVisible(False)
+        self.totals.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.totals.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.params = QLabel()
+        self.params.setStyleSheet("color: gray")
+        self.coco_title = QLabel("<b>COCO evaluation</b>")
+        self.coco = QTableWidget(0, 2)
+        self.coco.setHorizontalHeaderLabels(["metric", "value"])
+        self.coco.verticalHeader().setVisible(False)
+        self.coco.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.coco_button = QPushButton("Compute COCO metrics")
+        self.coco_button.setToolTip("Runs the COCO evaluation (all scores, AP@[.5:.95], "
+                                    "AR, per class) in the background")
+        self.per_class = QTableWidget(0, 4)
+        self.per_class.setHorizontalHeaderLabels(["class", "AP", "AP50", "n GT"])
+        self.per_class.verticalHeader().setVisible(False)
+        self.per_class.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.per_class.setSortingEnabled(False)
+        for t in (self.totals, self.coco, self.per_class):
+            t.verticalHeader().setDefaultSectionSize(20)
+            t.setAlternatingRowColors(True)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("<b>Totals per run</b> (current thresholds)"))
+        left.addWidget(self.totals, 1)
+        left.addWidget(self.params)
+        left.addWidget(self.coco_button)
+        mid = QVBoxLayout()
+        mid.addWidget(self.coco_title)
+        mid.addWidget(self.coco, 1)
+        right = QVBoxLayout()
+        self.per_class_title = QLabel("<b>Per class</b>")
+        right.addWidget(self.per_class_title)
+        right.addWidget(self.per_class, 1)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(left, 3)
+        lay.addLayout(mid, 2)
+        lay.addLayout(right, 3)
+        self.set_coco_available(False)
+
+    def set_coco_available(self, ok: bool) -> None:
+        for w in (self.coco_title, self.coco_button, self.coco, self.per_class,
+                  self.per_class_title):
+            w.setVisible(ok)
+
+    def set_totals(self, rows: list[dict[str, Any]], params_text: str) -> None:
+        self.totals.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            tp, fp, fn = row["tp"], row["fp"], row["fn"]
+            vals = dict(row)
+            vals["precision"] = tp / (tp + fp) if tp + fp else float("nan")
+            vals["recall"] = tp / (tp + fn) if tp + fn else float("nan")
+            gt_only = row["run"] == "(ground truth only)"
+            for c, (key, _t, _tip) in enumerate(_TOTAL_COLUMNS):
+                shown = vals[key] if not gt_only or key in ("run", "images", "gt") else "–"
+                item = QTableWidgetItem(_fmt(shown))
+                if key != "run":
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.totals.setItem(r, c, item)
+        self.params.setText(params_text)
+
+    def set_coco(self, result: Any, class_names: Sequence[str]) -> None:
+        names = list(COCO_TIPS)
+        self.coco.setRowCount(len(names))
+        for r, n in enumerate(names):
+            v = getattr(result, n, None)
+            if v is None and hasattr(result, "stats"):
+                v = result.stats[r]
+            a = QTableWidgetItem(n)
+            a.setToolTip(COCO_TIPS[n])
+            b = QTableWidgetItem(_fmt(float(v)) if v is not None else "")
+            b.setToolTip(COCO_TIPS[n])
+            b.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.coco.setItem(r, 0, a)
+            self.coco.setItem(r, 1, b)
+        self.coco.resizeColumnsToContents()
+        rows = _per_class_rows(result, class_names)
+        self.per_class.setRowCount(len(rows))
+        for r, vals in enumerate(rows):
+            for c, v in enumerate(vals):
+                it = QTableWidgetItem(_fmt(v))
+                if c:
+                    it.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                        | Qt.AlignmentFlag.AlignVCenter)
+                self.per_class.setItem(r, c, it)
+        self.per_class.resizeColumnsToContents()
+
+
+def _per_class_rows(result: Any, class_names: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Best effort over the shapes a per-class result may take."""
+    pc = getattr(result, "per_class", None)
+    if pc is None:
+        return []
+    rows: list[tuple[Any, ...]] = []
+    try:
+        import pandas as pd
+
+        if isinstance(pc, pd.DataFrame):
+            for k, rec in pc.iterrows():
+                name = rec.get("name", rec.get("class", k))
+                if isinstance(name, (int,)) and 0 <= name < len(class_names):
+                    name = class_names[name]
+                rows.append((str(name), float(rec.get("AP", float("nan"))),
+                             float(rec.get("AP50", float("nan"))),
+                             int(rec.get("n_gt", rec.get("gt", 0)) or 0)))
+            return rows
+    except Exception:  # noqa: BLE001 - display only
+        return rows
+    if isinstance(pc, dict):
+        for k, rec in pc.items():
+            name = class_names[k] if isinstance(k, int) and 0 <= k < len(class_names) else k
+            get = rec.get if isinstance(rec, dict) else (lambda n, d=None, r=rec: getattr(r, n, d))
+            rows.append((str(name), float(get("AP", float("nan"))),
+                         float(get("AP50", float("nan"))), int(get("n_gt", 0) or 0)))
+    return rows
+
+
+class OpenDialog(QDialog):
+    """Images folder, ground truth, prediction files, per-image loss CSV."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Open dataset")
+        self.images = QLineEdit()
+        self.gt = QLineEdit()
+        self.preds = QLineEdit()
+        self.preds.setToolTip("One or more prediction files, separated by ';'. "
+                              "Name a run with NAME=PATH.")
+        self.loss = QLineEdit()
+        form = QFormLayout()
+        for label, edit, kind in (("Images folder", self.images, "dir"),
+                                  ("Ground truth", self.gt, "file"),
+                                  ("Predictions", self.preds, "files"),
+                                  ("Per-image loss (optional)", self.loss, "file")):
+            row = QHBoxLayout()
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(edit, 1)
+            b = QPushButton("Browse…")
+            b.clicked.connect(lambda _c=False, e=edit, k=kind: self._browse(e, k))
+            row.addWidget(b)
+            holder = QWidget()
+            holder.setLayout(row)
+            form.addRow(label, holder)
+        note = QLabel("Formats are detected from the files (COCO, YOLO, VOC, LabelMe, CVAT, "
+                      "CSV). Ground truth may also be a whole dataset folder.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: gray")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(note)
+        lay.addWidget(buttons)
+        self.resize(640, 220)
+
+    def _browse(self, edit: QLineEdit, kind: str) -> None:
+        if kind == "dir":
+            d = QFileDialog.getExistingDirectory(self, "Images folder", edit.text())
+            if d:
+                edit.setText(d)
+        elif kind == "files":
+            files, _ = QFileDialog.getOpenFileNames(self, "Prediction files")
+            if files:
+                edit.setText(";".join(files))
+        else:
+            f, _ = QFileDialog.getOpenFileName(self, "File", edit.text())
+            if f:
+                edit.setText(f)
+
+    def spec(self) -> Any:
+        from .loading import OpenSpec
+
+        def path(e: QLineEdit) -> Path | None:
+            t = e.text().strip()
+            return Path(t).expanduser() if t else None
+
+        preds: list[tuple[str | None, Path]] = []
+        for item in self.preds.text().split(";"):
+            item = item.strip()
+            if not item:
+                continue
+            name, _, p = item.rpartition("=") if "=" in item else ("", "", item)
+            preds.append((name or None, Path(p).expanduser()))
+        return OpenSpec(images=path(self.images), gt=path(self.gt), preds=preds,
+                        loss=path(self.loss))

@@ -1,0 +1,238 @@
+"""The image list: a table model over the engine's per-image metrics.
+
+Rows are an index array into the image table (``order``); sorting is one numpy
+``argsort`` followed by ``layoutChanged`` (never ``QSortFilterProxyModel.sort``, which
+calls Python per comparison). Filtering is a boolean mask over file name, tags and
+status, also in numpy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from .session import Session
+
+__all__ = ["ImageTableModel", "Column"]
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Column:
+    def __init__(self, key: str, title: str, tip: str, fmt: str = "d") -> None:
+        self.key, self.title, self.tip, self.fmt = key, title, tip, fmt
+
+
+BASE_COLUMNS = [
+    Column("file_name", "file", "Image file name, relative to the image folder", "s"),
+    Column("status", "status",
+           "✗ = deleted from the dataset (Ctrl+Delete restores it)\n"
+           "✓ = marked reviewed (Space)\n#tag = tags (T); hover a row for all of them", "s"),
+    Column("n_gt", "GT", "Ground-truth boxes (crowd regions and deleted boxes not counted)"),
+    Column("n_pred", "pred", "Predictions kept by the score threshold"),
+    Column("tp", "TP", "True positives: predictions matched to a ground-truth box of the same "
+           "class with IoU ≥ the IoU threshold"),
+    Column("fp", "FP", "False positives: kept predictions matched to nothing"),
+    Column("fn", "FN", "False negatives: ground-truth boxes no prediction matched (missed)"),
+    Column("mean_iou", "mean IoU",
+           "Per-image IoU: for each class present, the mean best IoU between the smaller and "
+           "the larger side (0 when one side is empty); averaged over classes. "
+           "Low = the image disagrees most with the model.", ".3f"),
+]
+
+
+class ImageTableModel(QAbstractTableModel):
+    """One row per image of ``session`` (deleted images included, marked)."""
+
+    def __init__(self, session: Session, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        extra = list(session.dataset.meta.get("image_values", {}))
+        self.columns = list(BASE_COLUMNS) + [
+            Column(k, k, f"Per-image value '{k}' loaded from the side file", ".4g") for k in extra
+        ]
+        n = session.dataset.n_images
+        self.order = np.arange(n, dtype=np.int64)
+        self._row_of = np.arange(n, dtype=np.int64)
+        self.sort_key: tuple[int, Qt.SortOrder] | None = None
+        self.filter_text = ""
+        session.imagesChanged.connect(self._on_images_changed)
+        session.metricsReset.connect(self._on_metrics_reset)
+
+    # ------------------------------------------------------------------ Qt API
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else int(self.order.shape[0])
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
+            return None
+        col = self.columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return col.title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return col.tip
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        i = int(self.order[index.row()])
+        col = self.columns[index.column()]
+        images = self.session.dataset.images
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col.key == "file_name":
+                return images.file_names[i]
+            if col.key == "status":
+                return self.status_text(i, compact=True)
+            v = self.value(col.key, i)
+            if col.fmt == "d":
+                return str(int(v))
+            return "" if np.isnan(v) else format(float(v), col.fmt)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if col.fmt != "s":
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if images.deleted[i]:
+                return QBrush(QColor(200, 40, 40) if col.key == "status" else QColor(150, 150, 150))
+            if col.key == "fn" and self.value("fn", i) > 0:
+                return QBrush(QColor(200, 40, 40))
+            if col.key == "fp" and self.value("fp", i) > 0:
+                return QBrush(QColor(200, 110, 0))
+            return None
+        if role == Qt.ItemDataRole.FontRole and images.deleted[i] and col.key == "file_name":
+            f = QFont()
+            f.setStrikeOut(True)
+            return f
+        if role == Qt.ItemDataRole.ToolTipRole and col.key in ("file_name", "status"):
+            return f"{images.file_names[i]}\n{self.status_text(i) or 'not reviewed'}"
+        if role == Qt.ItemDataRole.UserRole:
+            return i
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(self.columns):
+            return
+        self.sort_key = (column, order)
+        self._apply_order()
+
+    # ------------------------------------------------------------------ values
+    def value(self, key: str, i: int) -> float:
+        return float(self.session.current.column(key)[i])
+
+    def status_text(self, i: int, compact: bool = False) -> str:
+        """``deleted ✓ #tag ...``; compact: ``✗ ✓ #tag+2`` (the full text is the tooltip)."""
+        im = self.session.dataset.images
+        parts = []
+        if im.deleted[i]:
+            parts.append("✗" if compact else "deleted")
+        if im.reviewed[i]:
+            parts.append("✓")
+        tags = sorted(im.tags[i])
+        if compact and tags:
+            first = tags[0] if len(tags[0]) <= 10 else tags[0][:9] + "…"
+            parts.append(f"#{first}" + (f"+{len(tags) - 1}" if len(tags) > 1 else ""))
+        else:
+            parts.extend(f"#{t}" for t in tags)
+        return " ".join(parts)
+
+    def _sort_values(self, key: str) -> np.ndarray:
+        ds = self.session.dataset
+        if key == "file_name":
+            return np.asarray(ds.images.file_names, dtype=object)
+        if key == "status":
+            im = ds.images
+            return (im.deleted.astype(np.int64) * 4 + im.reviewed.astype(np.int64) * 2
+                    + np.fromiter((len(t) > 0 for t in im.tags), bool, len(im)))
+        return np.asarray(self.session.current.column(key), dtype=np.float64)
+
+    # ------------------------------------------------------------------ order/filter
+    def _visible_mask(self) -> np.ndarray:
+        n = self.session.dataset.n_images
+        text = self.filter_text.strip().lower()
+        if not text:
+            return np.ones(n, dtype=bool)
+        mask = np.ones(n, dtype=bool)
+        for word in text.split():
+            mask &= np.fromiter((word in self._search_text(i) for i in range(n)), bool, n)
+        return mask
+
+    def _search_text(self, i: int) -> str:
+        im = self.session.dataset.images
+        words = [im.file_names[i].lower()]
+        words.append("deleted" if im.deleted[i] else "alive")
+        words.append("reviewed ✓" if im.reviewed[i] else "unreviewed")
+        words.extend(f"#{t.lower()} {t.lower()}" for t in im.tags[i])
+        return " ".join(words)
+
+    def _apply_order(self) -> None:
+        self.layoutAboutToBeChanged.emit()
+        old_persistent = self.persistentIndexList()
+        old_images = [int(self.order[p.row()]) if p.isValid() else -1 for p in old_persistent]
+        idx = np.flatnonzero(self._visible_mask())
+        if self.sort_key is not None:
+            column, order = self.sort_key
+            vals = self._sort_values(self.columns[column].key)[idx]
+            if vals.dtype == object:
+                o = np.argsort(vals, kind="stable")
+            else:
+                # NaN last in both directions; stable for equal values
+                nan = np.isnan(vals)
+                key = np.where(nan, 0.0, vals)
+                if order == Qt.SortOrder.DescendingOrder:
+                    key = -key
+                # ties: the images with the most errors (FP + FN) first
+                errors = -(self.session.current.column("fp")[idx]
+                           + self.session.current.column("fn")[idx]).astype(np.float64)
+                o = np.lexsort((errors, key, nan))
+            if vals.dtype == object and order == Qt.SortOrder.DescendingOrder:
+                o = o[::-1]
+            idx = idx[o]
+        self.order = idx.astype(np.int64)
+        self._row_of = np.full(self.session.dataset.n_images, -1, dtype=np.int64)
+        self._row_of[self.order] = np.arange(self.order.shape[0])
+        new = []
+        for p, img in zip(old_persistent, old_images, strict=True):
+            r = int(self._row_of[img]) if img >= 0 else -1
+            new.append(self.index(r, p.column()) if r >= 0 else QModelIndex())
+        self.changePersistentIndexList(old_persistent, new)
+        self.layoutChanged.emit()
+
+    def set_filter(self, text: str) -> None:
+        if text == self.filter_text:
+            return
+        self.filter_text = text
+        self._apply_order()
+
+    def row_of(self, image: int) -> int:
+        return int(self._row_of[image]) if 0 <= image < self._row_of.shape[0] else -1
+
+    def image_at(self, row: int) -> int:
+        return int(self.order[row]) if 0 <= row < self.order.shape[0] else -1
+
+    # ------------------------------------------------------------------ updates
+    def _on_images_changed(self, touched: frozenset[int]) -> None:
+        # rows keep their place after an edit (no jumping under the cursor)
+        rows = [self.row_of(i) for i in touched]
+        rows = [r for r in rows if r >= 0]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), 0),
+                                  self.index(max(rows), len(self.columns) - 1))
+
+    def _on_metrics_reset(self) -> None:
+        self._apply_order()
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(self.rowCount() - 1, len(self.columns) - 1))

@@ -1,0 +1,78 @@
+"""Every keyboard shortcut in one table: the main window makes its actions from it and
+Help > Keyboard shortcuts lists it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SHORTCUTS", "Shortcut", "by_name"]
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    name: str
+    keys: tuple[str, ...]
+    text: str
+    group: str
+
+
+SHORTCUTS: tuple[Shortcut, ...] = (
+    # files
+    Shortcut("open", ("Ctrl+O",), "Open a dataset…", "File"),
+    Shortcut("export", ("Ctrl+E",), "Export the corrected dataset…", "File"),
+    Shortcut("quit", ("Ctrl+Q",), "Quit", "File"),
+    # navigation
+    Shortcut("next_image", ("PgDown",), "Next image in the list", "Navigate"),
+    Shortcut("prev_image", ("PgUp",), "Previous image in the list", "Navigate"),
+    Shortcut("first_image", ("Ctrl+Home",), "First image in the list", "Navigate"),
+    Shortcut("filter", ("Ctrl+F",), "Filter the image list (file name, #tag, reviewed, deleted)",
+             "Navigate"),
+    Shortcut("fit", ("F", "Home"), "Fit the image in the view", "Navigate"),
+    Shortcut("next_box", ("Tab",), "Select the next ground-truth box", "Navigate"),
+    Shortcut("prev_box", ("Shift+Tab",), "Select the previous ground-truth box", "Navigate"),
+    Shortcut("escape", ("Esc",), "Cancel drawing / clear the selection", "Navigate"),
+    Shortcut("toggle_labels", ("H",), "Show/hide box labels", "Navigate"),
+    # box edits
+    Shortcut("delete_box", ("Del", "Backspace"), "Delete the selected ground-truth boxes",
+             "Edit boxes"),
+    Shortcut("relabel", ("C", "L"), "Change the class of the selected boxes (type, Enter)",
+             "Edit boxes"),
+    Shortcut("draw", ("N", "D"), "Draw a new box (drag, then pick its class)", "Edit boxes"),
+    Shortcut("duplicate", ("Ctrl+D",), "Duplicate the selected boxes", "Edit boxes"),
+    Shortcut("accept", ("A",), "Accept the selected prediction(s) as ground truth",
+             "Edit boxes"),
+    Shortcut("replace", ("R",),
+             "Replace the selected GT box by its matched (or best-overlapping) prediction",
+             "Edit boxes"),
+    Shortcut("select_all", ("Ctrl+A",), "Select all ground-truth boxes of the image",
+             "Edit boxes"),
+    # images
+    Shortcut("delete_image", ("Ctrl+Del",), "Delete / restore the whole image", "Edit images"),
+    Shortcut("reviewed", ("Space", "V"), "Mark the image reviewed / not reviewed",
+             "Edit images"),
+    Shortcut("tags", ("T",), "Edit the image's tags", "Edit images"),
+    # history
+    Shortcut("undo", ("Ctrl+Z",), "Undo", "History"),
+    Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "History"),
+    Shortcut("help", ("F1",), "This list of shortcuts", "Help"),
+)
+
+# Handled by the viewer itself (focus on an image pane), listed for Help only.
+MOUSE_AND_PANE_KEYS: tuple[tuple[str, str], ...] = (
+    ("Arrows", "Nudge the selected boxes by 1 px (no box selected: Up/Down change image)"),
+    ("Shift+Arrows", "Nudge the selected boxes by 10 px"),
+    ("Up / Down (image list)", "Previous / next image"),
+    ("Click", "Select a box (either pane)"),
+    ("Shift/Ctrl+click", "Add / remove a box from the selection"),
+    ("Shift/Ctrl+drag", "Rubber-band selection"),
+    ("Drag a box / handle", "Move / resize the selected ground-truth box"),
+    ("Drag empty space", "Pan (both panes follow)"),
+    ("Wheel", "Zoom (both panes follow)"),
+)
+
+
+def by_name(name: str) -> Shortcut:
+    for s in SHORTCUTS:
+        if s.name == name:
+            return s
+    raise KeyError(name)
