@@ -42,7 +42,7 @@ def result_to_json(result: Any, class_names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from detview.core.cocoeval import evaluate
+    from detview.core.cocoeval import evaluate_run
 
     result, _spec = load_from_args(args, quiet=args.json)
     ds = result.dataset
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.run or next(iter(ds.runs))
     if name not in ds.runs:
         raise InputError("(command line)", "--run", f"no run {name!r}; runs: {', '.join(ds.runs)}")
-    res = evaluate(ds.gt, ds.runs[name], len(ds.classes), image_mask=~ds.images.deleted,
-                   class_names=ds.classes.names)
+    res = evaluate_run(ds, name)
     if args.json:
         json.dump(result_to_json(res, ds.classes.names), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -60,8 +60,10 @@ def export_dataset(original: Dataset, edits: list[Edit], spec: DatasetSpec, out:
     edited = original.copy()
     for e in edits:
         edited.apply(e)
+    # the loader's image folder (it resolves a dataset folder to its images/), as the GUI
+    root = edited.meta.get("images_root") or spec.images
     written = write_dataset(edited, out, fmt, images_mode=images_mode,
-                            images_root=Path(spec.images) if spec.images else None, logger=log)
+                            images_root=Path(root) if root else None, logger=log)
     summary = write_corrections(out / CORRECTIONS_NAME, original, edits, source=spec.to_json(),
                                 meta=meta)
     return [*written, out / CORRECTIONS_NAME], summary

@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .dataset import Dataset
 from .tables import Boxes
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "COCOResult",
     "MatchRecords",
     "evaluate",
+    "evaluate_run",
     "match_columns",
     "STAT_NAMES",
 ]
@@ -95,6 +97,7 @@ STAT_NAMES: tuple[str, ...] = (
 
 _EPS = float(np.spacing(1))
 _PAIR_CHUNK = 2_000_000
+_DET_CHUNK = 250_000
 
 
 def _default_iou_thrs() -> tuple[float, ...]:
@@ -219,7 +222,10 @@ def _summarize(
         s = precision if ap else recall
         if thr is not None:
             s = s[np.where(thr == thrs)[0]]
-        s = s[..., a, :][..., m] if a and m else s[..., :0, :][..., :0]
+        if len(a) == 1 and len(m) == 1:
+            s = s[..., a[0], m[0]]
+        else:
+            s = s[..., a, :][..., m] if a and m else s[..., :0, :][..., :0]
         out[name] = _mean_valid(s)
     out["per_class"] = _per_class_frame(precision, recall, p, n_gt, n_det, class_names)
     return out
@@ -365,12 +371,9 @@ def match_columns(
                 flat[pd_[starts]] = np.where(hit, gsel, -1)
                 rr, cc = np.nonzero(hit & ~g_crowd[gsel])
                 taken[gsel[rr, cc], cc] = True
-    matched = dt_gt >= 0
-    if n_g:
-        ig_m = g_ig[np.maximum(dt_gt, 0), np.arange(n_a)[None, :, None]]
-    else:
-        ig_m = np.zeros(dt_gt.shape, dtype=bool)
-    ignore = np.where(matched, ig_m, d_out[:, :, None])
+    ignore = np.repeat(d_out[:, :, None], n_t, axis=2)
+    di, ai, ti = np.nonzero(dt_gt >= 0)
+    ignore[di, ai, ti] = g_ig[dt_gt[di, ai, ti], ai]
     return MatchRecords(dt_gt, ignore, g_ig)
 
 
@@ -459,7 +462,9 @@ class COCOEvaluator:
         if dets.n_images != n_img:
             raise ValueError("gt and dets have different image counts")
         self.image_mask = (
-            np.ones(n_img, dtype=bool) if image_mask is None else np.asarray(image_mask, bool).copy()
+            np.ones(n_img, dtype=bool)
+            if image_mask is None
+            else np.asarray(image_mask, bool).copy()
         )
         self.image_ids = (
             np.arange(n_img, dtype=np.int64) if image_ids is None else np.asarray(image_ids)
@@ -473,8 +478,7 @@ class COCOEvaluator:
         self.precision = -np.ones((t, r, k, a, m))
         self.recall = -np.ones((t, k, a, m))
         self.scores = -np.ones((t, r, k, a, m))
-        self._img_gt_cls: dict[int, np.ndarray] = {}
-        self._rematch(np.arange(n_img, dtype=np.int64), full=True)
+        self._match_all()
         self._count_gt()
         self._accumulate(range(self.n_classes), progress)
 
@@ -514,98 +518,152 @@ class COCOEvaluator:
         self._k_off = np.searchsorted(self._ev_cls, np.arange(k + 1))
         n = rows.shape[0]
         at = self._n_a * self._n_t
-        self._tp = np.zeros((n, at), dtype=bool)
-        self._ig = np.zeros((n, at), dtype=bool)
+        self._tp = np.zeros((at, n), dtype=bool)  # [A*T, D] in evaluation order
+        self._ig = np.zeros((at, n), dtype=bool)
         self._active = self.image_mask[self._ev_img]
 
-    def _gt_rows(self, images: np.ndarray) -> np.ndarray:
+    def _gt_rows(self, images: np.ndarray | None) -> np.ndarray:
+        """Counted ground-truth rows of ``images`` (all images when None)."""
         g = self.gt
-        if images.shape[0] == g.n_images:
-            sel = np.ones(len(g), dtype=bool)
+        if images is None:
+            rows = np.arange(len(g))
         else:
-            sel = np.zeros(len(g), dtype=bool)
-            for i in images.tolist():
-                sel[g.offsets[i] : g.offsets[i + 1]] = True
-        sel &= g.alive & (g.cls >= 0) & (g.cls < self.n_classes)
-        sel &= self.image_mask[g.image]
-        return np.flatnonzero(sel)
+            parts = [np.arange(g.offsets[i], g.offsets[i + 1]) for i in images.tolist()]
+            rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        cls = g.cls[rows]
+        ok = g.alive[rows] & (cls >= 0) & (cls < self.n_classes) & self.image_mask[g.image[rows]]
+        return rows[ok]
 
-    def _rematch(self, images: np.ndarray, full: bool = False) -> set[int]:
-        """Match the detections of ``images``; return the classes whose numbers moved."""
+    def _det_rows(self, images: np.ndarray | None, lo: int = 0, hi: int = -1) -> np.ndarray:
+        if images is None:
+            return np.arange(self._img_off[lo], self._img_off[hi])
+        parts = [np.arange(self._img_off[i], self._img_off[i + 1]) for i in images.tolist()]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def _match_all(self) -> None:
+        """Match every image, in chunks of images to bound temporary memory."""
+        n_img = self.gt.n_images
+        cum = self._img_off
+        lo = 0
+        while lo < n_img:
+            hi = int(np.searchsorted(cum, cum[lo] + _DET_CHUNK, "right")) - 1
+            hi = min(max(hi, lo + 1), n_img)
+            g = self.gt
+            grows = np.arange(g.offsets[lo], g.offsets[hi])
+            cls = g.cls[grows]
+            ok = g.alive[grows] & (cls >= 0) & (cls < self.n_classes)
+            grows = grows[ok & self.image_mask[g.image[grows]]]
+            self._match_rows(self._det_rows(None, lo, hi), grows, full=True)
+            lo = hi
+
+    def _rematch(self, images: np.ndarray) -> set[int]:
+        """Match the detections of ``images``; return the classes whose records moved."""
+        return self._match_rows(self._det_rows(images), self._gt_rows(images), full=False)
+
+    def _match_rows(self, drows: np.ndarray, grows: np.ndarray, full: bool) -> set[int]:
         g = self.gt
         k = self.n_classes
-        grows = self._gt_rows(images)
-        if full:
-            drows = np.arange(self._d_rows.shape[0])
-        else:
-            parts = [np.arange(self._img_off[i], self._img_off[i + 1]) for i in images.tolist()]
-            drows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        affected: set[int] = set()
-        if not full:
-            for i in images.tolist():
-                old = self._img_gt_cls.get(i)
-                if old is not None:
-                    affected.update(old.tolist())
-            affected.update(self._d_cls[drows].tolist())
         dmask = self.image_mask[self._d_img[drows]]
         drows_m = drows[dmask]
-        g_area = g.box_area()[grows] if grows.size else np.zeros(0)
+        xyxy = g.xyxy[grows]
+        area = g.area[grows]
+        g_area = np.where(
+            np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area
+        )
         rec = match_columns(
             self._d_key[drows_m],
             self._d_rank[drows_m],
             self._d_xyxy[drows_m],
             self._d_area[drows_m],
             g.image[grows] * k + g.cls[grows],
-            g.xyxy[grows],
+            xyxy,
             g_area,
             g.iscrowd[grows],
             self.params,
         )
         at = self._n_a * self._n_t
         ev = self._ev_pos[drows_m]
-        self._tp[ev] = rec.tp.reshape(-1, at)
-        self._ig[ev] = rec.ignore.reshape(-1, at)
-        self._active[self._ev_pos[drows]] = dmask
-        # remember ground-truth classes per image (to know what an edit touched later)
-        gimg, gcls = g.image[grows], g.cls[grows]
-        if full:
-            cut = np.searchsorted(gimg, np.arange(g.n_images + 1))
-            self._img_gt_cls = {
-                i: np.unique(gcls[cut[i] : cut[i + 1]])
-                for i in np.flatnonzero(np.diff(cut)).tolist()
-            }
-        else:
-            for i in images.tolist():
-                cl = np.unique(gcls[gimg == i])
-                affected.update(cl.tolist())
-                if cl.size:
-                    self._img_gt_cls[i] = cl
-                else:
-                    self._img_gt_cls.pop(i, None)
+        new_tp = rec.tp.reshape(-1, at).T
+        new_ig = rec.ignore.reshape(-1, at).T
+        del rec
+        ev_all = self._ev_pos[drows]
+        affected: set[int] = set()
+        if not full:
+            moved = (self._tp[:, ev] != new_tp).any(0) | (self._ig[:, ev] != new_ig).any(0)
+            affected.update(self._d_cls[drows_m[moved]].tolist())
+            flipped = self._active[ev_all] != dmask
+            affected.update(self._d_cls[drows[flipped]].tolist())
+        self._tp[:, ev] = new_tp
+        self._ig[:, ev] = new_ig
+        self._active[ev_all] = dmask
         return affected
 
-    def _count_gt(self) -> None:
+    def _gt_contrib(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(class, ignore bits over area ranges) of counted ground-truth rows."""
         g = self.gt
-        rows = self._gt_rows(np.arange(g.n_images))
         rng = np.asarray(self.params.area_rngs)
-        area = g.box_area()[rows]
+        xyxy = g.xyxy[rows]
+        area = g.area[rows]
+        area = np.where(np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area)
         ig = g.iscrowd[rows][:, None] | (area[:, None] < rng[:, 0]) | (area[:, None] > rng[:, 1])
+        bits = (ig.astype(np.int64) << np.arange(self._n_a)).sum(1)
+        return g.cls[rows], bits
+
+    def _add_counts(self, cls: np.ndarray, bits: np.ndarray, sign: int) -> None:
         k = self.n_classes
-        cls = g.cls[rows]
-        self._npig = np.stack(
-            [np.bincount(cls[~ig[:, a]], minlength=k) for a in range(self._n_a)], axis=1
-        )  # [K, A]
-        self._n_gt = np.bincount(cls, minlength=k)
+        for a in range(self._n_a):
+            self._npig[:, a] += sign * np.bincount(cls[(bits >> a) & 1 == 0], minlength=k)
+        self._n_gt += sign * np.bincount(cls, minlength=k)
+
+    def _count_gt(self, images: np.ndarray | None = None) -> set[int]:
+        """Count non-ignored ground truth per class and area range; return changed classes.
+
+        With ``images`` only their contributions are replaced (the previous ones are
+        remembered per image, since an edit has already changed the table).
+        """
+        k = self.n_classes
+        if images is None:
+            rows = self._gt_rows(None)
+            cls, bits = self._gt_contrib(rows)
+            self._npig = np.zeros((k, self._n_a), dtype=np.int64)
+            self._n_gt = np.zeros(k, dtype=np.int64)
+            self._add_counts(cls, bits, 1)
+            img = self.gt.image[rows]
+            self._snap = (np.searchsorted(img, np.arange(self.gt.n_images + 1)), cls, bits)
+            self._snap_override: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            return set(range(k))
+        old_npig = self._npig.copy()
+        off, scls, sbits = self._snap
+        for i in images.tolist():
+            old = self._snap_override.get(i)
+            if old is None:
+                old = (scls[off[i] : off[i + 1]], sbits[off[i] : off[i + 1]])
+            self._add_counts(old[0], old[1], -1)
+            new = self._gt_contrib(self._gt_rows(np.array([i])))
+            self._add_counts(new[0], new[1], 1)
+            self._snap_override[i] = new
+        return set(np.flatnonzero((old_npig != self._npig).any(1)).tolist())
 
     def _accumulate(
         self, classes: Iterable[int], progress: Callable[[int, int], bool] | None = None
     ) -> None:
+        """pycocotools' ``accumulate`` for the given classes, from the match flags.
+
+        Only true positives move the precision envelope: between two of them precision
+        falls, and recall steps exactly at them. So per (area, threshold) column we keep
+        the true positives in score order, with the count of non-ignored detections up
+        to each (``tp + fp`` there): precision at the j-th is ``j / (n + eps)``, the
+        envelope is a suffix maximum over them, and recall threshold ``r`` reads the
+        envelope at the ``c``-th true positive, ``c`` the least count with
+        ``c / n_gt >= r`` (0 when the column has fewer true positives).
+        """
         p = self.params
         n_a, n_t = self._n_a, self._n_t
         at = n_a * n_t
         r = self._rec.shape[0]
         cls_list = list(classes)
-        mins = {}
+        mins: dict[int, np.ndarray] = {}
+        cols = np.arange(at)
         for step, k in enumerate(cls_list):
             if progress is not None and not progress(step, len(cls_list)):
                 break
@@ -614,57 +672,104 @@ class COCOEvaluator:
             self.precision[:, :, k] = -1.0
             self.recall[:, k] = -1.0
             self.scores[:, :, k] = -1.0
-            if not (npig > 0).any():
+            valid = npig > 0
+            if not valid.any():
                 continue
-            cmin = np.empty((n_a, r), dtype=np.int64)
-            for a in range(n_a):
+            cmin = np.zeros((n_a, r), dtype=np.int64)
+            for a in np.flatnonzero(valid).tolist():
                 n = int(npig[a])
-                if n:
-                    if n not in mins:
-                        mins[n] = _min_counts(self._rec, n)
-                    cmin[a] = mins[n]
-                else:
-                    cmin[a] = 0
+                if n not in mins:
+                    mins[n] = _min_counts(self._rec, n)
+                cmin[a] = mins[n]
             cmin_col = np.repeat(cmin, n_t, axis=0)  # [AT, R]
+            npig_col = np.repeat(npig, n_t)
             act = self._active[s:e]
             rank = self._ev_rank[s:e]
+            prev_sel: np.ndarray | None = None
+            q = ss = rc = np.zeros(0)
             for m, md in enumerate(p.max_dets):
                 sel = act & (rank < md)
-                if sel.all():
-                    tp, ig, sc = self._tp[s:e], self._ig[s:e], self._ev_score[s:e]
-                else:
-                    idx = np.flatnonzero(sel) + s
-                    tp, ig, sc = self._tp[idx], self._ig[idx], self._ev_score[idx]
-                nd = tp.shape[0]
-                if nd == 0:
-                    q = np.zeros((at, r))
-                    ss = np.zeros((at, r))
-                    rc_last = np.zeros(at)
-                else:
-                    tpc = np.cumsum(tp, axis=0, dtype=np.int64)
-                    fpc = np.cumsum(~(tp | ig), axis=0, dtype=np.int64)
-                    pr = tpc / ((fpc + tpc) + _EPS)
-                    pr = np.maximum.accumulate(pr[::-1], axis=0)[::-1]
-                    npig_col = np.repeat(npig, n_t)
-                    rc_last = tpc[-1] / np.maximum(npig_col, 1)
-                    off = np.arange(at, dtype=np.int64) * (nd + 1)
-                    flat = (tpc.T + off[:, None]).ravel()
-                    pos = np.searchsorted(flat, cmin_col + off[:, None], "left")
-                    pos -= (np.arange(at, dtype=np.int64) * nd)[:, None]
-                    inside = pos < nd
-                    pc = np.minimum(pos, nd - 1)
-                    q = np.where(inside, pr[pc, np.arange(at)[:, None]], 0.0)
-                    ss = np.where(inside, sc[pc], 0.0)
-                # [AT, R] -> [T, R, A]
-                q3 = q.reshape(n_a, n_t, r).transpose(1, 2, 0)
-                s3 = ss.reshape(n_a, n_t, r).transpose(1, 2, 0)
-                rc3 = rc_last.reshape(n_a, n_t).T
-                valid = npig > 0
-                self.precision[:, :, k, valid, m] = q3[:, :, valid]
-                self.scores[:, :, k, valid, m] = s3[:, :, valid]
-                self.recall[:, k, valid, m] = rc3[:, valid]
+                if prev_sel is None or not np.array_equal(sel, prev_sel):
+                    q, ss, rc = self._accumulate_one(s, e, sel, cmin_col, npig_col, cols, r)
+                prev_sel = sel
+                self.precision[:, :, k, valid, m] = q.reshape(n_a, n_t, r).transpose(1, 2, 0)[
+                    :, :, valid
+                ]
+                self.scores[:, :, k, valid, m] = ss.reshape(n_a, n_t, r).transpose(1, 2, 0)[
+                    :, :, valid
+                ]
+                self.recall[:, k, valid, m] = rc.reshape(n_a, n_t).T[:, valid]
+
+    def _accumulate_one(
+        self,
+        s: int,
+        e: int,
+        sel: np.ndarray,
+        cmin_col: np.ndarray,
+        npig_col: np.ndarray,
+        cols: np.ndarray,
+        r: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Precision [AT, R], scores [AT, R], recall [AT] of one class and max_dets."""
+        at = cols.shape[0]
+        n_sel = int(np.count_nonzero(sel))
+        if n_sel == 0:
+            return np.zeros((at, r)), np.zeros((at, r)), np.zeros(at)
+        if n_sel == sel.shape[0]:
+            tp, ni, sc = self._tp[:, s:e], ~self._ig[:, s:e], self._ev_score[s:e]
+            first_row = 0
+        elif n_sel * 3 < sel.shape[0]:  # few selected: gather them
+            idx = np.flatnonzero(sel) + s
+            tp, ni, sc = self._tp[:, idx], ~self._ig[:, idx], self._ev_score[idx]
+            first_row = 0
+        else:  # most selected: mask the others out (they count as ignored)
+            tp = self._tp[:, s:e] & sel
+            ni = ~self._ig[:, s:e] & sel
+            sc = self._ev_score[s:e]
+            first_row = int(np.argmax(sel))
+        nd = tp.shape[1]
+        flat = np.flatnonzero(tp)  # sorted by column, then score order
+        col, row = np.divmod(flat, nd)
+        ntp = np.bincount(col, minlength=at)
+        rc = ntp / np.maximum(npig_col, 1)
+        first = np.concatenate(([0], np.cumsum(ntp)[:-1]))
+        j = np.arange(col.shape[0], dtype=np.int64) - first[col]  # 0-based tp index
+        if col.shape[0]:
+            n_ni = np.cumsum(ni, axis=1, dtype=np.int32)[col, row]  # tp + fp up to here
+        else:
+            n_ni = np.zeros(0, dtype=np.int32)
+        width = int(ntp.max()) if ntp.size else 0
+        env = np.zeros((at, width + 1))
+        env[col, j] = (j + 1) / (n_ni + _EPS)
+        env = np.maximum.accumulate(env[:, ::-1], axis=1)[:, ::-1]
+        rows = np.full((at, width + 1), first_row, dtype=np.int64)
+        rows[col, j] = row
+        # c-th true positive (1-based); c == 0 reads the first position
+        pos = np.minimum(np.maximum(cmin_col - 1, 0), width)
+        inside = cmin_col <= ntp[:, None]
+        q = np.where(inside, env[cols[:, None], pos], 0.0)
+        srow = np.where(cmin_col > 0, rows[cols[:, None], pos], first_row)
+        ss = np.where(inside, sc[srow], 0.0)
+        return q, ss, rc
 
     # ------------------------------------------------------------------ public
+    @classmethod
+    def from_dataset(cls, ds: Dataset, run: str, params: COCOParams | None = None) -> COCOEvaluator:
+        """Evaluator for ``ds.runs[run]``: deleted images excluded, COCO image-id order.
+
+        After ``touched = ds.apply(edit)`` call ``update_images(touched,
+        image_mask=~ds.images.deleted)``.
+        """
+        return cls(
+            ds.gt,
+            ds.runs[run],
+            len(ds.classes),
+            image_mask=~ds.images.deleted,
+            params=params,
+            image_ids=ds.images.ids,
+            class_names=ds.classes.names,
+        )
+
     def update_images(
         self, indices: Iterable[int], image_mask: np.ndarray | None = None
     ) -> COCOResult:
@@ -679,9 +784,78 @@ class COCOEvaluator:
         if idx.size == 0:
             return self.result()
         affected = self._rematch(idx)
-        self._count_gt()
+        affected |= self._count_gt(idx)
         self._accumulate(sorted(affected))
         return self.result()
+
+    def per_image_ap(self) -> pd.DataFrame:
+        """COCO AP of each image alone: ``AP`` (IoU 0.50:0.95) and ``AP50``, maxDets 100.
+
+        Equal to pycocotools with ``params.imgIds = [image]``: the mean over the classes
+        that have non-crowd ground truth in the image of their 101-point AP, using the
+        matches of the full evaluation (area range "all"). NaN for images without such
+        ground truth or excluded by the mask. Also ``n_gt``, ``n_det`` per image.
+        """
+        g = self.gt
+        k = self.n_classes
+        n_img = g.n_images
+        n_t = self._n_t
+        rows = self._gt_rows(None)
+        xyxy = g.xyxy[rows]
+        area = g.area[rows]
+        area = np.where(np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area)
+        lo, hi = self.params.area_rngs[0]
+        counted = ~g.iscrowd[rows] & (area >= lo) & (area <= hi)
+        gkeys, npig = np.unique(
+            g.image[rows][counted] * k + g.cls[rows][counted], return_counts=True
+        )
+        n_grp = gkeys.shape[0]
+        # detections (group order) that fall in a group with ground truth
+        act = self.image_mask[self._d_img]
+        gi = np.searchsorted(gkeys, self._d_key)
+        gi_c = np.minimum(gi, max(n_grp - 1, 0))
+        ind = act & (gi < n_grp) & (gkeys[gi_c] == self._d_key) if n_grp else act & False
+        drow = np.flatnonzero(ind)
+        grp = gi[drow]
+        ev = self._ev_pos[drow]
+        gstart = np.searchsorted(grp, np.arange(n_grp))  # first det of each group
+        # recall threshold r reads the envelope at the c_r-th true positive; c_r depends
+        # only on n_gt, so AP = sum over true positives j of env_j * #{r: c_r == j} / R
+        # (c_r == 0 reads the first one)
+        r = self._rec.shape[0]
+        ns, n_index = np.unique(npig, return_inverse=True)
+        width = int(ns.max()) + 1 if ns.size else 1
+        weights = np.zeros((ns.shape[0], width + 1))
+        for i, n in enumerate(ns.tolist()):
+            weights[i, :width] = np.bincount(_min_counts(self._rec, n), minlength=width)[:width]
+        weights[:, 1] += weights[:, 0]
+        ap_t = np.zeros((n_t, n_grp))
+        for t in range(n_t if drow.size else 0):
+            tp = self._tp[t, ev]  # column t is area "all", threshold t
+            ctp = np.cumsum(tp)
+            cni = np.cumsum(~self._ig[t, ev])
+            before = np.maximum(gstart - 1, 0)
+            base_tp = np.where(gstart > 0, ctp[before], 0)
+            base_ni = np.where(gstart > 0, cni[before], 0)
+            idx = np.flatnonzero(tp)
+            if idx.size == 0:
+                continue
+            seg = grp[idx]
+            j = ctp[idx] - base_tp[seg]
+            env = _segmented_suffix_max(j / ((cni[idx] - base_ni[seg]) + _EPS), seg)
+            w = weights[n_index[seg], np.minimum(j, width)]
+            ap_t[t] = np.bincount(seg, weights=w * env, minlength=n_grp) / r
+        img = gkeys // k if n_grp else gkeys
+        cnt = np.bincount(img, minlength=n_img).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ap50 = np.bincount(img, weights=ap_t[0], minlength=n_img) / cnt
+            ap = np.bincount(img, weights=ap_t.mean(0), minlength=n_img) / cnt
+        n_det = np.bincount(self._d_img[act], minlength=n_img)
+        n_gt = np.bincount(g.image[rows], minlength=n_img)
+        df = pd.DataFrame({"AP": ap, "AP50": ap50, "n_gt": n_gt, "n_det": n_det})
+        df.loc[~self.image_mask, ["AP", "AP50"]] = np.nan
+        df.index.name = "image"
+        return df
 
     def result(self) -> COCOResult:
         """The current numbers as a :class:`COCOResult` (arrays are copies)."""
@@ -696,6 +870,23 @@ class COCOEvaluator:
             scores=self.scores.copy(),
             params=self.params,
         )
+
+
+def _segmented_suffix_max(v: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """``out[i] = max(v[i:end of i's segment])`` for contiguous segments (doubling)."""
+    out = v.copy()
+    n = out.shape[0]
+    s = 1
+    while s < n:
+        same = seg[s:] == seg[:-s]
+        out[:-s] = np.where(same, np.maximum(out[:-s], out[s:]), out[:-s])
+        s *= 2
+    return out
+
+
+def evaluate_run(ds: Dataset, run: str, params: COCOParams | None = None) -> COCOResult:
+    """COCO evaluation of one prediction run of a dataset (deleted images excluded)."""
+    return COCOEvaluator.from_dataset(ds, run, params).result()
 
 
 def evaluate(

@@ -132,10 +132,9 @@ class Dataset:
             # a moved box no longer has the source format's area (COCO mask area)
             gt.area[rows] = np.nan
         elif isinstance(e, AddBoxes):
-            known = gt._id_index()
+            if gt.has_ids(e.box_ids) or len(set(e.box_ids)) != len(e.box_ids):
+                raise ValueError(f"add: box id(s) {list(e.box_ids)} exist already")
             for k, b in enumerate(e.box_ids):
-                if b in known:
-                    raise ValueError(f"add: box id {b} exists already")
                 gt._insert(b, e.images[k], e.cls[k], e.xyxy[k])
         elif isinstance(e, RemoveBoxes):
             for b in e.box_ids:

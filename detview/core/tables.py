@@ -20,6 +20,9 @@ import numpy as np
 __all__ = ["Boxes", "Classes", "Images"]
 
 
+_SCAN_MAX = 8  # rows_of: up to this many ids without an index, a linear scan
+
+
 def _i64(a: Any, n: int | None = None) -> np.ndarray:
     out = np.asarray(a, dtype=np.int64)
     if n is not None and out.shape != (n,):
@@ -198,11 +201,26 @@ class Boxes:
     def rows_of(self, box_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Row positions of the given box ids (raises KeyError for unknown ids)."""
         ids = _i64(box_ids)
+        cache = self.__dict__.get("_id_cache")
+        if ids.shape[0] <= _SCAN_MAX and (cache is None or cache[0] is not self.box_id):
+            # a few ids and no valid index (just after an insert or a removal): a numpy
+            # scan takes microseconds where rebuilding the dict takes milliseconds
+            rows = np.empty(ids.shape[0], dtype=np.int64)
+            for k, b in enumerate(ids.tolist()):
+                hit = np.flatnonzero(self.box_id == b)
+                if not hit.size:
+                    raise KeyError(b)
+                rows[k] = hit[-1]
+            return rows
         index = self._id_index()
         rows = np.empty(ids.shape[0], dtype=np.int64)
         for k, b in enumerate(ids.tolist()):
             rows[k] = index[b]
         return rows
+
+    def has_ids(self, box_ids: Sequence[int]) -> bool:
+        """True when any of ``box_ids`` is in the table."""
+        return bool(np.isin(_i64(box_ids), self.box_id).any())
 
     def _id_index(self) -> dict[int, int]:
         cache = self.__dict__.get("_id_cache")

@@ -1,0 +1,437 @@
+"""TIDE error types (Bolya et al., ECCV 2020) for every prediction and missed box.
+
+:func:`tide_errors` reproduces the ``tidecv`` package (``TIDE().evaluate(...)``, box
+mode, defaults ``pos_thresh=0.5``, ``bg_thresh=0.1``, 100 predictions per image) on
+columns: the same matching, the same error rules and order of tests, and the same
+"fix one error type, recompute mAP" deltas (``fix_main_errors``, not progressive).
+
+TIDE's matching is not COCO's, which is why its AP50 differs from pycocotools':
+
+* predictions are ranked per *image* (all classes together) by descending score, file
+  order on ties, and cut at ``max_dets`` per image (COCO cuts per image and class);
+* a prediction takes the unused same-class box of highest IoU if that IoU >= the
+  threshold, ties going to the *first* box (COCO: the last); there are no area ranges;
+* crowd boxes are "ignore regions": an unmatched prediction whose crowd IoU
+  (intersection over its own area) with a same-class crowd box is *strictly* above
+  the threshold is left out of AP (COCO matches crowd boxes with >=);
+* AP is 101-point with precision ``tp / (tp + fp)`` (no eps), recall points
+  ``i / 100``, and mAP averages every class that has ground truth *or* predictions
+  (a class with predictions but no ground truth counts with AP 0).
+
+Error rules for a prediction that is not a true positive (ignored ones included),
+tested in this order: no ground truth in the image -> background; best same-class
+IoU in ``[bg, pos]`` -> localisation; best other-class IoU >= ``pos`` -> classification;
+best IoU with a same-class box already matched >= ``pos`` -> duplicate; best IoU with
+any box <= ``bg`` -> background; otherwise "both" (tidecv's ``OtherError``). A ground
+truth box that is not matched and not the target of a localisation or classification
+error is missed. Fixing: classification/localisation errors become true positives
+when their box is unused and they are its highest-scoring such error (others are
+dropped); duplicates, background and both are dropped; a missed box is removed from
+the ground-truth count. ``dAP = max(fixed mAP - mAP, 0)``.
+
+Values are fractions (tidecv prints percentages: multiply by 100).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .tables import Boxes
+
+__all__ = [
+    "ERROR_NAMES",
+    "BKG",
+    "BOTH",
+    "CLS",
+    "DUPE",
+    "LOC",
+    "MISS",
+    "NOT_EVALUATED",
+    "OK",
+    "TideResult",
+    "confusion_matrix",
+    "tide_errors",
+]
+
+NOT_EVALUATED, OK, CLS, LOC, BOTH, DUPE, BKG, MISS = -1, 0, 1, 2, 3, 4, 5, 6
+_TIDE_CHUNK = 200_000  # predictions per chunk of images
+ERROR_NAMES: dict[int, str] = {CLS: "Cls", LOC: "Loc", BOTH: "Both", DUPE: "Dupe",
+                               BKG: "Bkg", MISS: "Miss"}  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class TideResult:
+    """TIDE errors of one prediction run.
+
+    ``pred_error`` (int8 per prediction row): ``OK`` for a true positive, an error code
+    (``CLS, LOC, BOTH, DUPE, BKG``) or ``NOT_EVALUATED`` (deleted, excluded image,
+    beyond ``max_dets``). ``pred_gt``: the ground-truth row it matched (OK), or the one
+    the error refers to (CLS/LOC/DUPE), else -1. ``pred_ignored``: inside a crowd
+    region (error-typed but left out of AP, as tidecv). ``gt_error`` (int8 per
+    ground-truth row): ``OK`` matched, ``MISS``, 0 also for boxes blamed on a CLS/LOC
+    prediction, ``NOT_EVALUATED`` for crowd/deleted/excluded. ``ap`` is TIDE's mAP at
+    ``pos_thresh``; ``dap`` maps error names to the mAP gained by fixing that type;
+    ``counts`` maps names to numbers; ``per_image`` has a column per name.
+    """
+
+    pred_error: np.ndarray
+    pred_gt: np.ndarray
+    pred_ignored: np.ndarray
+    gt_error: np.ndarray
+    ap: float
+    dap: dict[str, float]
+    counts: dict[str, int]
+    per_image: pd.DataFrame
+
+
+def _seg_best(
+    seg: np.ndarray, val: np.ndarray, pos: np.ndarray, n_seg: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment: max of ``val`` and the smallest ``pos`` reaching it (0, -1 if none)."""
+    best = np.zeros(n_seg)
+    arg = np.full(n_seg, -1, dtype=np.int64)
+    if seg.size:
+        o = np.lexsort((-pos, val, seg))
+        s = seg[o]
+        last = np.flatnonzero(np.concatenate((s[1:] != s[:-1], [True])))
+        best[s[last]] = val[o][last]
+        arg[s[last]] = pos[o][last]
+    return best, arg
+
+
+def _tide_map(cls: np.ndarray, score: np.ndarray, true: np.ndarray, n_gt: np.ndarray) -> float:
+    """tidecv's mAP: points already in push order; classes with gt or points count."""
+    k = n_gt.shape[0]
+    n_pts = np.bincount(cls, minlength=k)
+    order = np.lexsort((np.arange(cls.shape[0]), -score, cls))
+    cls_s, true_s = cls[order], true[order]
+    off = np.concatenate(([0], np.cumsum(n_pts)))
+    x = np.arange(101) / 100
+    aps = []
+    for c in range(k):
+        if n_pts[c] == 0 and n_gt[c] <= 0:
+            continue
+        if n_gt[c] <= 0:
+            aps.append(0.0)
+            continue
+        t = true_s[off[c] : off[c + 1]]
+        if t.size == 0:
+            aps.append(0.0)
+            continue
+        tp = np.cumsum(t)
+        n = np.arange(1, t.size + 1)
+        prec = tp / n
+        prec = np.maximum.accumulate(prec[::-1])[::-1]
+        rec = tp / n_gt[c]
+        idx = np.searchsorted(rec, x, side="left")
+        y = np.where(idx < t.size, prec[np.minimum(idx, t.size - 1)], 0.0)
+        aps.append(float(sum(y.tolist())) / 101 * 100)
+    del cls_s
+    return (sum(aps) / len(aps)) / 100 if aps else 0.0
+
+
+def tide_errors(
+    gt: Boxes,
+    dets: Boxes,
+    n_classes: int,
+    image_mask: np.ndarray | None = None,
+    pos_thresh: float = 0.5,
+    bg_thresh: float = 0.1,
+    max_dets: int = 100,
+) -> TideResult:
+    """TIDE error types and dAP of ``dets`` against ``gt`` (see the module docstring).
+
+    ``bg_thresh`` must be > 0 (pairs that do not overlap are never looked at).
+    Images are visited in index order (tidecv: the order of the ground-truth file).
+    """
+    if bg_thresh <= 0:
+        raise ValueError("bg_thresh must be > 0")
+    n_img = gt.n_images
+    k = int(n_classes)
+    mask = np.ones(n_img, bool) if image_mask is None else np.asarray(image_mask, bool)
+    # ---------------------------------------------------------------- predictions
+    dkeep = dets.alive & (dets.cls >= 0) & (dets.cls < k) & mask[dets.image]
+    drows = np.flatnonzero(dkeep)
+    o = np.lexsort((drows, -dets.score[drows], dets.image[drows]))
+    drows = drows[o]
+    dimg = dets.image[drows]
+    first = np.searchsorted(dimg, np.arange(n_img))
+    rank = np.arange(drows.shape[0]) - first[dimg] if drows.size else drows
+    cut = rank < max_dets
+    drows, dimg, rank = drows[cut], dimg[cut], rank[cut]
+    dcls = dets.cls[drows]
+    dxy = dets.xyxy[drows]
+    dscore = dets.score[drows]
+    nd = drows.shape[0]
+    # ---------------------------------------------------------------- ground truth
+    gkeep = gt.alive & (gt.cls >= 0) & (gt.cls < k) & mask[gt.image]
+    crowd_rows = np.flatnonzero(gkeep & gt.iscrowd)
+    grows = np.flatnonzero(gkeep & ~gt.iscrowd)
+    gimg, gcls, gxy = gt.image[grows], gt.cls[grows], gt.xyxy[grows]
+    ng = grows.shape[0]
+    # matching and the per-prediction IoU summaries, in chunks of images
+    cimg, ccls, cxy = gt.image[crowd_rows], gt.cls[crowd_rows], gt.xyxy[crowd_rows]
+    outs = []
+    d_cut = np.searchsorted(dimg, np.arange(n_img + 1))
+    g_cut = np.searchsorted(gimg, np.arange(n_img + 1))
+    c_cut = np.searchsorted(cimg, np.arange(n_img + 1))
+    lo = 0
+    while lo < n_img:
+        hi = int(np.searchsorted(d_cut, d_cut[lo] + _TIDE_CHUNK, "right")) - 1
+        hi = min(max(hi, lo + 1), n_img)
+        ds, gs, cs = (slice(int(c[lo]), int(c[hi])) for c in (d_cut, g_cut, c_cut))
+        part = _tide_chunk(
+            dimg[ds], dxy[ds], dcls[ds], rank[ds], gimg[gs], gxy[gs], gcls[gs],
+            cimg[cs], cxy[cs], ccls[cs], pos_thresh,
+        )  # fmt: skip
+        for arr in (part[0], part[4], part[6], part[8]):  # gt positions -> global
+            arr[arr >= 0] += gs.start
+        part[-1][:] += gs.start
+        outs.append(part)
+        lo = hi
+    if outs:
+        cols = [np.concatenate(c) for c in zip(*outs, strict=True)]
+    else:
+        e_i, e_f, e_b = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool)
+        cols = [e_i, e_b, e_f, e_f, e_i, e_f, e_i, e_f, e_i, e_i]
+    matched_gt, ignored, m_all, m_cls, a_cls, m_oth, a_oth, m_used, a_used, used_g = cols
+    gt_used = np.zeros(ng, dtype=bool)
+    gt_used[used_g] = True
+    tp = matched_gt >= 0
+    n_gt_img = np.bincount(gimg, minlength=n_img)
+    err = np.full(nd, OK, dtype=np.int8)
+    blame = np.where(tp, matched_gt, -1)
+    fp = ~tp
+    rest = fp.copy()
+
+    def assign(cond: np.ndarray, code: int, target: np.ndarray | None = None) -> None:
+        nonlocal rest
+        c = rest & cond
+        err[c] = code
+        if target is not None:
+            blame[c] = target[c]
+        rest = rest & ~c
+
+    assign(n_gt_img[dimg] == 0, BKG)
+    assign((m_cls >= bg_thresh) & (m_cls <= pos_thresh), LOC, a_cls)
+    assign(m_oth >= pos_thresh, CLS, a_oth)
+    assign(m_used >= pos_thresh, DUPE, a_used)
+    assign(m_all <= bg_thresh, BKG)
+    assign(np.ones(nd, bool), BOTH)
+    # BestGTMatch: per unused box, the highest-scoring CLS/LOC error (first on ties)
+    fixable = ((err == CLS) | (err == LOC)) & (blame >= 0)
+    fixable &= ~gt_used[np.maximum(blame, 0)] if ng else fixable
+    usable = np.zeros(ng, dtype=bool)
+    best_of = np.full(ng, -1, dtype=np.int64)
+    fi = np.flatnonzero(fixable)  # in push order (image, rank)
+    if fi.size:
+        usable[blame[fi]] = True
+        oo = np.lexsort((fi, -dscore[fi], blame[fi]))
+        b = blame[fi][oo]
+        head = np.concatenate(([True], b[1:] != b[:-1]))
+        best_of[b[head]] = fi[oo][head]
+    missed = ~gt_used & ~usable
+    # ---------------------------------------------------------------- AP and dAP
+    n_gt_cls = np.bincount(gcls, minlength=k)
+    in_ap = ~ignored
+    base = _tide_map(dcls[in_ap], dscore[in_ap], tp[in_ap], n_gt_cls)
+    dap: dict[str, float] = {}
+    err_idx = np.flatnonzero(fp)  # error-derived points keep push order, then the TPs
+    tp_idx = np.flatnonzero(tp)
+    for code, name in ERROR_NAMES.items():
+        ngc = n_gt_cls.copy()
+        if code == MISS:
+            ngc -= np.bincount(gcls[missed], minlength=k)
+            keep = err_idx[in_ap[err_idx]]
+            cls_e, true_e = dcls[keep], np.zeros(keep.size, bool)
+        elif code in (CLS, LOC):
+            is_c = err[err_idx] == code
+            win = np.zeros(err_idx.size, bool)
+            bi = blame[err_idx]
+            ok_b = is_c & (bi >= 0)
+            win[ok_b] = best_of[bi[ok_b]] == err_idx[ok_b]
+            keep_m = (~is_c & in_ap[err_idx]) | win
+            keep = err_idx[keep_m]
+            cls_e = dcls[keep].copy()
+            if code == CLS:
+                w = win[keep_m]
+                cls_e[w] = gcls[blame[keep][w]]
+            true_e = win[keep_m]
+        else:
+            keep = err_idx[(err[err_idx] != code) & in_ap[err_idx]]
+            cls_e, true_e = dcls[keep], np.zeros(keep.size, bool)
+        cls_all = np.concatenate((cls_e, dcls[tp_idx]))
+        sc_all = np.concatenate((dscore[keep], dscore[tp_idx]))
+        tr_all = np.concatenate((true_e, np.ones(tp_idx.size, bool)))
+        dap[name] = max(_tide_map(cls_all, sc_all, tr_all, ngc) - base, 0.0)
+    # ---------------------------------------------------------------- tables
+    pred_error = np.full(len(dets), NOT_EVALUATED, dtype=np.int8)
+    pred_error[drows] = err
+    pred_gt = np.full(len(dets), -1, dtype=np.int64)
+    pred_gt[drows] = np.where(blame >= 0, grows[np.maximum(blame, 0)] if ng else -1, -1)
+    pred_ignored = np.zeros(len(dets), dtype=bool)
+    pred_ignored[drows] = ignored
+    gt_error = np.full(len(gt), NOT_EVALUATED, dtype=np.int8)
+    gt_error[grows] = np.where(missed, MISS, OK)
+    counts = {name: int(np.count_nonzero(err == c)) for c, name in ERROR_NAMES.items()}
+    counts["Miss"] = int(np.count_nonzero(missed))
+    cols = {name: np.bincount(dimg[err == c], minlength=n_img) for c, name in ERROR_NAMES.items()}
+    cols["Miss"] = np.bincount(gimg[missed], minlength=n_img)
+    per_image = pd.DataFrame(cols)
+    per_image.index.name = "image"
+    return TideResult(pred_error, pred_gt, pred_ignored, gt_error, base, dap, counts, per_image)
+
+
+def _tide_chunk(
+    dimg: np.ndarray,
+    dxy: np.ndarray,
+    dcls: np.ndarray,
+    rank: np.ndarray,
+    gimg: np.ndarray,
+    gxy: np.ndarray,
+    gcls: np.ndarray,
+    cimg: np.ndarray,
+    cxy: np.ndarray,
+    ccls: np.ndarray,
+    pos_thresh: float,
+) -> tuple[np.ndarray, ...]:
+    """tidecv's matching and IoU summaries for the predictions of a run of images.
+
+    Returns ``matched_gt, ignored, m_all, m_cls, a_cls, m_oth, a_oth, m_used, a_used,
+    used_gt`` (ground-truth positions local to the chunk).
+    """
+    nd, ng = dimg.shape[0], gimg.shape[0]
+    pd_, pg, piou = _pairs(dimg, dxy, gimg, gxy, crowd=False)
+    same = dcls[pd_] == gcls[pg] if pd_.size else np.zeros(0, bool)
+    matched_gt = np.full(nd, -1, dtype=np.int64)
+    cand = same & (piou >= pos_thresh)
+    cd, cg, ci = pd_[cand], pg[cand], piou[cand]
+    if cd.size:
+        oo = np.lexsort((-cg, ci, cd, rank[cd]))
+        cd, cg, ci = cd[oo], cg[oo], ci[oo]
+        r = rank[cd]
+        bounds = np.concatenate(([0], np.flatnonzero(r[1:] != r[:-1]) + 1, [r.size]))
+        used = np.zeros(ng, dtype=bool)
+        for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            sd, sg = cd[s:e], cg[s:e]
+            n = e - s
+            starts = np.flatnonzero(np.concatenate(([True], sd[1:] != sd[:-1])))
+            code = (~used[sg]).astype(np.int64) * n + np.arange(n)
+            best = np.maximum.reduceat(code, starts)
+            hit = best >= n
+            gsel = sg[best % n]
+            matched_gt[sd[starts[hit]]] = gsel[hit]
+            used[gsel[hit]] = True
+    gt_used = np.zeros(ng, dtype=bool)
+    gt_used[matched_gt[matched_gt >= 0]] = True
+    tp = matched_gt >= 0
+    # crowd regions: unmatched predictions inside a same-class region are ignored
+    ignored = np.zeros(nd, dtype=bool)
+    if cimg.size and nd:
+        qd, qg, qi = _pairs(dimg, dxy, cimg, cxy, crowd=True)
+        hit = (qi > pos_thresh) & (dcls[qd] == ccls[qg]) & ~tp[qd]
+        ignored[qd[hit]] = True
+    m_cls, a_cls = _seg_best(pd_[same], piou[same], pg[same], nd)
+    m_oth, a_oth = _seg_best(pd_[~same], piou[~same], pg[~same], nd)
+    su = same & gt_used[pg] if pg.size else same
+    m_used, a_used = _seg_best(pd_[su], piou[su], pg[su], nd)
+    m_all, _ = _seg_best(pd_, piou, pg, nd)
+    return (matched_gt, ignored, m_all, m_cls, a_cls, m_oth, a_oth, m_used, a_used,
+            np.flatnonzero(gt_used))  # fmt: skip
+
+
+def _pairs(
+    dimg: np.ndarray, dxy: np.ndarray, gimg: np.ndarray, gxy: np.ndarray, crowd: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Same-image (prediction, box) pairs with IoU > 0; rows of ``gimg`` sorted by image."""
+    if dimg.size == 0 or gimg.size == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, np.zeros(0)
+    lo = np.searchsorted(gimg, dimg, "left")
+    cnt = np.searchsorted(gimg, dimg, "right") - lo
+    m = int(cnt.sum())
+    pd_ = np.repeat(np.arange(dimg.size), cnt)
+    firsts = np.repeat(np.cumsum(cnt) - cnt, cnt)
+    pg = np.repeat(lo, cnt) + (np.arange(m) - firsts)
+    d, g = dxy[pd_], gxy[pg]
+    iw = np.minimum(d[:, 2], g[:, 2]) - np.maximum(d[:, 0], g[:, 0])
+    ih = np.minimum(d[:, 3], g[:, 3]) - np.maximum(d[:, 1], g[:, 1])
+    ok = (iw > 0) & (ih > 0)
+    inter = iw * ih
+    da = (d[:, 2] - d[:, 0]) * (d[:, 3] - d[:, 1])
+    ga = (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
+    union = da if crowd else (da + ga) - inter
+    iou = np.zeros(m)
+    np.divide(inter, union, out=iou, where=ok)
+    keep = iou > 0
+    return pd_[keep], pg[keep], iou[keep]
+
+
+def confusion_matrix(
+    gt: Boxes,
+    dets: Boxes,
+    n_classes: int,
+    image_mask: np.ndarray | None = None,
+    iou_thresh: float = 0.5,
+    score_thresh: float = 0.25,
+) -> np.ndarray:
+    """Dataset confusion matrix with a background row and column, ``int64[K+1, K+1]``.
+
+    Rows are the true class, columns the predicted class; index ``K`` is background:
+    ``M[t, K]`` counts ground-truth boxes of class ``t`` that no prediction found,
+    ``M[K, p]`` predictions of class ``p`` on no box. Per image, predictions with
+    ``score >= score_thresh`` are matched to non-crowd boxes one to one, *whatever the
+    class*, greedily by descending IoU (>= ``iou_thresh``; ties by higher score, then
+    file order). An unmatched prediction inside a crowd box (crowd IoU >= threshold)
+    is left out rather than counted as background.
+    """
+    k = int(n_classes)
+    n_img = gt.n_images
+    mask = np.ones(n_img, bool) if image_mask is None else np.asarray(image_mask, bool)
+    drows = np.flatnonzero(
+        dets.alive
+        & (dets.cls >= 0)
+        & (dets.cls < k)
+        & mask[dets.image]
+        & (dets.score >= score_thresh)
+    )
+    gsel = gt.alive & (gt.cls >= 0) & (gt.cls < k) & mask[gt.image]
+    grows = np.flatnonzero(gsel & ~gt.iscrowd)
+    crows = np.flatnonzero(gsel & gt.iscrowd)
+    dimg, dxy, dcls, dsc = dets.image[drows], dets.xyxy[drows], dets.cls[drows], dets.score[drows]
+    gimg, gxy, gcls = gt.image[grows], gt.xyxy[grows], gt.cls[grows]
+    pd_, pg, piou = _pairs(dimg, dxy, gimg, gxy, crowd=False)
+    keep = piou >= iou_thresh
+    pd_, pg, piou = pd_[keep], pg[keep], piou[keep]
+    # greedy by (iou desc, score desc, det order, gt order) == iterated mutual best pairs
+    order = np.lexsort((pg, pd_, -dsc[pd_], -piou))
+    pd_, pg = pd_[order], pg[order]
+    d_match = np.full(drows.shape[0], -1, dtype=np.int64)
+    g_match = np.full(grows.shape[0], -1, dtype=np.int64)
+    rank = np.arange(pd_.shape[0])
+    while rank.size:
+        big = np.iinfo(np.int64).max
+        best_d = np.full(drows.shape[0], big, dtype=np.int64)
+        best_g = np.full(grows.shape[0], big, dtype=np.int64)
+        np.minimum.at(best_d, pd_, rank)
+        np.minimum.at(best_g, pg, rank)
+        win = (best_d[pd_] == rank) & (best_g[pg] == rank)
+        d_match[pd_[win]] = pg[win]
+        g_match[pg[win]] = pd_[win]
+        alive = (d_match[pd_] < 0) & (g_match[pg] < 0)
+        pd_, pg, rank = pd_[alive], pg[alive], rank[alive]
+    m = np.zeros((k + 1, k + 1), dtype=np.int64)
+    hit = d_match >= 0
+    np.add.at(m, (gcls[d_match[hit]], dcls[hit]), 1)
+    np.add.at(m, (gcls[g_match < 0], k), 1)
+    lone = ~hit
+    if crows.size and lone.any():
+        qd, qg, qi = _pairs(dimg, dxy, gt.image[crows], gt.xyxy[crows], crowd=True)
+        in_crowd = np.zeros(drows.shape[0], bool)
+        in_crowd[qd[qi >= iou_thresh]] = True
+        lone &= ~in_crowd
+    np.add.at(m, (k, dcls[lone]), 1)
+    return m
