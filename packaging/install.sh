@@ -3,6 +3,7 @@
 #
 #   bash packaging/install.sh demo   # install everything, then open the demo dataset
 #   bash packaging/install.sh test   # install everything, then run lint and the test suite
+#   bash packaging/install.sh bench  # install the peers too, then run the benchmarks
 #   bash packaging/install.sh        # install only
 #
 # It installs the system libraries Qt needs (apt, when missing and when root or sudo
@@ -69,6 +70,14 @@ case "$what" in
     .venv/bin/lint-imports
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}"
     ;;
+  bench)
+    say "installing the peers (pycocotools, faster-coco-eval, tidecv)"
+    .venv/bin/python -m pip install -q -e ".[test,bench]" 2>&1 | grep -v -i -E "warning|location" || true
+    say "benchmarks: COCO evaluation (add --large for 50,000 images), loading, per-image metrics"
+    .venv/bin/python benchmarks/bench_coco_eval.py "${@:2}"
+    .venv/bin/python benchmarks/bench_load.py
+    .venv/bin/python benchmarks/bench_per_image.py
+    ;;
   install) say "installed. Run: .venv/bin/detview demo" ;;
-  *) echo "usage: bash packaging/install.sh [demo|test|install]" >&2; exit 2 ;;
+  *) echo "usage: bash packaging/install.sh [demo|test|bench|install]" >&2; exit 2 ;;
 esac
