@@ -13,7 +13,7 @@ from detview.io.errors import InputError
 
 from .common import add_dataset_options, load_from_args
 
-ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt"}
+ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     order = p.add_mutually_exclusive_group()
     order.add_argument("--ascending", dest="ascending", action="store_true", default=None)
     order.add_argument("--descending", dest="ascending", action="store_false")
+    p.add_argument("--more", action="store_true",
+                   help="add per-image columns: ap, ap50 (COCO AP of the image from all "
+                        "predictions, as pycocotools), err_cls, err_loc, err_both, err_dupe, "
+                        "err_bkg, err_miss (TIDE error types of the predictions >= the score "
+                        "threshold) and confusion ('dog→cat ×2': true → predicted class)")
     p.add_argument("--include-deleted", action="store_true",
                    help="keep images deleted by a corrections log")
     p.add_argument("--out", type=Path, required=True, help="output CSV ('-' for stdout)")
@@ -75,9 +80,20 @@ def run(args: argparse.Namespace) -> int:
                          f"no run {run_name!r}; runs: {', '.join(ds.runs) or 'none'}")
     pim = PerImageMetrics(ds, run_name, MetricParams(args.score_threshold, args.iou_threshold))
     df = pim.table()
+    more: list[str] = []
+    if args.more and run_name is not None:
+        from detview.core.image_columns import IMAGE_COLUMNS, image_columns
+
+        extra = image_columns(ds, run_name, args.score_threshold, args.iou_threshold)
+        more = [*IMAGE_COLUMNS, "confusion"]
+        for c in more:
+            df[c] = extra[c].to_numpy()
+    elif args.more:
+        print("detview: --more needs a prediction run (--pred); no columns added",
+              file=sys.stderr)
     if not args.include_deleted:
         df = df[~df["deleted"]]
-    cols = ["file_name", *COLUMNS] + [c for c in ("loss",) if c in df.columns]
+    cols = ["file_name", *COLUMNS] + [c for c in ("loss",) if c in df.columns] + more
     df = df[cols]
     if args.sort:
         df = sort_table(df, args.sort, args.ascending)

@@ -46,12 +46,14 @@ __all__ = [
     "BKG",
     "BOTH",
     "CLS",
+    "ConfusionEntries",
     "DUPE",
     "LOC",
     "MISS",
     "NOT_EVALUATED",
     "OK",
     "TideResult",
+    "confusion_entries",
     "confusion_matrix",
     "tide_errors",
 ]
@@ -389,6 +391,38 @@ def confusion_matrix(
     is left out rather than counted as background.
     """
     k = int(n_classes)
+    e = confusion_entries(gt, dets, k, image_mask, iou_thresh, score_thresh)
+    m = np.zeros((k + 1, k + 1), dtype=np.int64)
+    np.add.at(m, (e.true_cls, e.pred_cls), 1)
+    return m
+
+
+@dataclass(frozen=True, eq=False)
+class ConfusionEntries:
+    """One row per counted cell entry of :func:`confusion_matrix` (same rules).
+
+    ``true_cls``/``pred_cls`` use ``K`` for background; ``gt_row``/``pred_row`` are the
+    rows in the ground-truth and prediction tables (-1 on the background side);
+    ``image`` is the image index.
+    """
+
+    image: np.ndarray
+    true_cls: np.ndarray
+    pred_cls: np.ndarray
+    gt_row: np.ndarray
+    pred_row: np.ndarray
+
+
+def confusion_entries(
+    gt: Boxes,
+    dets: Boxes,
+    n_classes: int,
+    image_mask: np.ndarray | None = None,
+    iou_thresh: float = 0.5,
+    score_thresh: float = 0.25,
+) -> ConfusionEntries:
+    """The entries :func:`confusion_matrix` counts, with their image and rows."""
+    k = int(n_classes)
     n_img = gt.n_images
     mask = np.ones(n_img, bool) if image_mask is None else np.asarray(image_mask, bool)
     drows = np.flatnonzero(
@@ -423,15 +457,21 @@ def confusion_matrix(
         g_match[pg[win]] = pd_[win]
         alive = (d_match[pd_] < 0) & (g_match[pg] < 0)
         pd_, pg, rank = pd_[alive], pg[alive], rank[alive]
-    m = np.zeros((k + 1, k + 1), dtype=np.int64)
     hit = d_match >= 0
-    np.add.at(m, (gcls[d_match[hit]], dcls[hit]), 1)
-    np.add.at(m, (gcls[g_match < 0], k), 1)
+    missed = g_match < 0
     lone = ~hit
     if crows.size and lone.any():
         qd, qg, qi = _pairs(dimg, dxy, gt.image[crows], gt.xyxy[crows], crowd=True)
         in_crowd = np.zeros(drows.shape[0], bool)
         in_crowd[qd[qi >= iou_thresh]] = True
         lone &= ~in_crowd
-    np.add.at(m, (k, dcls[lone]), 1)
-    return m
+    n_hit, n_miss, n_lone = (int(np.count_nonzero(x)) for x in (hit, missed, lone))
+    return ConfusionEntries(
+        image=np.concatenate((dimg[hit], gimg[missed], dimg[lone])),
+        true_cls=np.concatenate((gcls[d_match[hit]], gcls[missed], np.full(n_lone, k))),
+        pred_cls=np.concatenate((dcls[hit], np.full(n_miss, k), dcls[lone])),
+        gt_row=np.concatenate((grows[d_match[hit]], grows[missed],
+                               np.full(n_lone, -1))).astype(np.int64),
+        pred_row=np.concatenate((drows[hit], np.full(n_miss, -1),
+                                 drows[lone])).astype(np.int64),
+    )

@@ -95,6 +95,7 @@ class PerImageMetrics:
         n = dataset.n_images
         self._values = {c: np.zeros(n, dtype=np.float64 if c == "mean_iou" else np.int64)
                         for c in COLUMNS}
+        self._extra: dict[str, np.ndarray] = {}
         self.update(range(n), progress=progress)
 
     @property
@@ -154,9 +155,25 @@ class PerImageMetrics:
         df["deleted"] = ds.images.deleted.copy()
         return df
 
+    def set_columns(self, values: dict[str, np.ndarray]) -> None:
+        """Attach more per-image columns (e.g. :mod:`.image_columns`' ``ap``, ``err_*``),
+        one value per image; :meth:`column` returns them. They are not re-computed by
+        :meth:`update`: whoever computed them replaces them after edits."""
+        n = self.dataset.n_images
+        for name, v in values.items():
+            arr = np.asarray(v, dtype=np.float64)
+            if arr.shape != (n,):
+                raise ValueError(f"column {name!r}: expected {n} values, got {arr.shape}")
+            self._extra[name] = arr
+
+    def has_column(self, name: str) -> bool:
+        return name in self._values or name in self._extra
+
     def column(self, name: str) -> np.ndarray:
         if name in self._values:
             return self._values[name]
+        if name in self._extra:
+            return self._extra[name]
         if name in self.dataset.meta.get("image_values", {}):
             return np.asarray(self.dataset.meta["image_values"][name], dtype=np.float64)
         raise KeyError(name)

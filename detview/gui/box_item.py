@@ -159,8 +159,12 @@ class BoxesItem(pg.GraphicsObject):
 
             placed: list[QRectF] = []
             chips: list[tuple[QRectF, int, QRectF]] = []
+            # the viewport being painted (args: option, widget): labels stay inside it
+            widget = args[1] if len(args) > 1 else None
+            area = QRectF(widget.rect()) if widget is not None else QRectF(p.window())
             for rect, r in sorted(label_jobs, key=rank):
-                chip = self._place_label(rect, r, placed, force=bool(self.selected[r]))
+                chip = self._place_label(rect, r, placed, force=bool(self.selected[r]),
+                                         area=area)
                 if chip is not None:
                     chips.append((rect, r, chip))
             for _rect, r, chip in reversed(chips):  # selected last, on top
@@ -173,7 +177,9 @@ class BoxesItem(pg.GraphicsObject):
             h = HANDLE_PX
             small = min(rect.width(), rect.height()) < 4 * h
             if small:
+                # corner handles only, just outside the box: a tiny box stays visible
                 h = 5.0
+                rect = rect.adjusted(-h / 2, -h / 2, h / 2, h / 2)
             for pt in _handle_points(rect)[: 4 if small else 8]:
                 p.drawRect(QRectF(pt.x() - h / 2, pt.y() - h / 2, h, h))
         if self.rubber is not None:
@@ -197,12 +203,14 @@ class BoxesItem(pg.GraphicsObject):
         return tag_w, text_w, fm.height() + 2
 
     def _place_label(self, rect: QRectF, r: int, placed: list[QRectF],
-                     force: bool = False) -> QRectF | None:
+                     force: bool = False, area: QRectF | None = None) -> QRectF | None:
         tag_w, text_w, h = self._label_size(r)
         w = tag_w + text_w
         if w <= 0:
             return None
         x = rect.left()
+        if area is not None and area.width() > w:  # not cut by the pane's right/left edge
+            x = min(max(x, area.left()), area.right() - w)
         # above the box, else inside its top edge, else below it
         candidates = [QRectF(x, rect.top() - h, w, h), QRectF(x, rect.top(), w, h),
                       QRectF(x, rect.bottom(), w, h)]

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from .box_item import class_color
-from .shortcuts import MOUSE_AND_PANE_KEYS, SHORTCUTS
+from .shortcuts import rows as shortcut_rows
 
 __all__ = ["ClassPicker", "ExportDialog", "ShortcutsDialog", "SummaryPanel"]
 
@@ -171,9 +171,7 @@ class ShortcutsDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        rows: list[tuple[str, str, str]] = [
-            (s.group, " / ".join(s.keys), s.text) for s in SHORTCUTS
-        ] + [("Viewer", k, t) for k, t in MOUSE_AND_PANE_KEYS]
+        rows = shortcut_rows()  # the README's table is made from the same list
         table = QTableWidget(len(rows), 3)
         table.setHorizontalHeaderLabels(["Group", "Keys", "Action"])
         for r, (g, k, t) in enumerate(rows):

@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtWidgets import QInputDialog, QLineEdit
 
 from .dialogs import ClassPicker
-from .session import PRED_TP
+from .session import PRED_FP, PRED_TP
 
 if TYPE_CHECKING:
     from .session import Session
@@ -131,6 +131,27 @@ class EditingMixin:
             return
         xy = pane.boxes.xyxy
         order = np.lexsort((xy[:, 0], xy[:, 1])).tolist()  # reading order
+        rows = pane.rows_of(pane.selected[-1:]) if pane.selected else []
+        if rows:
+            k = (order.index(rows[0]) + step) % n
+        else:
+            k = 0 if step > 0 else n - 1
+        pane.set_selected([int(pane.ids[order[k]])], emit=True)
+        pane.view.setFocus()
+
+    def cycle_prediction(self, step: int) -> None:
+        """P / Shift+P: select the next / previous prediction by keyboard, false
+        positives first (those A can accept), each group in reading order."""
+        pane = self.viewer.pred_pane
+        v = self.viewer.view
+        n = len(pane.ids)
+        if v is None or not n:
+            self.flash("No prediction on this image (above the score threshold)", 3000)
+            return
+        xy = pane.boxes.xyxy
+        not_fp = (np.asarray(v.pred_state) != PRED_FP) if len(v.pred_state) == n else (
+            np.zeros(n, bool))
+        order = np.lexsort((xy[:, 0], xy[:, 1], not_fp)).tolist()
         rows = pane.rows_of(pane.selected[-1:]) if pane.selected else []
         if rows:
             k = (order.index(rows[0]) + step) % n

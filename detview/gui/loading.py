@@ -168,8 +168,12 @@ def source_json(spec: OpenSpec | None) -> dict[str, Any]:
 
 def export(dataset: Dataset, original: Dataset, edits: list[Edit], out: Path, fmt: str,
            source: dict[str, Any], images_mode: str = "none",
-           progress: Progress | None = None) -> list[str]:
+           progress: Progress | None = None,
+           meta: list[dict[str, Any]] | None = None) -> list[str]:
     """Write the dataset and the corrections log; returns what was written.
+
+    ``meta[k]`` is the time and user of ``edits[k]`` (the log records them; ``detview
+    apply`` writes them back unchanged, so both exports are the same bytes).
 
     ``dataset`` should be a copy taken on the GUI thread (edits may go on meanwhile).
     """
@@ -189,7 +193,7 @@ def export(dataset: Dataset, original: Dataset, edits: list[Edit], out: Path, fm
         log = folder / "corrections.jsonl"
         first = next(iter(inspect.signature(write_corrections).parameters), "")
         if first == "path":
-            write_corrections(log, original, edits, source=source)
+            write_corrections(log, original, edits, source=source, meta=meta)
         else:  # (edits, dataset, path)
             write_corrections(edits, dataset, log)
         written.append(f"corrections log {log.name}")

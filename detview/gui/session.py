@@ -10,6 +10,7 @@ listener re-computes the metrics of the touched images at once and emits
 
 from __future__ import annotations
 
+import getpass
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,46 +49,63 @@ PRED_TP, PRED_FP, PRED_IGNORED = 0, 1, 2
 _NUDGE_MERGE_S = 1.5
 
 
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name on this system
+        return ""
+
+
 class EditCommand(QUndoCommand):
-    """One undo step: an engine edit record applied through ``Dataset.apply``."""
+    """One undo step: an engine edit record applied through ``Dataset.apply``.
+
+    ``when`` (seconds since the epoch) and ``user`` say who made it; the journal and the
+    corrections log record them, so ``detview apply`` writes the same log again.
+    """
 
     MERGE_ID = 0x6E75  # nudges of the same boxes merge into one step
 
     def __init__(self, session: Session, edit: Edit, merge_key: Any = None,
-                 applied: bool = False) -> None:
+                 applied: bool = False, when: float | None = None, user: str = "") -> None:
         super().__init__(edit.describe(session.dataset.classes.names))
         self.session = session
         self.edit = edit
         self.merge_key = merge_key
         self._skip_redo = applied
         self._time = time.monotonic()
-        self.n_merged = 1  # journal rows ("do") this step stands for
+        self.when = time.time() if when is None else float(when)
+        self.user = user
+
+    def meta(self) -> dict[str, Any]:
+        return {"time": self.when, "user": self.user}
 
     def redo(self) -> None:
         if self._skip_redo:  # Session.push applied it already (to surface errors)
             self._skip_redo = False
             return
         self.session.dataset.apply(self.edit)
-        self.session._journal_op("redo", self.n_merged)
+        self.session._journal_op("redo")
 
     def undo(self) -> None:
         self.session.dataset.apply(self.edit.inverse())
-        self.session._journal_op("undo", self.n_merged)
+        self.session._journal_op("undo")
 
     def id(self) -> int:
         return self.MERGE_ID if self.merge_key is not None else -1
 
+    def can_merge(self, other: EditCommand) -> bool:
+        return (other.merge_key is not None and other.merge_key == self.merge_key
+                and other._time - self._time <= _NUDGE_MERGE_S
+                and isinstance(self.edit, MoveBoxes) and isinstance(other.edit, MoveBoxes))
+
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt API
-        if not isinstance(other, EditCommand) or other.merge_key != self.merge_key:
-            return False
-        if other._time - self._time > _NUDGE_MERGE_S:
+        if not isinstance(other, EditCommand) or not self.can_merge(other):
             return False
         a, b = self.edit, other.edit
-        if not (isinstance(a, MoveBoxes) and isinstance(b, MoveBoxes)):
-            return False
+        assert isinstance(a, MoveBoxes) and isinstance(b, MoveBoxes)
         self.edit = MoveBoxes(a.box_ids, a.images, a.old_xyxy, b.new_xyxy)
         self._time = other._time
-        self.n_merged += other.n_merged
+        self.when = other.when
         return True
 
 
@@ -174,33 +192,57 @@ class Session(QObject):
         self.journal = journal
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
 
-    def _journal_op(self, op: str, count: int = 1, edit: Edit | None = None) -> None:
+    def _journal_op(self, op: str, edit: Edit | None = None) -> None:
+        self._journal_rows([(op, edit, None, None)])
+
+    def _journal_rows(self, rows: list[tuple[str, Edit | None, float | None, str | None]]
+                      ) -> None:
         if self.journal is None or self._journal_paused:
             return
-        for _ in range(count):
-            self.journal.append(op, edit)
+        try:
+            if len(rows) == 1:
+                self.journal.append(*rows[0])
+            else:
+                self.journal.append_many(rows)
+        except Exception as exc:  # noqa: BLE001 - disk full, file gone: the edit stands
+            path = getattr(self.journal, "path", "")
+            self.journal = None
+            self.editFailed.emit(f"Edit journal {path}: cannot write ({exc}); crash "
+                                 "recovery is off for this session — export soon")
 
     def _on_clean_changed(self, clean: bool) -> None:
         if clean:
             self._journal_op("clean")
 
     def restore(self, done: Sequence[Edit], undone: Sequence[Edit],
-                clean_index: int | None) -> None:
-        """Rebuild the undo history of a previous session (already in the journal)."""
+                clean_index: int | None,
+                done_meta: Sequence[dict[str, Any]] = (),
+                undone_meta: Sequence[dict[str, Any]] = ()) -> bool:
+        """Rebuild the undo history of a previous session (already in the journal):
+        the same steps, the same index, the same clean state, the same time/user.
+        False when an edit no longer applies (the files changed): the edits before it
+        are kept, nothing after it."""
         self._journal_paused = True
         try:
-            for k, e in enumerate(list(done) + list(undone)):
+            edits = list(done) + list(undone)
+            meta = list(done_meta) + list(undone_meta)
+            pushed = 0
+            for k, e in enumerate(edits):
                 if clean_index is not None and k == clean_index:
                     self.undo_stack.setClean()
-                self.push(e)
-            if clean_index is not None and clean_index == len(done) + len(undone):
+                m = meta[k] if k < len(meta) else {}
+                if not self.push(e, when=m.get("time"), user=m.get("user")):
+                    break
+                pushed += 1
+            if clean_index is not None and clean_index == pushed:
                 self.undo_stack.setClean()
-            for _ in undone:
+            for _ in range(max(0, pushed - len(done))):
                 self.undo_stack.undo()
-            if clean_index is None:
+            if clean_index is None or clean_index > pushed:
                 self.undo_stack.resetClean()
         finally:
             self._journal_paused = False
+        return pushed == len(edits)
 
     # ------------------------------------------------------------------ metrics
     @property
@@ -246,25 +288,50 @@ class Session(QObject):
         self.imagesChanged.emit(touched)
 
     # ------------------------------------------------------------------ edits
-    def push(self, edit: Edit, merge_key: Any = None) -> bool:
-        """Apply ``edit`` and record it as one undo step. False (and ``editFailed``)
-        when the engine refuses it."""
+    def push(self, edit: Edit, merge_key: Any = None, when: float | None = None,
+             user: str | None = None) -> bool:
+        """Apply ``edit`` and record it as one undo step (on disk in the journal first).
+        False (and ``editFailed``) when the engine refuses it."""
         try:
             self.dataset.apply(edit)
         except (ValueError, KeyError, IndexError) as exc:
             self.editFailed.emit(f"{edit.describe(self.dataset.classes.names)}: {exc}")
             return False
-        self._journal_op("do", 1, edit)
-        self.undo_stack.push(EditCommand(self, edit, merge_key, applied=True))
+        if user is None:
+            user = self.journal.user if self.journal is not None else _user_name()
+        cmd = EditCommand(self, edit, merge_key, applied=True, when=when, user=user)
+        st = self.undo_stack
+        index = st.index()
+        top = st.command(index - 1) if index > 0 else None
+        # QUndoStack merges into the top step unless that step is the clean (exported) one
+        merges = (merge_key is not None and isinstance(top, EditCommand) and not st.isClean()
+                  and top.can_merge(cmd))
+        if merges:
+            assert isinstance(top, EditCommand) and isinstance(top.edit, MoveBoxes)
+            a = top.edit
+            assert isinstance(edit, MoveBoxes)
+            merged = MoveBoxes(a.box_ids, a.images, a.old_xyxy, edit.new_xyxy)
+            # the journal holds one row per undo step: the merged step replaces the top
+            self._journal_rows([("undo", None, None, None), ("do", merged, cmd.when, user)])
+        else:
+            self._journal_rows([("do", edit, cmd.when, user)])
+        st.push(cmd)
         return True
 
     def history(self) -> list[Edit]:
         """The edits of the undo stack up to its current index (what export writes)."""
-        out: list[Edit] = []
+        return [c.edit for c in self._commands()]
+
+    def history_meta(self) -> list[dict[str, Any]]:
+        """``{"time", "user"}`` of each edit of :meth:`history`."""
+        return [c.meta() for c in self._commands()]
+
+    def _commands(self) -> list[EditCommand]:
+        out: list[EditCommand] = []
         for k in range(self.undo_stack.index()):
             cmd = self.undo_stack.command(k)
             if isinstance(cmd, EditCommand):
-                out.append(cmd.edit)
+                out.append(cmd)
         return out
 
     # ------------------------------------------------------------------ queries

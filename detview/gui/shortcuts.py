@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SHORTCUTS", "Shortcut", "by_name"]
+__all__ = ["MOUSE_AND_PANE_KEYS", "SHORTCUTS", "Shortcut", "by_name", "markdown_table", "rows"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,21 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("first_image", ("Ctrl+Home",), "First image in the list", "Navigate"),
     Shortcut("filter", ("Ctrl+F",), "Filter the image list (file name, #tag, reviewed, deleted)",
              "Navigate"),
+    Shortcut("sort_iou", ("Ctrl+1",), "Sort the image list by lowest mean IoU first",
+             "Navigate"),
+    Shortcut("sort_fn", ("Ctrl+2",), "Sort the image list by most missed boxes (FN) first",
+             "Navigate"),
+    Shortcut("sort_fp", ("Ctrl+3",), "Sort the image list by most false positives (FP) first",
+             "Navigate"),
     Shortcut("fit", ("F", "Home"), "Fit the image in the view", "Navigate"),
-    Shortcut("next_box", ("Tab",), "Select the next ground-truth box", "Navigate"),
+    Shortcut("zoom_selection", ("Z",), "Zoom to the selected boxes (small ones get room "
+             "around them)", "Navigate"),
+    Shortcut("next_box", ("Tab",), "Select the next ground-truth box (reading order)",
+             "Navigate"),
     Shortcut("prev_box", ("Shift+Tab",), "Select the previous ground-truth box", "Navigate"),
+    Shortcut("next_pred", ("P",), "Select the next prediction (false positives first), "
+             "then A accepts it", "Navigate"),
+    Shortcut("prev_pred", ("Shift+P",), "Select the previous prediction", "Navigate"),
     Shortcut("escape", ("Esc",), "Cancel drawing / clear the selection", "Navigate"),
     Shortcut("toggle_labels", ("H",), "Show/hide box labels", "Navigate"),
     # box edits
@@ -57,18 +69,35 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("help", ("F1",), "This list of shortcuts", "Help"),
 )
 
-# Handled by the viewer itself (focus on an image pane), listed for Help only.
-MOUSE_AND_PANE_KEYS: tuple[tuple[str, str], ...] = (
-    ("Arrows", "Nudge the selected boxes by 1 px (no box selected: Up/Down change image)"),
-    ("Shift+Arrows", "Nudge the selected boxes by 10 px"),
-    ("Up / Down (image list)", "Previous / next image"),
-    ("Click", "Select a box (either pane)"),
-    ("Shift/Ctrl+click", "Add / remove a box from the selection"),
-    ("Shift/Ctrl+drag", "Rubber-band selection"),
-    ("Drag a box / handle", "Move / resize the selected ground-truth box"),
-    ("Drag empty space", "Pan (both panes follow)"),
-    ("Wheel", "Zoom (both panes follow)"),
+# Handled by the focused widget itself (not window actions), listed for Help and README.
+MOUSE_AND_PANE_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("Viewer", "Arrows", "Nudge the selected boxes by 1 px (no box selected: Up/Down change "
+     "image)"),
+    ("Viewer", "Shift+Arrows", "Nudge the selected boxes by 10 px"),
+    ("Viewer", "Click", "Select a box (either pane)"),
+    ("Viewer", "Shift/Ctrl+click", "Add / remove a box from the selection"),
+    ("Viewer", "Shift/Ctrl+drag", "Rubber-band selection"),
+    ("Viewer", "Drag a box / handle", "Move / resize the selected ground-truth box"),
+    ("Viewer", "Drag empty space", "Pan (both panes follow)"),
+    ("Viewer", "Wheel", "Zoom (both panes follow)"),
+    ("Image list", "Up / Down", "Previous / next image"),
+    ("Image list", "Tab / Enter / Esc", "In the filter box: back to the image list (every "
+     "other key types into the filter)"),
 )
+
+
+def rows() -> list[tuple[str, str, str]]:
+    """(group, keys, action) of every shortcut, as Help > Keyboard shortcuts lists them."""
+    return [(s.group, " / ".join(s.keys), s.text) for s in SHORTCUTS] + list(
+        MOUSE_AND_PANE_KEYS)
+
+
+def markdown_table() -> str:
+    """The README's table (kept equal to :func:`rows` by a test)."""
+    lines = ["| group | keys | action |", "|---|---|---|"]
+    for g, k, t in rows():
+        lines.append(f"| {g} | `{k}` | {t} |")
+    return "\n".join(lines) + "\n"
 
 
 def by_name(name: str) -> Shortcut:

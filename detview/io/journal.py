@@ -66,16 +66,22 @@ class JournalState:
     undone: tuple[Edit, ...]  # redo list, next redo first
     clean_index: int | None  # len(done) when last exported, None if never / lost
     n_ops: int
+    # ``{"time": ..., "user": ...}`` of the "do" row of each edit in ``done`` / ``undone``
+    done_meta: tuple[dict[str, Any], ...] = ()
+    undone_meta: tuple[dict[str, Any], ...] = ()
 
 
-def replay_ops(ops: Sequence[tuple[str, Edit | None]]) -> JournalState:
-    done: list[Edit] = []
-    redo: list[Edit] = []  # stack: last element = next redo
+def replay_ops(ops: Sequence[tuple[str, Edit | None]],
+               meta: Sequence[dict[str, Any]] | None = None) -> JournalState:
+    """The undo history the rows describe; ``meta[k]`` (time, user) of row k is carried
+    along with the edit of each "do" row."""
+    done: list[tuple[Edit, dict[str, Any]]] = []
+    redo: list[tuple[Edit, dict[str, Any]]] = []  # stack: last element = next redo
     clean: int | None = None
-    for op, edit in ops:
+    for k, (op, edit) in enumerate(ops):
         if op == "do":
             assert edit is not None
-            done.append(edit)
+            done.append((edit, dict(meta[k]) if meta is not None else {}))
             redo.clear()
             if clean is not None and clean >= len(done):
                 clean = None  # the clean state can no longer be reached
@@ -85,7 +91,9 @@ def replay_ops(ops: Sequence[tuple[str, Edit | None]]) -> JournalState:
             done.append(redo.pop())
         elif op == "clean":
             clean = len(done)
-    return JournalState(tuple(done), tuple(reversed(redo)), clean, len(ops))
+    undone = list(reversed(redo))
+    return JournalState(tuple(e for e, _ in done), tuple(e for e, _ in undone), clean,
+                        len(ops), tuple(m for _, m in done), tuple(m for _, m in undone))
 
 
 class Journal:
@@ -117,12 +125,32 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
         return None if row is None else json.loads(row[0])
 
-    def append(self, op: str, edit: Edit | None = None) -> None:
+    @property
+    def user(self) -> str:
+        return self._user
+
+    def _row(self, op: str, edit: Edit | None, when: float | None,
+             user: str | None) -> tuple[str, str | None, float, str]:
         if op not in OPS:
             raise ValueError(f"unknown journal op {op!r}")
         payload = None if edit is None else json.dumps(edit.to_json())
+        return (op, payload, time.time() if when is None else float(when),
+                self._user if user is None else user)
+
+    def append(self, op: str, edit: Edit | None = None, when: float | None = None,
+               user: str | None = None) -> None:
+        """One row, committed at once. ``when``/``user`` default to now / this user."""
         self._db.execute("INSERT INTO ops (op, edit, time, user) VALUES (?, ?, ?, ?)",
-                         (op, payload, time.time(), self._user))
+                         self._row(op, edit, when, user))
+
+    def append_many(self, rows: Sequence[tuple[str, Edit | None, float | None, str | None]]
+                    ) -> None:
+        """Several rows (op, edit, when, user) in one transaction: all or none on disk."""
+        values = [self._row(*r) for r in rows]
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO ops (op, edit, time, user) VALUES (?, ?, ?, ?)",
+                                 values)
 
     def ops(self) -> list[tuple[str, Edit | None]]:
         rows = self._db.execute("SELECT op, edit FROM ops ORDER BY seq").fetchall()
@@ -135,7 +163,10 @@ class Journal:
                  "user": u} for s, op, e, t, u in rows.fetchall()]
 
     def state(self) -> JournalState:
-        return replay_ops(self.ops())
+        rows = self._db.execute("SELECT op, edit, time, user FROM ops ORDER BY seq").fetchall()
+        ops = [(op, None if e is None else edit_from_json(json.loads(e))) for op, e, _, _ in rows]
+        meta = [{"time": t, "user": u or ""} for _, _, t, u in rows]
+        return replay_ops(ops, meta)
 
     def has_edits(self) -> bool:
         st = self.state()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -152,3 +153,37 @@ def test_launcher_help_lists_every_command():
     assert p.returncode == 0
     for cmd in ("demo", "open", "eval", "coco-eval", "convert", "export", "apply"):
         assert f"  {cmd} " in p.stdout
+
+
+def test_eval_more_adds_the_analysis_columns(tmp_path, capsys):
+    from detview.core.image_columns import image_columns
+    from detview.io.loader import load_dataset
+
+    base, more = tmp_path / "base.csv", tmp_path / "more.csv"
+    args = ["eval", str(DEMO), "--pred", str(DEMO / "predictions" / "yolov5s.json"),
+            "--score-threshold", "0.25"]
+    assert cli_main([*args, "--out", str(base)]) == 0, capsys.readouterr().err
+    assert cli_main([*args, "--more", "--sort", "err_loc", "--out", str(more)]) == 0
+    a, b = pd.read_csv(base), pd.read_csv(more)
+    assert list(a.columns) == ["file_name", "n_gt", "n_pred", "tp", "fp", "fn", "mean_iou"]
+    assert list(b.columns) == [*a.columns, "ap", "ap50", "err_cls", "err_loc", "err_both",
+                               "err_dupe", "err_bkg", "err_miss", "confusion"]
+    assert (b["err_loc"].diff().dropna() <= 0).all()
+    b = b.set_index("file_name").loc[a["file_name"]].reset_index()
+    assert (b[list(a.columns)].to_numpy() == a.to_numpy()).all()
+    # the same numbers as the engine gives, row for row
+    ds = load_dataset(DEMO / "images", DEMO / "labels",
+                      [(None, DEMO / "predictions" / "yolov5s.json")],
+                      class_names=DEMO / "data.yaml").dataset
+    run = next(iter(ds.runs))
+    want = image_columns(ds, run, 0.25, 0.5)
+    want["file_name"] = ds.images.file_names
+    want = want.set_index("file_name").loc[b["file_name"]]
+    for c in ("ap", "ap50"):
+        assert np.allclose(b[c].to_numpy(), want[c].to_numpy(), equal_nan=True)
+    for c in ("err_cls", "err_loc", "err_both", "err_dupe", "err_bkg", "err_miss"):
+        assert (b[c].to_numpy() == want[c].to_numpy()).all(), c
+    # every false positive of an image is one of the five prediction error types
+    errs = b[["err_cls", "err_loc", "err_both", "err_dupe", "err_bkg"]].sum(axis=1)
+    assert errs.sum() > 0 and (errs <= b["n_pred"]).all()
+    assert (b["confusion"].fillna("") == want["confusion"].to_numpy()).all()

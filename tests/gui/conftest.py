@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -76,3 +77,27 @@ def window(qtbot, dataset: Dataset, tmp_path: Path) -> Iterator:  # type: ignore
     yield w
     if w.session is not None:
         w.session.undo_stack.setClean()
+
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "resources" / "demo"
+
+
+def copy_demo(dest: Path) -> Any:
+    """Copy ``resources/demo`` to ``dest`` and return the OpenSpec ``detview demo``
+    would use there (so journals and exports stay under ``dest``)."""
+    import shutil
+
+    from detview.gui.loading import OpenSpec, demo_paths
+
+    if not (DEMO / "images").is_dir():
+        pytest.skip("resources/demo is absent")
+    shutil.copytree(DEMO, dest)
+    spec = demo_paths()
+
+    def moved(p: Path | None) -> Path | None:
+        return None if p is None else dest / p.relative_to(DEMO)
+
+    return OpenSpec(images=moved(spec.images), gt=moved(spec.gt),
+                    preds=[(n, dest / p.relative_to(DEMO)) for n, p in spec.preds],
+                    loss=moved(spec.loss), folder=moved(spec.folder))

@@ -1,0 +1,203 @@
+"""What the analysis panel shows for one run, computed by the engine.
+
+Two pieces with different costs, so the GUI can schedule them separately:
+
+* :class:`LiveCOCO` keeps a :class:`~detview.core.cocoeval.COCOEvaluator` of one run
+  current with the edits: built once (seconds at 5k images, in a worker), then
+  :meth:`LiveCOCO.update` re-matches only the touched images (milliseconds).
+* :func:`error_analysis` (TIDE error types and dAP, the confusion matrix, the per-image
+  error columns and the per-box labels) is recomputed from scratch, in a worker.
+
+"All predictions" is how training frameworks report COCO numbers (every prediction,
+down to their own low score cut); "above threshold" keeps those with ``score >=
+score_threshold``, the predictions the viewer draws and the image list counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .cocoeval import COCOEvaluator, COCOParams, COCOResult
+from .dataset import Dataset
+from .errors import ERROR_NAMES, TideResult, confusion_entries, tide_errors
+from .image_columns import (
+    ERROR_COLUMNS,
+    ErrorLabels,
+    above_threshold,
+    confusion_text,
+    image_confusions,
+)
+from .tables import Boxes
+
+__all__ = [
+    "COCO_EXPLAIN",
+    "ErrorAnalysis",
+    "LiveCOCO",
+    "error_analysis",
+    "pr_curves",
+    "present_classes",
+]
+
+Progress = Callable[[int, int], bool]
+
+#: Name, title and a one-line explanation of the 12 COCO numbers.
+COCO_EXPLAIN: dict[str, tuple[str, str]] = {
+    "AP": ("AP @ IoU .50:.95",
+           "The main COCO score: precision averaged over 101 recall points and over 10 "
+           "IoU thresholds (0.50, 0.55 … 0.95), then over classes."),
+    "AP50": ("AP @ IoU .50", "Same, but a prediction counts as correct when it overlaps "
+             "its object by IoU ≥ 0.50 (lenient; the PASCAL VOC score)."),
+    "AP75": ("AP @ IoU .75", "Same with IoU ≥ 0.75: only well placed boxes count (strict)."),
+    "APs": ("AP small", "AP for small objects (area < 32² pixels)."),
+    "APm": ("AP medium", "AP for medium objects (32² ≤ area < 96² pixels)."),
+    "APl": ("AP large", "AP for large objects (area ≥ 96² pixels)."),
+    "AR1": ("AR, 1 det/image", "Average recall (share of objects found, averaged over the 10 "
+            "IoU thresholds) when only the best prediction per image and class is kept."),
+    "AR10": ("AR, 10 dets/image", "Average recall keeping the 10 best predictions per image "
+             "and class."),
+    "AR100": ("AR, 100 dets/image", "Average recall keeping up to 100 predictions per image "
+              "and class (COCO's default cap)."),
+    "ARs": ("AR small", "Average recall (100 dets) for small objects (area < 32²)."),
+    "ARm": ("AR medium", "Average recall (100 dets) for medium objects (32² to 96²)."),
+    "ARl": ("AR large", "Average recall (100 dets) for large objects (area ≥ 96²)."),
+}
+NO_GT_NOTE = "-1 = no ground-truth objects of that size (nothing to measure)."
+
+
+# --------------------------------------------------------------------------- COCO, live
+class LiveCOCO:
+    """A run's COCO evaluator kept current with the dataset's edits.
+
+    Build it (in a worker) from a *copy* of the ground truth, then call
+    :meth:`attach` on the GUI thread with the live dataset and the per-image revisions
+    taken with the copy; after that, :meth:`update` after each edit.
+    """
+
+    def __init__(self, gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarray,
+                 image_ids: np.ndarray, class_names: Sequence[str], *,
+                 all_predictions: bool = True, score_threshold: float = 0.0,
+                 params: COCOParams | None = None, progress: Progress | None = None) -> None:
+        self.all_predictions = all_predictions
+        self.score_threshold = score_threshold
+        src = dets if all_predictions else above_threshold(dets, score_threshold)
+        self.evaluator = COCOEvaluator(gt, src, n_classes, image_mask, params, image_ids,
+                                       class_names, progress)
+
+    @staticmethod
+    def for_run(ds: Dataset, run: str, all_predictions: bool = True,
+                score_threshold: float = 0.0, progress: Progress | None = None) -> LiveCOCO:
+        """Built on ``ds.gt`` itself (no :meth:`attach` needed)."""
+        return LiveCOCO(ds.gt, ds.runs[run], len(ds.classes), ~ds.images.deleted,
+                        ds.images.ids, ds.classes.names, all_predictions=all_predictions,
+                        score_threshold=score_threshold, progress=progress)
+
+    def attach(self, ds: Dataset, revisions: np.ndarray | None = None) -> COCOResult:
+        """Read the live ground truth from now on; re-match images edited since
+        ``revisions`` (``ds.image_revisions`` when the copy was taken)."""
+        self.evaluator.gt = ds.gt
+        stale = (np.flatnonzero(ds.image_revisions != revisions) if revisions is not None
+                 else np.zeros(0, np.int64))
+        return self.update(ds, stale.tolist())
+
+    def update(self, ds: Dataset, touched: Sequence[int] | frozenset[int]) -> COCOResult:
+        return self.evaluator.update_images(touched, image_mask=~ds.images.deleted)
+
+    def result(self) -> COCOResult:
+        return self.evaluator.result()
+
+    def per_image_ap(self) -> pd.DataFrame:
+        return self.evaluator.per_image_ap()
+
+
+# --------------------------------------------------------------------------- PR curves
+def pr_curves(result: COCOResult, cls: int | None = None, area: int = 0,
+              max_det: int = -1) -> dict[str, np.ndarray]:
+    """Precision at the 101 recall points, as pycocotools accumulates it.
+
+    Returns ``recall`` and three curves: ``"0.50"``, ``"0.75"`` (IoU thresholds) and
+    ``"0.50:0.95"`` (mean over the 10 thresholds); each is the mean over the classes with
+    ground truth (or the one class ``cls``), NaN where there is none. The mean of a
+    curve is the matching AP (AP50, AP75, AP).
+    """
+    prec = result.precision[:, :, :, area, max_det]  # [T, R, K]
+    if cls is not None:
+        prec = prec[:, :, [cls]]
+    valid = prec > -1
+    cnt = valid.sum(2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_t = np.where(cnt > 0, np.where(valid, prec, 0.0).sum(2) / np.maximum(cnt, 1),
+                         np.nan)
+    thrs = np.asarray(result.params.iou_thrs)
+    out = {"recall": np.asarray(result.params.rec_thrs, dtype=np.float64)}
+    for t in (0.5, 0.75):
+        idx = np.flatnonzero(np.isclose(thrs, t))
+        out[f"{t:.2f}"] = per_t[idx[0]] if idx.size else np.full(per_t.shape[1], np.nan)
+    out["0.50:0.95"] = per_t.mean(0)  # a class is valid at every threshold or none
+    return out
+
+
+# --------------------------------------------------------------------------- errors
+@dataclass(frozen=True, eq=False)
+class ErrorAnalysis:
+    """TIDE, confusion matrix, per-image error columns and per-box labels of one run.
+
+    ``tide`` is computed on the predictions the panel's COCO numbers use (all, or
+    above the threshold); ``tide_kept``, ``images`` and ``labels`` always on those
+    above the score threshold (what the viewer draws). ``confusion`` is
+    ``int64[K+1, K+1]`` with background at ``K``.
+    """
+
+    run: str
+    all_predictions: bool
+    score_threshold: float
+    iou_threshold: float
+    tide: TideResult
+    tide_kept: TideResult
+    confusion: np.ndarray
+    images: pd.DataFrame  # err_* columns and ``confusion`` text, per image
+    labels: ErrorLabels
+
+    def error_table(self) -> pd.DataFrame:
+        """One row per TIDE error type: ``count`` and ``dAP`` (AP gained by fixing it)."""
+        names = list(ERROR_NAMES.values())
+        return pd.DataFrame({"count": [self.tide.counts[n] for n in names],
+                             "dAP": [self.tide.dap[n] for n in names]}, index=names)
+
+
+def error_analysis(gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarray,
+                   class_names: Sequence[str], run: str, *, all_predictions: bool,
+                   score_threshold: float, iou_threshold: float = 0.5,
+                   progress: Progress | None = None) -> ErrorAnalysis:
+    """Everything but the COCO numbers; safe in a worker given a copy of ``gt``."""
+    k = int(n_classes)
+    kept = above_threshold(dets, score_threshold)
+    tide_kept = tide_errors(gt, kept, k, image_mask, pos_thresh=iou_threshold)
+    if progress is not None:
+        progress(1, 3)
+    tide = (tide_errors(gt, dets, k, image_mask, pos_thresh=iou_threshold)
+            if all_predictions else tide_kept)
+    if progress is not None:
+        progress(2, 3)
+    entries = confusion_entries(gt, dets, k, image_mask, iou_threshold, score_threshold)
+    m = np.zeros((k + 1, k + 1), dtype=np.int64)
+    np.add.at(m, (entries.true_cls, entries.pred_cls), 1)
+    conf = image_confusions(entries, k)
+    images = pd.DataFrame({c: tide_kept.per_image[n].to_numpy(np.int64)
+                           for c, n in zip(ERROR_COLUMNS, ("Cls", "Loc", "Both", "Dupe",
+                                                           "Bkg", "Miss"), strict=True)})
+    images["confusion"] = confusion_text(conf, class_names, gt.n_images)
+    labels = ErrorLabels.from_tide(tide_kept, gt, dets, class_names, iou_threshold)
+    if progress is not None:
+        progress(3, 3)
+    return ErrorAnalysis(run, all_predictions, score_threshold, iou_threshold, tide,
+                         tide_kept, m, images, labels)
+
+
+def present_classes(confusion: np.ndarray) -> np.ndarray:
+    """Class indices with any count in their row or column (background excluded)."""
+    k = confusion.shape[0] - 1
+    return np.flatnonzero((confusion[:k].sum(1) + confusion[:, :k].sum(0)) > 0)

@@ -1,0 +1,142 @@
+"""The analysis panel driven offscreen: numbers equal the engine's, follow edits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detview.core.cocoeval import STAT_NAMES, evaluate, evaluate_run
+from detview.core.dataset import Dataset
+from detview.core.image_columns import above_threshold
+from detview.core.tables import Classes, Images
+from detview.gui.analysis_panel import AnalysisPanel, fmt_stat
+from detview.gui.session import Session
+from tests.core._coco_helpers import synthetic_coco, tables_from_coco
+
+
+def synthetic_dataset(seed: int = 3) -> Dataset:
+    gt, dets = synthetic_coco(seed, n_images=40)
+    g, d, k, ids, _ = tables_from_coco(gt, dets)
+    images = Images(ids, [f"{i}.jpg" for i in ids], [640] * len(ids), [480] * len(ids))
+    return Dataset(images, Classes.from_names([f"c{i}" for i in range(k)]), g, {"r": d})
+
+
+def _panel(qtbot: Any, session: Session) -> AnalysisPanel:
+    p = AnalysisPanel()
+    qtbot.addWidget(p)
+    p.resize(900, 400)
+    p.show()
+    p.set_session(session)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    return p
+
+
+def _threshold_stats(ds: Dataset, run: str, thr: float) -> dict[str, float]:
+    return evaluate(ds.gt, above_threshold(ds.runs[run], thr), len(ds.classes),
+                    ~ds.images.deleted, image_ids=ds.images.ids).as_dict()
+
+
+def test_numbers_equal_the_engine_and_follow_the_mode_toggle(qtbot: Any) -> None:
+    ds = synthetic_dataset()
+    s = Session(ds, None, name="synthetic")
+    p = _panel(qtbot, s)
+    assert not p.all_predictions  # default: follow the score threshold
+    thr = s.params.score_threshold
+    shown = p.coco_values()
+    assert list(shown) == list(STAT_NAMES)
+    assert shown == _threshold_stats(ds, "r", thr)
+    assert f"score ≥ {thr:.2f}" in p.title.text()
+    for r, name in enumerate(STAT_NAMES):  # text shown = the number, explained
+        assert p.coco.item(r, 1).text() == fmt_stat(shown[name])
+        assert p.coco.item(r, 2).text()
+        assert p.coco.item(r, 1).toolTip()
+    # one click: all predictions, as pycocotools prints them
+    p.mode_all.click()
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    allv = p.coco_values()
+    assert allv == evaluate_run(ds, "r").as_dict()
+    assert allv != shown
+    assert "all" in p.title.text()
+    p.mode_thr.click()
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    assert p.coco_values() == shown
+
+
+def test_numbers_update_after_an_edit_without_recompute(qtbot: Any) -> None:
+    ds = synthetic_dataset(5)
+    s = Session(ds, None, name="synthetic")
+    p = _panel(qtbot, s)
+    for mode_all in (False, True):
+        p.set_all_predictions(mode_all)
+        qtbot.waitUntil(p.is_idle, timeout=30000)
+        before = p.coco_values()
+        rows = np.flatnonzero(ds.gt.alive & ~ds.gt.iscrowd)
+        r = int(rows[len(rows) // 2])
+        assert s.delete_boxes([int(ds.gt.box_id[r])])
+        # the 12 numbers follow at once (incremental, no worker)
+        want = (evaluate_run(ds, "r").as_dict() if mode_all
+                else _threshold_stats(ds, "r", s.params.score_threshold))
+        assert p.coco_values() == want
+        assert want != before
+        qtbot.waitUntil(p.is_idle, timeout=30000)
+        s.undo_stack.undo()
+        assert p.coco_values() == before
+    s.undo_stack.setClean()
+
+
+def test_error_breakdown_labels_and_columns(qtbot: Any, dataset: Dataset, tmp_path: Path) -> None:
+    s = Session(dataset, tmp_path / "images", name="fixture")
+    p = _panel(qtbot, s)
+    lab = p.labels
+    assert lab is not None
+    run = dataset.runs["model"]
+    row = int(run.rows_of([103])[0])  # the cat predicted over car GT 3 (image 2)
+    assert lab.pred_tag(row) == "FP·Cls(car)"
+    assert lab.pred_tag(int(run.rows_of([101])[0])) == "FP·Bkg"  # dog far from anything
+    assert lab.pred_tag(int(run.rows_of([100])[0])) == ""  # a true positive
+    assert lab.gt_tag(1) == "FN·Miss"  # the dog nobody found (image 0)
+    assert lab.gt_tag(3) == "FN·Cls"
+    # the per-image columns went into the image list's metrics
+    m = s.current
+    assert m.column("err_cls").tolist() == [0, 0, 1]
+    assert m.column("err_bkg").tolist() == [1, 0, 0]
+    assert m.column("err_miss").tolist() == [1, 0, 0]
+    assert np.isfinite(m.column("ap")).all()
+    assert p.confusion_text(2) == "car→cat"
+    # error table: counts with explanations
+    counts = {p.err_table.item(r, 0).text().split()[0]: int(p.err_table.item(r, 1).text())
+              for r in range(p.err_table.rowCount())}
+    assert counts == {"Cls": 1, "Loc": 0, "Both": 0, "Dupe": 0, "Bkg": 1, "Miss": 1}
+    assert "wrong class" in p.err_table.item(0, 0).toolTip()
+    # confusion matrix: classes present + background, tooltips with counts
+    names = dataset.classes.names
+    shown = [names[c] if c < len(names) else "bg" for c in p.cm_classes.tolist()]
+    assert shown == ["cat", "dog", "person", "car", "bg"]
+    assert p.confusion_cell_text(3, 0) == "1 car box(es) predicted as cat"
+    s.undo_stack.setClean()
+
+
+def test_class_click_and_pr_curves(qtbot: Any, dataset: Dataset, tmp_path: Path) -> None:
+    s = Session(dataset, tmp_path / "images", name="fixture")
+    p = _panel(qtbot, s)
+    seen: list[int] = []
+    p.classClicked.connect(seen.append)
+    p.tabs.setCurrentIndex(1)
+    names = [p.per_class.item(r, 0).text() for r in range(p.per_class.rowCount())]
+    r = names.index("car")
+    p._on_class_cell(r, 0)
+    assert seen == [3]
+    assert p.pr_class.currentText() == "car"
+    items = p.pr_plot.getPlotItem().listDataItems()
+    assert len(items) == 3 and all(len(it.xData) == 101 for it in items)
+
+
+def test_no_run_shows_a_hint(qtbot: Any, dataset: Dataset, tmp_path: Path) -> None:
+    dataset.runs.clear()
+    s = Session(dataset, tmp_path / "images", name="gt only")
+    p = _panel(qtbot, s)
+    assert p.coco.rowCount() == 0 and "No prediction run" in p.status.text()
+    pytest.importorskip("pyqtgraph")

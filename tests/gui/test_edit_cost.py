@@ -1,0 +1,64 @@
+"""An edit re-computes only the images it touched and never re-sorts the image list on
+the GUI thread; large datasets re-compute thresholds in a worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from detview.core.metrics import PerImageMetrics
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_an_edit_recomputes_only_its_image(window: Any, qtbot: Any, monkeypatch: Any) -> None:
+    window.sort_by("mean_iou", Qt.SortOrder.AscendingOrder, select_first=True)
+    assert window.current_image == 0
+    computed: list[int] = []
+    orig = PerImageMetrics._compute
+
+    def spy(self: Any, i: int) -> Any:
+        computed.append(i)
+        return orig(self, i)
+
+    def no_resort() -> None:
+        raise AssertionError("the image list was re-sorted by an edit")
+
+    monkeypatch.setattr(PerImageMetrics, "_compute", spy)
+    monkeypatch.setattr(window.model, "_apply_order", no_resort)
+    order = window.model.order.copy()
+    pane = window.viewer.gt_pane
+    pane.view.setFocus()
+    pane.set_selected([1], emit=True)
+    QTest.keyClick(pane.view, Qt.Key.Key_Delete)
+    qtbot.wait(5)
+    assert window.session.dataset.gt.alive.sum() == 4
+    assert set(computed) == {0}  # two runs, plus the viewer's match records: image 0 only
+    assert (window.model.order == order).all()  # rows stay where they are
+    computed.clear()
+    QTest.keyClick(pane.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.wait(5)
+    assert set(computed) == {0}
+
+
+def test_threshold_change_on_a_large_dataset_runs_in_a_worker(window: Any, qtbot: Any,
+                                                             monkeypatch: Any) -> None:
+    from detview.gui import main_window
+
+    monkeypatch.setattr(main_window, "_SYNC_METRICS_MAX_IMAGES", 2)  # 3 images: "large"
+    s = window.session
+    started: list[str] = []
+    orig = window.run_task
+
+    def spy(fn: Any, label: str, *a: Any, **kw: Any) -> Any:
+        started.append(label)
+        return orig(fn, label, *a, **kw)
+
+    monkeypatch.setattr(window, "run_task", spy)
+    window.score_spin.setValue(0.25)
+    qtbot.waitUntil(lambda: s.params.score_threshold == 0.25, timeout=5000)
+    assert started == ["Re-computing metrics"]
+    assert s.current.column("n_pred")[2] == 3
