@@ -81,3 +81,12 @@ def match_image(
             taken[m] = True
             gt_pred[m] = d
     return ImageMatch(pred_gt, pred_iou, outcome, gt_pred, ious)
+
+
+def best_overlap(box: np.ndarray, candidates: np.ndarray, min_iou: float = 0.1) -> int:
+    """Position of the candidate box overlapping ``box`` most (IoU >= ``min_iou``), or -1."""
+    if len(candidates) == 0:
+        return -1
+    ious = iou_matrix(np.asarray(box, dtype=np.float64).reshape(1, 4), candidates)[0]
+    best = int(np.argmax(ious))
+    return best if ious[best] >= min_iou else -1

@@ -184,3 +184,22 @@ def per_image_table(dataset: Dataset, run: str | None,
                     progress: Progress | None = None) -> pd.DataFrame:
     """The per-image table of ``run`` (None = ground truth only)."""
     return PerImageMetrics(dataset, run, params, progress).table()
+
+
+def run_totals(pim: PerImageMetrics, image_mask: np.ndarray | None = None) -> dict[str, float]:
+    """Dataset totals of one run over the images in ``image_mask`` (default: all):
+    sums of n_gt, n_pred, tp, fp, fn; precision, recall; the mean of ``mean_iou``."""
+    mask = np.ones(pim.dataset.n_images, bool) if image_mask is None else image_mask
+    v = {c: pim.column(c)[mask] for c in COLUMNS}
+    tp, fp, fn = (int(v[c].sum()) for c in ("tp", "fp", "fn"))
+    return {
+        "images": int(mask.sum()),
+        "gt": int(v["n_gt"].sum()),
+        "pred": int(v["n_pred"].sum()),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "mean_iou": float(v["mean_iou"].mean()) if mask.any() else float("nan"),
+    }

@@ -291,10 +291,7 @@ class SummaryPanel(QWidget):
     def set_totals(self, rows: list[dict[str, Any]], params_text: str) -> None:
         self.totals.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            tp, fp, fn = row["tp"], row["fp"], row["fn"]
             vals = dict(row)
-            vals["precision"] = tp / (tp + fp) if tp + fp else float("nan")
-            vals["recall"] = tp / (tp + fn) if tp + fn else float("nan")
             gt_only = row["run"] == "(ground truth only)"
             for c, (key, _t, _tip) in enumerate(_TOTAL_COLUMNS):
                 shown = vals[key] if not gt_only or key in ("run", "images", "gt") else "–"

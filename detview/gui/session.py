@@ -34,9 +34,8 @@ from detview.core.edits import (
     SetReviewed,
     SetTags,
 )
-from detview.core.geometry import iou as iou_matrix
-from detview.core.matching import FP, IGNORED, TP
-from detview.core.metrics import MetricParams, PerImageMetrics
+from detview.core.matching import FP, IGNORED, TP, best_overlap
+from detview.core.metrics import MetricParams, PerImageMetrics, run_totals
 
 __all__ = ["EditCommand", "ImageView", "Session", "build_metrics"]
 
@@ -398,22 +397,10 @@ class Session(QObject):
         return gt.image[rows], gt.cls[rows], gt.xyxy[rows]
 
     def run_totals(self) -> list[dict[str, Any]]:
-        """Per-run totals over the images not deleted."""
+        """Per-run totals over the images not deleted (computed by the engine)."""
         alive = ~self.dataset.images.deleted
-        out = []
-        for run, m in self.metrics.items():
-            v = {c: m.column(c)[alive] for c in ("n_gt", "n_pred", "tp", "fp", "fn", "mean_iou")}
-            out.append({
-                "run": run or "(ground truth only)",
-                "images": int(alive.sum()),
-                "gt": int(v["n_gt"].sum()),
-                "pred": int(v["n_pred"].sum()),
-                "tp": int(v["tp"].sum()),
-                "fp": int(v["fp"].sum()),
-                "fn": int(v["fn"].sum()),
-                "mean_iou": float(v["mean_iou"].mean()) if alive.any() else float("nan"),
-            })
-        return out
+        return [{"run": run or "(ground truth only)", **run_totals(m, alive)}
+                for run, m in self.metrics.items()]
 
     # ------------------------------------------------------------------ edit builders
     def _xy(self, b: Sequence[float]) -> tuple[float, float, float, float]:
@@ -522,9 +509,8 @@ class Session(QObject):
         partner = int(view.gt_partner[k[0]])
         if partner >= 0 or not len(view.pred_ids):
             return partner
-        ious = iou_matrix(view.gt_xyxy[k[:1]], view.pred_xyxy)[0]
-        best = int(np.argmax(ious))
-        return int(view.pred_ids[best]) if ious[best] >= 0.1 else -1
+        best = best_overlap(view.gt_xyxy[k[0]], view.pred_xyxy, min_iou=0.1)
+        return int(view.pred_ids[best]) if best >= 0 else -1
 
     def replace_with_prediction(self, gt_id: int, pred_id: int) -> bool:
         """Move (and relabel when the classes differ) GT box ``gt_id`` onto prediction

@@ -141,3 +141,20 @@ def test_matching_agrees_with_the_plain_evaluateimg_loop(seed):
     ious = np.where(pcls[:, None] == gcls[None, :], iou(pxy, gxy, crowd), -1.0)
     assert m.pred_gt.tolist() == _reference_loop(ious.tolist(), scores.tolist(),
                                                  crowd.tolist(), 0.5)
+
+
+def test_run_totals_and_best_overlap():
+    from detview.core.matching import best_overlap
+    from detview.core.metrics import run_totals
+
+    ds = _dataset()
+    pim = PerImageMetrics(ds, "run", MetricParams(0.5, 0.5))
+    t = run_totals(pim)
+    assert (t["gt"], t["pred"], t["tp"], t["fp"], t["fn"]) == (3, 5, 3, 1, 0)
+    assert t["precision"] == pytest.approx(0.75) and t["recall"] == 1.0
+    t = run_totals(pim, np.array([False, False, True]))
+    assert (t["images"], t["tp"], t["fp"]) == (1, 0, 1) and np.isnan(t["recall"])
+    cands = np.array([[0, 0, 10, 10], [0, 0, 4, 4], [50, 50, 60, 60]], float)
+    assert best_overlap(np.array([1, 1, 5, 5.0]), cands) == 1
+    assert best_overlap(np.array([100, 100, 110, 110.0]), cands) == -1
+    assert best_overlap(np.array([0, 0, 1, 1.0]), np.zeros((0, 4))) == -1
