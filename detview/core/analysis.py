@@ -38,6 +38,7 @@ __all__ = [
     "ErrorAnalysis",
     "LiveCOCO",
     "error_analysis",
+    "most_confused_classes",
     "pr_curves",
     "present_classes",
 ]
@@ -47,23 +48,24 @@ Progress = Callable[[int, int], bool]
 #: Name, title and a one-line explanation of the 12 COCO numbers.
 COCO_EXPLAIN: dict[str, tuple[str, str]] = {
     "AP": ("AP @ IoU .50:.95",
-           "The main COCO score: precision averaged over 101 recall points and over 10 "
-           "IoU thresholds (0.50, 0.55 … 0.95), then over classes."),
-    "AP50": ("AP @ IoU .50", "Same, but a prediction counts as correct when it overlaps "
-             "its object by IoU ≥ 0.50 (lenient; the PASCAL VOC score)."),
-    "AP75": ("AP @ IoU .75", "Same with IoU ≥ 0.75: only well placed boxes count (strict)."),
-    "APs": ("AP small", "AP for small objects (area < 32² pixels)."),
-    "APm": ("AP medium", "AP for medium objects (32² ≤ area < 96² pixels)."),
-    "APl": ("AP large", "AP for large objects (area ≥ 96² pixels)."),
-    "AR1": ("AR, 1 det/image", "Average recall (share of objects found, averaged over the 10 "
-            "IoU thresholds) when only the best prediction per image and class is kept."),
-    "AR10": ("AR, 10 dets/image", "Average recall keeping the 10 best predictions per image "
-             "and class."),
-    "AR100": ("AR, 100 dets/image", "Average recall keeping up to 100 predictions per image "
-              "and class (COCO's default cap)."),
-    "ARs": ("AR small", "Average recall (100 dets) for small objects (area < 32²)."),
-    "ARm": ("AR medium", "Average recall (100 dets) for medium objects (32² to 96²)."),
-    "ARl": ("AR large", "Average recall (100 dets) for large objects (area ≥ 96²)."),
+           "The main COCO score: precision averaged over 101 recall points, 10 IoU "
+           "thresholds (0.50, 0.55 … 0.95) and the classes."),
+    "AP50": ("AP @ IoU .50", "AP when a box only needs IoU ≥ 0.50 with its object "
+             "(lenient; the PASCAL VOC score)."),
+    "AP75": ("AP @ IoU .75", "AP when a box needs IoU ≥ 0.75 (strict: only well placed "
+             "boxes count)."),
+    "APs": ("AP small", "AP on small objects only (area < 32² = 1024 pixels)."),
+    "APm": ("AP medium", "AP on medium objects only (area 32² to 96² pixels)."),
+    "APl": ("AP large", "AP on large objects only (area > 96² = 9216 pixels)."),
+    "AR1": ("AR, 1 detection", "Recall (share of objects found, mean over 10 IoU "
+            "thresholds) with only the top prediction per image and class."),
+    "AR10": ("AR, 10 detections", "Recall keeping the 10 top predictions per image and "
+             "class."),
+    "AR100": ("AR, 100 detections", "Recall keeping up to 100 predictions per image and class "
+              "(COCO's cap)."),
+    "ARs": ("AR small", "Recall (up to 100 predictions) on small objects (area < 32²)."),
+    "ARm": ("AR medium", "Recall (up to 100 predictions) on medium objects (32² to 96²)."),
+    "ARl": ("AR large", "Recall (up to 100 predictions) on large objects (area > 96²)."),
 }
 NO_GT_NOTE = "-1 = no ground-truth objects of that size (nothing to measure)."
 
@@ -86,6 +88,10 @@ class LiveCOCO:
         src = dets if all_predictions else above_threshold(dets, score_threshold)
         self.evaluator = COCOEvaluator(gt, src, n_classes, image_mask, params, image_ids,
                                        class_names, progress)
+        df = self.evaluator.per_image_ap()
+        #: per-image COCO AP (IoU .50:.95) and AP50, kept current by :meth:`update`
+        self.ap = df["AP"].to_numpy(np.float64).copy()
+        self.ap50 = df["AP50"].to_numpy(np.float64).copy()
 
     @staticmethod
     def for_run(ds: Dataset, run: str, all_predictions: bool = True,
@@ -104,7 +110,14 @@ class LiveCOCO:
         return self.update(ds, stale.tolist())
 
     def update(self, ds: Dataset, touched: Sequence[int] | frozenset[int]) -> COCOResult:
-        return self.evaluator.update_images(touched, image_mask=~ds.images.deleted)
+        """Re-match the touched images, re-accumulate, refresh their per-image AP."""
+        res = self.evaluator.update_images(touched, image_mask=~ds.images.deleted)
+        idx = np.unique(np.fromiter((int(i) for i in touched), dtype=np.int64))
+        if idx.size:
+            df = self.evaluator.per_image_ap(images=idx)
+            self.ap[idx] = df["AP"].to_numpy()[idx]
+            self.ap50[idx] = df["AP50"].to_numpy()[idx]
+        return res
 
     def result(self) -> COCOResult:
         return self.evaluator.result()
@@ -201,3 +214,17 @@ def present_classes(confusion: np.ndarray) -> np.ndarray:
     """Class indices with any count in their row or column (background excluded)."""
     k = confusion.shape[0] - 1
     return np.flatnonzero((confusion[:k].sum(1) + confusion[:, :k].sum(0)) > 0)
+
+
+def most_confused_classes(confusion: np.ndarray, n: int) -> np.ndarray:
+    """Up to ``n`` classes that occur, returned in class order: first those mistaken
+    for another class or predicted in another's place (most such boxes first), then
+    those with the most other errors (objects missed, predictions on nothing)."""
+    k = confusion.shape[0] - 1
+    present = present_classes(confusion)
+    m = confusion.copy()
+    np.fill_diagonal(m, 0)
+    between = m[:k, :k].sum(1) + m[:k, :k].sum(0)
+    other = m[:k, k] + m[k, :k]
+    order = present[np.lexsort((-other[present], -between[present]))]
+    return np.sort(order[:n])

@@ -788,19 +788,25 @@ class COCOEvaluator:
         self._accumulate(sorted(affected))
         return self.result()
 
-    def per_image_ap(self) -> pd.DataFrame:
+    def per_image_ap(self, images: Iterable[int] | None = None) -> pd.DataFrame:
         """COCO AP of each image alone: ``AP`` (IoU 0.50:0.95) and ``AP50``, maxDets 100.
 
         Equal to pycocotools with ``params.imgIds = [image]``: the mean over the classes
         that have non-crowd ground truth in the image of their 101-point AP, using the
         matches of the full evaluation (area range "all"). NaN for images without such
         ground truth or excluded by the mask. Also ``n_gt``, ``n_det`` per image.
+
+        ``images``: compute only these (an image's AP depends on its own matches only;
+        after an edit, the touched images); the other rows are NaN / 0.
         """
         g = self.gt
         k = self.n_classes
         n_img = g.n_images
         n_t = self._n_t
-        rows = self._gt_rows(None)
+        subset = None
+        if images is not None:
+            subset = np.unique(np.fromiter((int(i) for i in images), dtype=np.int64))
+        rows = self._gt_rows(subset)
         xyxy = g.xyxy[rows]
         area = g.area[rows]
         area = np.where(np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area)
@@ -812,6 +818,8 @@ class COCOEvaluator:
         n_grp = gkeys.shape[0]
         # detections (group order) that fall in a group with ground truth
         act = self.image_mask[self._d_img]
+        if subset is not None:
+            act = act & np.isin(self._d_img, subset)
         gi = np.searchsorted(gkeys, self._d_key)
         gi_c = np.minimum(gi, max(n_grp - 1, 0))
         ind = act & (gi < n_grp) & (gkeys[gi_c] == self._d_key) if n_grp else act & False

@@ -180,6 +180,8 @@ class ErrorLabels:
     gt_code: dict[int, int]  # box id -> MISS, or CLS/LOC when a prediction was blamed
     class_names: tuple[str, ...]
     iou_threshold: float = 0.5
+    pred_ids_sorted: np.ndarray | None = None  # prediction box ids, ascending
+    pred_rows_sorted: np.ndarray | None = None  # their rows
 
     @staticmethod
     def from_tide(tide: TideResult, gt: Boxes, dets: Boxes, class_names: Sequence[str],
@@ -206,8 +208,20 @@ class ErrorLabels:
             codes.setdefault(int(gt.box_id[r]), int(c))
         for r in np.flatnonzero(tide.gt_error == MISS).tolist():
             codes[int(gt.box_id[r])] = MISS
+        order = np.argsort(dets.box_id, kind="stable")
         return ErrorLabels(err, iou, ref_cls.astype(np.int64), codes, tuple(class_names),
-                           iou_threshold)
+                           iou_threshold, dets.box_id[order], order)
+
+    def pred_rows(self, box_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Rows of prediction box ids (-1 for an unknown id)."""
+        ids = np.asarray(box_ids, dtype=np.int64)
+        if self.pred_ids_sorted is None or not len(self.pred_ids_sorted):
+            return np.full(ids.shape[0], -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.pred_ids_sorted, ids),
+                         len(self.pred_ids_sorted) - 1)
+        hit = self.pred_ids_sorted[pos] == ids
+        assert self.pred_rows_sorted is not None
+        return np.where(hit, self.pred_rows_sorted[pos], -1)
 
     def _name(self, c: int) -> str:
         return self.class_names[c] if 0 <= c < len(self.class_names) else str(c)
@@ -215,6 +229,8 @@ class ErrorLabels:
     def pred_tag(self, row: int) -> str:
         """``"FP·Loc 0.42"``, ``"FP·Cls(dog)"``, ``"FP·Dupe"``...; ``""`` for a true
         positive or a prediction TIDE did not evaluate."""
+        if row < 0:
+            return ""
         c = int(self.pred_error[row])
         if c not in _SHORT:
             return ""
@@ -226,6 +242,8 @@ class ErrorLabels:
 
     def pred_help(self, row: int) -> str:
         """One sentence on the prediction's error type (``""`` when none)."""
+        if row < 0:
+            return ""
         c = int(self.pred_error[row])
         if c == OK:
             return "True positive (TIDE)."

@@ -11,6 +11,7 @@ per-image error columns, per-box labels) is recomputed in a worker, debounced.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QRadioButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -39,6 +41,7 @@ from detview.core.analysis import (
     ErrorAnalysis,
     LiveCOCO,
     error_analysis,
+    most_confused_classes,
     pr_curves,
     present_classes,
 )
@@ -56,6 +59,14 @@ _ERROR_TITLES = {
 }
 _NUM = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _ERROR_DEBOUNCE_MS = 400
+_COCO_DEFER_MS = 30
+_CM_TAB = 3
+_KEEP_EVALUATORS = 4  # COCO evaluators kept for switching back (~45 MB each at 5k images)
+_PR_STYLES = (("0.50", "IoU 0.50", "#1f77b4", Qt.PenStyle.SolidLine),
+              ("0.75", "IoU 0.75", "#d62728", Qt.PenStyle.SolidLine),
+              ("0.50:0.95", "IoU 0.50:0.95 (mean)", "#444444", Qt.PenStyle.DashLine))
+_CM_TOP = 15  # confusion matrix: classes shown by default
+_CM_LABELS = 30  # more classes than this: tick labels only every few
 
 
 def fmt_stat(v: float) -> str:
@@ -112,13 +123,24 @@ class AnalysisPanel(QWidget):
         self.result: COCOResult | None = None
         self.errors: ErrorAnalysis | None = None
         self._coco_task: Task | None = None
+        # evaluators of other runs / modes, with the image revisions they are current to
+        self._lives: OrderedDict[tuple[Any, ...], tuple[LiveCOCO, np.ndarray]] = OrderedDict()
         self._err_task: Task | None = None
+        self._tasks: set[Task] = set()  # running ones, kept alive until they end
         self._err_dirty = False
         self._build()
         self._err_timer = QTimer(self)
         self._err_timer.setSingleShot(True)
         self._err_timer.setInterval(_ERROR_DEBOUNCE_MS)
         self._err_timer.timeout.connect(self._start_errors)
+        # edits: the touched images are collected and the evaluator updated once per
+        # burst, just after the edit is on screen (the edit itself stays within a frame)
+        self._pending: set[int] = set()
+        self._coco_dirty = False
+        self._coco_timer = QTimer(self)
+        self._coco_timer.setSingleShot(True)
+        self._coco_timer.setInterval(_COCO_DEFER_MS)
+        self._coco_timer.timeout.connect(self.flush)
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(0)
@@ -159,9 +181,13 @@ class AnalysisPanel(QWidget):
         top.addWidget(self.busy)
 
         # --- COCO numbers
-        self.coco = _table(["metric", "value", "what it means"])
-        self.coco.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        # two blocks side by side (precision | recall), 6 rows each: fits a short dock
+        self.coco = _table(["precision", "value", "what it means", "recall", "value",
+                            "what it means"])
+        for c in (2, 5):
+            self.coco.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
         self.coco.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.coco.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.coco_note = QLabel(
             "IoU = overlap of a predicted box with its object (intersection / union). "
             "Precision = share of predictions that are right; recall = share of objects "
@@ -183,6 +209,7 @@ class AnalysisPanel(QWidget):
                 "Predictions of this class that were evaluated"]
         for c, tip in enumerate(tips):
             self.per_class.horizontalHeaderItem(c).setToolTip(tip)
+        self.per_class.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.per_class.setSortingEnabled(True)
         self.per_class.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.per_class.cellClicked.connect(self._on_class_cell)
@@ -192,14 +219,18 @@ class AnalysisPanel(QWidget):
         self.pr_class.setToolTip("Curves of all classes (averaged) or of one class")
         self.pr_class.currentIndexChanged.connect(lambda _i: self._draw_pr())
         self.pr_plot = pg.PlotWidget(background="w")
-        self.pr_plot.setLabel("bottom", "Recall (share of objects found)")
-        self.pr_plot.setLabel("left", "Precision (share of predictions right)")
+        self.pr_plot.setLabel("bottom", "Recall (share of the objects found)")
+        self.pr_plot.setLabel("left", "Precision")
         self.pr_plot.setXRange(0, 1, padding=0.02)
         self.pr_plot.setYRange(0, 1.02, padding=0.02)
         self.pr_plot.showGrid(x=True, y=True, alpha=0.25)
         self.pr_plot.setMouseEnabled(x=False, y=False)
         self.pr_plot.hideButtons()
-        self.pr_legend = self.pr_plot.addLegend(offset=(-10, -10))
+        self.pr_legend = self.pr_plot.addLegend(offset=(-10, 10), labelTextColor="#202020",
+                                                brush=pg.mkBrush(255, 255, 255, 230),
+                                                pen=pg.mkPen("#bbbbbb"))
+        self._pr_items: dict[str, Any] = {}
+        self._pr_empty: Any = None
         self.pr_plot.setToolTip(
             "Precision against recall as the score threshold is lowered, at IoU 0.50 "
             "(lenient), 0.75 (strict) and averaged over 0.50:0.95. The area under a curve "
@@ -239,7 +270,7 @@ class AnalysisPanel(QWidget):
         self.cm_plot.invertY(True)
         self.cm_plot.setAspectLocked(False)
         self.cm_plot.setLabel("bottom", "predicted class")
-        self.cm_plot.setLabel("left", "true class (ground truth)")
+        self.cm_plot.setLabel("left", "true class")
         self.cm_image = pg.ImageItem(axisOrder="row-major")
         self.cm_plot.addItem(self.cm_image)
         self.cm_texts: list[pg.TextItem] = []
@@ -247,22 +278,48 @@ class AnalysisPanel(QWidget):
         self.cm_sub: np.ndarray = np.zeros((0, 0), np.int64)
         self.cm_plot.scene().sigMouseMoved.connect(self._cm_hover)
         self.cm_note = QLabel()
-        self.cm_note.setWordWrap(True)
         self.cm_note.setStyleSheet("color: gray")
+        self.cm_limit = QComboBox()
+        self.cm_limit.addItem("the classes with the most errors (as many as fit)", -1)
+        self.cm_limit.addItem("every class that occurs", 0)
+        self.cm_limit.setToolTip("Which classes the matrix shows (background is always "
+                                 "shown). Make the panel taller, or float it, to see more.")
+        self.cm_limit.currentIndexChanged.connect(lambda _i: self._draw_confusion())
+        self._cm_fit = 0  # how many classes fitted at the last drawing
+        self._cm_resize = QTimer(self)
+        self._cm_resize.setSingleShot(True)
+        self._cm_resize.setInterval(100)
+        self._cm_resize.timeout.connect(self._cm_resized)
+        self.cm_plot.getViewBox().sigResized.connect(lambda *_a: self._cm_resize.start())
         cm_w = QWidget()
         mv = QVBoxLayout(cm_w)
         mv.setContentsMargins(0, 0, 0, 0)
+        crow = QHBoxLayout()
+        crow.addWidget(QLabel("Show:"))
+        crow.addWidget(self.cm_limit)
+        crow.addSpacing(8)
+        crow.addWidget(self.cm_note, 1)
+        mv.addLayout(crow)
         mv.addWidget(self.cm_plot, 1)
-        mv.addWidget(self.cm_note)
 
         self.tabs = QTabWidget()
+        # per class and its PR curve side by side: clicking a class shows its curve
+        pc_split = QSplitter(Qt.Orientation.Horizontal)
+        pc_split.addWidget(self.per_class)
+        pc_split.addWidget(pr_w)
+        pc_split.setStretchFactor(0, 0)
+        pc_split.setStretchFactor(1, 1)
+        pc_split.setSizes([520, 700])
         self.tabs.addTab(coco_w, "COCO numbers")
-        self.tabs.addTab(self.per_class, "Per class")
-        self.tabs.addTab(pr_w, "PR curves")
+        self.tabs.addTab(pc_split, "Per class · PR curves")
         self.tabs.addTab(err_w, "Error types")
         self.tabs.addTab(cm_w, "Confusion matrix")
-        self.tabs.setTabToolTip(3, "Why predictions are wrong (TIDE error types)")
-        self.tabs.setTabToolTip(4, "Which class is mistaken for which, background included")
+        self.tabs.setTabToolTip(1, "AP per class (click a class: its precision-recall curve, "
+                                   "and the image list shows only images containing it)")
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._cm_stale = False
+        self.tabs.setTabToolTip(2, "Why predictions are wrong (TIDE error types)")
+        self.tabs.setTabToolTip(3, "Which class is mistaken for which, background included")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
@@ -286,7 +343,10 @@ class AnalysisPanel(QWidget):
                 except (RuntimeError, TypeError):
                     pass
         self._cancel_tasks()
+        self._pending.clear()
+        self._coco_timer.stop()
         self.session = session
+        self._lives.clear()
         self.live = None
         self._live_key = None
         self.result = None
@@ -306,17 +366,34 @@ class AnalysisPanel(QWidget):
         self._update_busy()
 
     def shutdown(self) -> None:
-        """Stop the workers (window closing)."""
-        for t in (self._coco_task, self._err_task):
-            if t is not None and not t.done:
-                t.cancel()
-                t.wait(5000)
+        """Stop the workers and wait for them (window closing)."""
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            t.wait(10000)
         self.set_session(None)
+
+    def _task(self, fn: Any, label: str) -> Task:
+        task = Task(fn, label, self)
+        self._tasks.add(task)
+
+        def ended() -> None:
+            self._tasks.discard(task)
+            if self._coco_task is task:
+                self._coco_task = None
+            if self._err_task is task:
+                self._err_task = None
+            self._update_busy()
+            task.deleteLater()
+
+        task.finished.connect(ended)
+        return task
 
     def is_idle(self) -> bool:
         """No work pending (tests wait for this)."""
-        busy = any(t is not None and not t.done for t in (self._coco_task, self._err_task))
-        return not busy and not self._err_timer.isActive() and not self._err_dirty
+        timers = (self._err_timer, self._coco_timer, self._refresh_timer)
+        return (not self._tasks and not any(t.isActive() for t in timers)
+                and not self._err_dirty and not self._pending)
 
     @property
     def labels(self) -> ErrorLabels | None:
@@ -352,8 +429,20 @@ class AnalysisPanel(QWidget):
                              if s is not None else "Open a dataset to see the analysis.")
             return
         self._update_title()
+        self.flush()  # edits not yet applied go to the evaluator they were made under
         if key != self._live_key or self.live is None:
-            self._start_coco(key)
+            if self.live is not None and self._live_key is not None:
+                # keep it: switching back (run, mode) only re-matches what was edited since
+                self._lives[self._live_key] = (self.live, s.dataset.image_revisions.copy())
+                while len(self._lives) > _KEEP_EVALUATORS:
+                    self._lives.popitem(last=False)
+            parked = self._lives.pop(key, None)
+            if parked is not None:
+                self.live, self._live_key = parked[0], key
+                parked[0].attach(s.dataset, parked[1])
+                self._coco_changed(push_columns=True)
+            else:
+                self._start_coco(key)
         else:
             self._coco_changed(push_columns=True)
         self._schedule_errors(now=True)
@@ -378,7 +467,7 @@ class AnalysisPanel(QWidget):
             return LiveCOCO(gt, dets, k, mask, ids, names, all_predictions=all_preds,
                             score_threshold=thr, progress=prog)
 
-        task = Task(work, "COCO evaluation", self)
+        task = self._task(work, "COCO evaluation")
         self._coco_task = task
 
         def ok(live: LiveCOCO) -> None:
@@ -391,7 +480,6 @@ class AnalysisPanel(QWidget):
         task.succeeded.connect(ok)
         task.failed.connect(lambda exc: self._failed("COCO evaluation", exc))
         task.progressed.connect(self._progress)
-        task.finished.connect(self._update_busy)
         task.start()
         self.status.setText("Computing the COCO numbers…")
         self._update_busy()
@@ -401,7 +489,11 @@ class AnalysisPanel(QWidget):
         if self.live is None or s is None:
             return
         self.result = self.live.result()
-        self._draw_coco()
+        if self.isVisible():
+            self._draw_coco()
+            self._coco_dirty = False
+        else:  # drawn when shown (the numbers are kept current either way)
+            self._coco_dirty = True
         if push_columns:
             self._push_ap_columns()
         self.cocoUpdated.emit()
@@ -410,18 +502,28 @@ class AnalysisPanel(QWidget):
         s = self.session
         if self.live is None or s is None or s.run is None:
             return
-        ap = self.live.per_image_ap()
-        s.current.set_columns({"ap": ap["AP"].to_numpy(), "ap50": ap["AP50"].to_numpy()})
+        s.current.set_columns({"ap": self.live.ap.copy(), "ap50": self.live.ap50.copy()})
         self.imageColumnsChanged.emit()
 
     def _on_images_changed(self, touched: frozenset[int]) -> None:
         s = self.session
         if s is None or not touched:
             return
-        if self.live is not None and self._live_key == self._key():
-            self.live.update(s.dataset, sorted(touched))  # milliseconds
-            self._coco_changed(push_columns=True)
+        self._pending |= set(touched)
+        self._coco_timer.start()
         self._schedule_errors()
+
+    def flush(self) -> None:
+        """Apply the edits collected since the last update to the COCO numbers now
+        (a few milliseconds: only the touched images are re-matched)."""
+        self._coco_timer.stop()
+        s = self.session
+        touched, self._pending = sorted(self._pending), set()
+        if s is None or not touched:
+            return
+        if self.live is not None and self._live_key == self._key():
+            self.live.update(s.dataset, touched)  # also the touched images' AP
+            self._coco_changed(push_columns=True)
 
     # ================================================================== errors
     def _schedule_errors(self, now: bool = False) -> None:
@@ -452,7 +554,7 @@ class AnalysisPanel(QWidget):
                                   score_threshold=p.score_threshold,
                                   iou_threshold=p.iou_threshold, progress=prog)
 
-        task = Task(work, "Error breakdown", self)
+        task = self._task(work, "Error breakdown")
         self._err_task = task
 
         def ok(ea: ErrorAnalysis) -> None:
@@ -471,7 +573,6 @@ class AnalysisPanel(QWidget):
 
         task.succeeded.connect(ok)
         task.failed.connect(lambda exc: self._failed("Error breakdown", exc))
-        task.finished.connect(self._update_busy)
         task.start()
         self._update_busy()
 
@@ -529,20 +630,39 @@ class AnalysisPanel(QWidget):
         self.status.setText(text)
         for t in (self.coco, self.per_class, self.err_table):
             t.setRowCount(0)
-        self.pr_plot.clear()
+        self.result = None
+        self._draw_pr()
         self.cm_image.clear()
         for it in self.cm_texts:
             self.cm_plot.removeItem(it)
         self.cm_texts = []
         self.busy.setVisible(False)
 
+    @staticmethod
+    def stat_cell(name: str) -> tuple[int, int]:
+        """(row, column) of a COCO number's value in :attr:`coco`: APs in the left
+        block, ARs in the right one; the name is one column left, the meaning right."""
+        k = STAT_NAMES.index(name)
+        return k % 6, 1 + 3 * (k // 6)
+
+    def showEvent(self, ev: Any) -> None:  # noqa: N802
+        super().showEvent(ev)
+        if self._coco_dirty and self.result is not None:
+            self._coco_dirty = False
+            self._draw_coco()
+
     def coco_values(self) -> dict[str, float]:
         """The 12 numbers as shown (for tests and copying)."""
+        if self._coco_dirty and self.result is not None:
+            self._coco_dirty = False
+            self._draw_coco()
         out: dict[str, float] = {}
-        for r in range(self.coco.rowCount()):
-            it = self.coco.item(r, 1)
-            out[str(self.coco.item(r, 0).data(Qt.ItemDataRole.UserRole))] = float(
-                it.data(Qt.ItemDataRole.UserRole))
+        if self.coco.rowCount() == 0:
+            return out
+        for name in STAT_NAMES:
+            it = self.coco.item(*self.stat_cell(name))
+            if it is not None:
+                out[name] = float(it.data(Qt.ItemDataRole.UserRole))
         return out
 
     def _draw_coco(self) -> None:
@@ -552,12 +672,14 @@ class AnalysisPanel(QWidget):
         self._update_title()
         bold = QFont()
         bold.setBold(True)
-        self.coco.setRowCount(len(STAT_NAMES))
-        for row, name in enumerate(STAT_NAMES):
+        self.coco.setRowCount(6)
+        for name in STAT_NAMES:
+            row, col = self.stat_cell(name)
             title, text = COCO_EXPLAIN[name]
             v = float(getattr(r, name))
-            tip = f"{name}: {text}" + (f"\n{NO_GT_NOTE}" if name[-1] in "sml" else "")
-            a = QTableWidgetItem(f"{name}  ·  {title}")
+            tip = f"{name} ({title}): {text}" + (f"\n{NO_GT_NOTE}" if name[-1] in "sml"
+                                                  else "")
+            a = QTableWidgetItem(name)
             a.setData(Qt.ItemDataRole.UserRole, name)
             if name in ("AP", "AP50", "AR100"):
                 a.setFont(bold)
@@ -568,11 +690,11 @@ class AnalysisPanel(QWidget):
             c.setForeground(QColor(90, 90, 90))
             for it in (a, b, c):
                 it.setToolTip(tip)
-            self.coco.setItem(row, 0, a)
-            self.coco.setItem(row, 1, b)
-            self.coco.setItem(row, 2, c)
-        self.coco.resizeColumnToContents(0)
-        self.coco.resizeColumnToContents(1)
+            self.coco.setItem(row, col - 1, a)
+            self.coco.setItem(row, col, b)
+            self.coco.setItem(row, col + 1, c)
+        for c in (0, 1, 3, 4):
+            self.coco.resizeColumnToContents(c)
         self._draw_per_class()
         self._draw_pr()
 
@@ -582,38 +704,44 @@ class AnalysisPanel(QWidget):
         if r is None or s is None:
             return
         pc = r.per_class
-        hh = self.per_class.horizontalHeader()
+        names = [str(x) for x in pc["name"].tolist()]
+        n_gt = pc["n_gt"].to_numpy()
+        n_det = pc["n_det"].to_numpy()
+        vals = {c: pc[c].to_numpy(np.float64) for c in ("AP", "AP50", "AP75", "AR100")}
+        rows = np.flatnonzero((n_gt > 0) | (n_det > 0)).tolist()
+        t = self.per_class
+        hh = t.horizontalHeader()
         sort_col, sort_order = hh.sortIndicatorSection(), hh.sortIndicatorOrder()
-        self.per_class.setSortingEnabled(False)
-        rows = [k for k in range(len(pc)) if pc["n_gt"].iat[k] > 0 or pc["n_det"].iat[k] > 0]
-        self.per_class.setRowCount(len(rows))
+        t.setSortingEnabled(False)
+        first = t.rowCount() != len(rows)
+        t.setRowCount(len(rows))
         for row, k in enumerate(rows):
-            name = QTableWidgetItem(str(pc["name"].iat[k]))
+            name = QTableWidgetItem(names[k])
             name.setData(Qt.ItemDataRole.UserRole, k)
             name.setToolTip("Click to list only the images that contain this class")
-            self.per_class.setItem(row, 0, name)
+            t.setItem(row, 0, name)
             for c, col in enumerate(("AP", "AP50", "AP75", "AR100"), start=1):
-                v = float(pc[col].iat[k])
-                it = _Item(fmt_stat(v) if v != -1 else "– (no GT)", v)
-                self.per_class.setItem(row, c, it)
-            self.per_class.setItem(row, 5, _Item(str(int(pc["n_gt"].iat[k])),
-                                                 float(pc["n_gt"].iat[k])))
-            self.per_class.setItem(row, 6, _Item(str(int(pc["n_det"].iat[k])),
-                                                 float(pc["n_det"].iat[k])))
-        self.per_class.setSortingEnabled(True)
-        if sort_col >= 0:
-            self.per_class.sortItems(sort_col, sort_order)
-        self.per_class.resizeColumnsToContents()
+                v = float(vals[col][k])
+                t.setItem(row, c, _Item(fmt_stat(v) if v != -1 else "– (no GT)", v))
+            t.setItem(row, 5, _Item(str(int(n_gt[k])), float(n_gt[k])))
+            t.setItem(row, 6, _Item(str(int(n_det[k])), float(n_det[k])))
+        t.setSortingEnabled(True)
+        if 0 <= sort_col < t.columnCount():
+            t.sortItems(sort_col, sort_order)
+        if first:
+            t.resizeColumnsToContents()
         # the PR class chooser
-        with QSignalBlocker(self.pr_class):
-            cur = self.pr_class.currentData()
-            self.pr_class.clear()
-            self.pr_class.addItem("All classes (mean)", None)
-            for k in rows:
-                if pc["n_gt"].iat[k] > 0:
-                    self.pr_class.addItem(str(pc["name"].iat[k]), int(k))
-            idx = self.pr_class.findData(cur) if cur is not None else 0
-            self.pr_class.setCurrentIndex(max(idx, 0))
+        wanted = [k for k in rows if n_gt[k] > 0]
+        have = [self.pr_class.itemData(i) for i in range(1, self.pr_class.count())]
+        if have != wanted:
+            with QSignalBlocker(self.pr_class):
+                cur = self.pr_class.currentData()
+                self.pr_class.clear()
+                self.pr_class.addItem("All classes (mean)", None)
+                for k in wanted:
+                    self.pr_class.addItem(names[k], int(k))
+                idx = self.pr_class.findData(cur) if cur is not None else 0
+                self.pr_class.setCurrentIndex(max(idx, 0))
 
     def _on_class_cell(self, row: int, _col: int) -> None:
         it = self.per_class.item(row, 0)
@@ -626,28 +754,34 @@ class AnalysisPanel(QWidget):
         self.classClicked.emit(k)
 
     def _draw_pr(self) -> None:
+        """Three curves, made once and then only given new data (cheap after edits)."""
         r = self.result
-        self.pr_plot.clear()
-        self.pr_legend.clear()
+        if not self._pr_items:
+            for key, label, color, style in _PR_STYLES:
+                pen = pg.mkPen(color, width=2, style=style)
+                self._pr_items[key] = self.pr_plot.plot([], [], pen=pen, name=label)
+            self._pr_empty = pg.TextItem("no ground truth for this class", color="#888888",
+                                         anchor=(0.5, 0.5))
+            self._pr_empty.setPos(0.5, 0.5)
+            self.pr_plot.addItem(self._pr_empty)
         if r is None:
+            for item in self._pr_items.values():
+                item.setData([], [])
+            self._pr_empty.setVisible(False)
             return
-        cls = self.pr_class.currentData()
-        curves = pr_curves(r, cls=cls)
+        curves = pr_curves(r, cls=self.pr_class.currentData())
         rec = curves["recall"]
-        styles = (("0.50", "IoU 0.50", "#1f77b4", Qt.PenStyle.SolidLine),
-                  ("0.75", "IoU 0.75", "#d62728", Qt.PenStyle.SolidLine),
-                  ("0.50:0.95", "IoU 0.50:0.95 (mean)", "#444444", Qt.PenStyle.DashLine))
-        for key, label, color, style in styles:
+        empty = True
+        for key, label, _color, _style in _PR_STYLES:
             y = curves[key]
-            if np.isnan(y).all():
-                continue
-            ap = float(np.mean(y))
-            pen = pg.mkPen(color, width=2, style=style)
-            self.pr_plot.plot(rec, y, pen=pen, name=f"{label}: AP {ap:.3f}")
-        if all(np.isnan(curves[k]).all() for k, *_ in styles):
-            t = pg.TextItem("no ground truth for this class", color="#888888", anchor=(0.5, 0.5))
-            t.setPos(0.5, 0.5)
-            self.pr_plot.addItem(t)
+            item = self._pr_items[key]
+            ok = not np.isnan(y).all()
+            empty &= not ok
+            item.setData(rec if ok else [], y if ok else [])
+            lab = self.pr_legend.getLabel(item)
+            if lab is not None:
+                lab.setText(f"{label}: AP {float(np.mean(y)):.3f}" if ok else f"{label}: –")
+        self._pr_empty.setVisible(empty)
 
     def _draw_errors(self) -> None:
         e = self.errors
@@ -683,9 +817,16 @@ class AnalysisPanel(QWidget):
             f"{e.iou_threshold:.2f}. AP gain: how much TIDE's AP ({100 * e.tide.ap:.1f} now) "
             "would rise if that error type were fixed. Hover a row for details; the image "
             "list has a column per type, the viewer tags each box with its type.")
-        self._draw_confusion()
+        self._cm_stale = True
+        if self.tabs.currentIndex() == _CM_TAB:  # else drawn when its tab is shown
+            self._draw_confusion()
+
+    def _on_tab(self, index: int) -> None:
+        if index == _CM_TAB and self._cm_stale:
+            self._draw_confusion()
 
     def _draw_confusion(self) -> None:
+        self._cm_stale = False
         e = self.errors
         s = self.session
         for it in self.cm_texts:
@@ -696,7 +837,12 @@ class AnalysisPanel(QWidget):
             return
         m = e.confusion
         k = m.shape[0] - 1
-        cls = present_classes(m)
+        limit = int(self.cm_limit.currentData() or 0)
+        if limit < 0:  # as many rows as fit at a readable height (plus background)
+            limit = self._cm_rows_that_fit() - 1
+            self._cm_fit = limit
+        present = present_classes(m)
+        cls = most_confused_classes(m, limit) if limit else present
         idx = np.concatenate((cls, [k])).astype(np.int64)
         self.cm_classes = idx
         sub = m[np.ix_(idx, idx)]
@@ -710,7 +856,8 @@ class AnalysisPanel(QWidget):
             nPts=256)
         self.cm_image.setImage(img, levels=(0, max(float(img.max()), 1e-9)), lut=lut)
         self.cm_image.setRect(0, 0, n, n)
-        ticks = [(i + 0.5, lab) for i, lab in enumerate(labels)]
+        step = max(1, math.ceil(n / _CM_LABELS))
+        ticks = [(i + 0.5, lab) for i, lab in enumerate(labels) if i % step == 0 or i == n - 1]
         self.cm_plot.getAxis("bottom").setTicks([ticks])
         self.cm_plot.getAxis("left").setTicks([ticks])
         self.cm_plot.setXRange(0, n, padding=0)
@@ -727,14 +874,31 @@ class AnalysisPanel(QWidget):
                     t.setPos(j + 0.5, i + 0.5)
                     self.cm_plot.addItem(t)
                     self.cm_texts.append(t)
-        off = int(sub[:-1, :-1].sum() - np.trace(sub[:-1, :-1]))
+        off = int(m[:k, :k].sum() - np.trace(m[:k, :k]))
+        shown = (f"{len(cls)} of {len(present)} classes" if len(cls) < len(present)
+                 else f"all {len(present)} classes")
         self.cm_note.setText(
+            f"{shown} · {off} box(es) given another class · last column: objects missed · "
+            "last row: predictions on nothing · hover a cell")
+        explain = (
             f"Predictions with score ≥ {e.score_threshold:.2f} matched one to one to "
             f"ground-truth boxes at IoU ≥ {e.iou_threshold:.2f}, whatever the class. "
-            f"Rows: true class; columns: predicted class. Diagonal = right class; "
-            f"{off} box(es) got another class; last column = objects missed, last row = "
-            "predictions on nothing. Only classes that occur are shown; hover a cell for "
-            "its count.")
+            "Rows: the true class; columns: the predicted class. The diagonal is the right "
+            "class; the last column counts objects no prediction found, the last row "
+            "predictions on no object. Colour: count (log scale).")
+        self.cm_note.setToolTip(explain)
+        self.cm_plot.getAxis("bottom").setToolTip(explain)
+
+    def _cm_rows_that_fit(self) -> int:
+        h = self.cm_plot.getViewBox().height()
+        if h < 40:  # not laid out yet
+            return _CM_TOP + 1
+        return int(max(4, h // 16))
+
+    def _cm_resized(self) -> None:
+        if (self.tabs.currentIndex() == _CM_TAB and self.cm_limit.currentData() == -1
+                and self._cm_rows_that_fit() - 1 != self._cm_fit):
+            self._draw_confusion()
 
     def _cm_hover(self, pos: QPointF) -> None:
         if not len(self.cm_classes) or self.session is None:

@@ -19,9 +19,11 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from detview.core.image_columns import ERROR_HELP
+
 from .session import Session
 
-__all__ = ["ImageTableModel", "Column"]
+__all__ = ["ImageTableModel", "Column", "ANALYSIS_COLUMNS", "WORST_FIRST_DESCENDING"]
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -49,6 +51,25 @@ BASE_COLUMNS = [
 ]
 
 
+_AFTER_THR = " Counted for the predictions ≥ the score threshold."
+ANALYSIS_COLUMNS = [
+    Column("ap", "AP", "COCO AP@[.50:.95] of this image alone (mean over the classes it "
+           "contains; predictions as chosen in the Analysis panel). Empty: no ground truth. "
+           "Low = the model does badly on this image.", ".3f"),
+    Column("ap50", "AP50", "COCO AP at IoU 0.50 of this image alone. Empty: no ground truth.",
+           ".3f"),
+    Column("err_cls", "Cls", ERROR_HELP["Cls"] + _AFTER_THR, ".0f"),
+    Column("err_loc", "Loc", ERROR_HELP["Loc"] + _AFTER_THR, ".0f"),
+    Column("err_both", "Both", ERROR_HELP["Both"] + _AFTER_THR, ".0f"),
+    Column("err_dupe", "Dupe", ERROR_HELP["Dupe"] + _AFTER_THR, ".0f"),
+    Column("err_bkg", "Bkg", ERROR_HELP["Bkg"] + _AFTER_THR, ".0f"),
+    Column("err_miss", "Miss", ERROR_HELP["Miss"] + _AFTER_THR, ".0f"),
+]
+#: columns whose first click sorts descending (the most trouble first)
+WORST_FIRST_DESCENDING = {"fp", "fn", "loss", "n_pred", "err_cls", "err_loc", "err_both",
+                          "err_dupe", "err_bkg", "err_miss"}
+
+
 class ImageTableModel(QAbstractTableModel):
     """One row per image of ``session`` (deleted images included, marked)."""
 
@@ -58,7 +79,9 @@ class ImageTableModel(QAbstractTableModel):
         extra = list(session.dataset.meta.get("image_values", {}))
         self.columns = list(BASE_COLUMNS) + [
             Column(k, k, f"Per-image value '{k}' loaded from the side file", ".4g") for k in extra
-        ]
+        ] + (list(ANALYSIS_COLUMNS) if session.run_names else [])
+        #: optional ``(column key, image) -> tooltip text`` (e.g. the class confusions)
+        self.cell_tip: Any = None
         n = session.dataset.n_images
         self.order = np.arange(n, dtype=np.int64)
         self._row_of = np.arange(n, dtype=np.int64)
@@ -118,6 +141,8 @@ class ImageTableModel(QAbstractTableModel):
             return f
         if role == Qt.ItemDataRole.ToolTipRole and col.key in ("file_name", "status"):
             return f"{images.file_names[i]}\n{self.status_text(i) or 'not reviewed'}"
+        if role == Qt.ItemDataRole.ToolTipRole and self.cell_tip is not None:
+            return self.cell_tip(col.key, i) or None
         if role == Qt.ItemDataRole.UserRole:
             return i
         return None
@@ -130,7 +155,10 @@ class ImageTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ values
     def value(self, key: str, i: int) -> float:
-        return float(self.session.current.column(key)[i])
+        m = self.session.current
+        if key.startswith(("ap", "err_")) and not m.has_column(key):
+            return float("nan")  # the analysis has not run (yet)
+        return float(m.column(key)[i])
 
     def status_text(self, i: int, compact: bool = False) -> str:
         """``deleted ✓ #tag ...``; compact: ``✗ ✓ #tag+2`` (the full text is the tooltip)."""
@@ -156,7 +184,10 @@ class ImageTableModel(QAbstractTableModel):
             im = ds.images
             return (im.deleted.astype(np.int64) * 4 + im.reviewed.astype(np.int64) * 2
                     + np.fromiter((len(t) > 0 for t in im.tags), bool, len(im)))
-        return np.asarray(self.session.current.column(key), dtype=np.float64)
+        m = self.session.current
+        if key.startswith(("ap", "err_")) and not m.has_column(key):
+            return np.full(ds.n_images, np.nan)
+        return np.asarray(m.column(key), dtype=np.float64)
 
     # ------------------------------------------------------------------ order/filter
     def _visible_mask(self) -> np.ndarray:
@@ -166,8 +197,35 @@ class ImageTableModel(QAbstractTableModel):
             return np.ones(n, dtype=bool)
         mask = np.ones(n, dtype=bool)
         for word in text.split():
+            if word.startswith("class:"):
+                mask &= self.class_mask(word[len("class:"):])
+                continue
             mask &= np.fromiter((word in self._search_text(i) for i in range(n)), bool, n)
         return mask
+
+    def class_mask(self, name: str) -> np.ndarray:
+        """Images with a ground-truth box of the class ``name`` (spaces written as
+        ``_``; no exact match: every class whose name contains it)."""
+        ds = self.session.dataset
+        norm = [c.lower().replace(" ", "_") for c in ds.classes.names]
+        want = name.lower()
+        ks = [k for k, c in enumerate(norm) if c == want] or [
+            k for k, c in enumerate(norm) if want and want in c]
+        gt = ds.gt
+        out = np.zeros(ds.n_images, dtype=bool)
+        sel = gt.alive & np.isin(gt.cls, ks)
+        out[gt.image[sel]] = True
+        return out
+
+    def refresh_columns(self, resort: bool = False) -> None:
+        """Column values changed for many images (e.g. the analysis finished): redraw.
+        Rows keep their place unless ``resort``."""
+        if resort and self.sort_key is not None:
+            self._apply_order()
+        if not self.rowCount():
+            return
+        self.dataChanged.emit(self.index(0, 0),
+                              self.index(self.rowCount() - 1, len(self.columns) - 1))
 
     def _search_text(self, i: int) -> str:
         im = self.session.dataset.images

@@ -187,3 +187,10 @@ def test_eval_more_adds_the_analysis_columns(tmp_path, capsys):
     errs = b[["err_cls", "err_loc", "err_both", "err_dupe", "err_bkg"]].sum(axis=1)
     assert errs.sum() > 0 and (errs <= b["n_pred"]).all()
     assert (b["confusion"].fillna("") == want["confusion"].to_numpy()).all()
+
+
+def test_eval_more_without_predictions_says_so(tmp_path, capsys):
+    out = tmp_path / "x.csv"
+    assert cli_main(["eval", str(DEMO), "--more", "--out", str(out)]) == 0
+    assert "--more needs a prediction run" in capsys.readouterr().err
+    assert list(pd.read_csv(out).columns)[:2] == ["file_name", "n_gt"]

@@ -165,8 +165,11 @@ def test_live_coco_follows_edits_and_attach_catches_up() -> None:
         src = d if all_preds else above_threshold(d, 0.5)
         fresh = COCOEvaluator(ds.gt, src, k, ~ds.images.deleted, image_ids=ids)
         assert np.array_equal(res.stats, fresh.result().stats)
-        assert np.allclose(live.per_image_ap()["AP"].to_numpy(),
-                           fresh.per_image_ap()["AP"].to_numpy(), equal_nan=True)
+        want = fresh.per_image_ap()
+        assert np.allclose(live.per_image_ap()["AP"].to_numpy(), want["AP"].to_numpy(),
+                           equal_nan=True)
+        assert np.allclose(live.ap, want["AP"].to_numpy(), equal_nan=True)
+        assert np.allclose(live.ap50, want["AP50"].to_numpy(), equal_nan=True)
         if all_preds:
             assert np.array_equal(res.stats, evaluate_run(ds, "r").stats)
 
@@ -192,3 +195,53 @@ def test_per_image_metrics_carry_extra_columns() -> None:
         pim.set_columns({"ap": np.zeros(2)})
     with pytest.raises(KeyError):
         pim.column("nope")
+
+
+def test_most_confused_classes() -> None:
+    from detview.core.analysis import most_confused_classes
+
+    m = np.zeros((5, 5), dtype=np.int64)  # 4 classes + background
+    m[0, 0] = 50  # class 0: all right
+    m[1, 2] = 3  # 1 taken for 2
+    m[3, 4] = 5  # 3 missed 5 times
+    assert most_confused_classes(m, 2).tolist() == [1, 2]  # class confusions first
+    assert most_confused_classes(m, 3).tolist() == [1, 2, 3]
+    assert most_confused_classes(m, 10).tolist() == [0, 1, 2, 3]
+
+
+def test_error_labels_look_up_predictions_by_box_id() -> None:
+    ds = hand_dataset()
+    tide = tide_errors(ds.gt, above_threshold(ds.runs["m"], 0.5), 3)
+    lab = ErrorLabels.from_tide(tide, ds.gt, ds.runs["m"], NAMES)
+    rows = lab.pred_rows([103, 102, 999])
+    assert rows.tolist() == [3, 2, -1]
+    assert [lab.pred_tag(int(r)) for r in rows] == ["FP·Loc 0.40", "FP·Cls(dog)", ""]
+    assert lab.pred_help(-1) == ""
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_per_image_ap_of_a_subset_equals_the_full_computation(seed: int) -> None:
+    gt, dets = synthetic_coco(seed)
+    g, d, k, ids, _ = tables_from_coco(gt, dets)
+    mask = np.ones(g.n_images, bool)
+    mask[5] = False
+    ev = COCOEvaluator(g, d, k, mask, image_ids=ids)
+    full = ev.per_image_ap()
+    sub = [0, 3, 5, 11, 12, 40, g.n_images - 1]
+    part = ev.per_image_ap(images=sub)
+    for c in ("AP", "AP50", "n_gt", "n_det"):
+        assert np.allclose(part[c].to_numpy()[sub], full[c].to_numpy()[sub], equal_nan=True), c
+    others = np.setdiff1d(np.arange(g.n_images), sub)
+    assert np.isnan(part["AP"].to_numpy()[others]).all()
+    assert ev.per_image_ap(images=[]).shape[0] == g.n_images
+
+
+@pytest.mark.parametrize("iou", [0.05, 0.3, 0.95])
+def test_error_analysis_at_any_iou_threshold(iou: float) -> None:
+    gt, dets = synthetic_coco(6)
+    g, d, k, ids, _ = tables_from_coco(gt, dets)
+    ea = error_analysis(g, d, k, np.ones(g.n_images, bool), [str(i) for i in range(k)], "r",
+                        all_predictions=True, score_threshold=0.3, iou_threshold=iou)
+    assert ea.confusion.sum() > 0
+    assert set(ea.error_table().index) == {"Cls", "Loc", "Both", "Dupe", "Bkg", "Miss"}
+    assert (ea.images[list(ERROR_COLUMNS)].to_numpy() >= 0).all()

@@ -49,10 +49,14 @@ def test_numbers_equal_the_engine_and_follow_the_mode_toggle(qtbot: Any) -> None
     assert list(shown) == list(STAT_NAMES)
     assert shown == _threshold_stats(ds, "r", thr)
     assert f"score ≥ {thr:.2f}" in p.title.text()
-    for r, name in enumerate(STAT_NAMES):  # text shown = the number, explained
-        assert p.coco.item(r, 1).text() == fmt_stat(shown[name])
-        assert p.coco.item(r, 2).text()
-        assert p.coco.item(r, 1).toolTip()
+    for name in STAT_NAMES:  # text shown = the number, named and explained beside it
+        r, c = p.stat_cell(name)
+        assert p.coco.item(r, c - 1).text() == name
+        assert p.coco.item(r, c).text() == fmt_stat(shown[name])
+        assert len(p.coco.item(r, c + 1).text()) > 20
+        assert name in p.coco.item(r, c).toolTip()
+    r, c = p.stat_cell("APs")
+    assert "-1 = no ground-truth objects of that size" in p.coco.item(r, c).toolTip()
     # one click: all predictions, as pycocotools prints them
     p.mode_all.click()
     qtbot.waitUntil(p.is_idle, timeout=30000)
@@ -76,13 +80,15 @@ def test_numbers_update_after_an_edit_without_recompute(qtbot: Any) -> None:
         rows = np.flatnonzero(ds.gt.alive & ~ds.gt.iscrowd)
         r = int(rows[len(rows) // 2])
         assert s.delete_boxes([int(ds.gt.box_id[r])])
-        # the 12 numbers follow at once (incremental, no worker)
+        # the 12 numbers follow (incremental, on the GUI thread, just after the edit)
         want = (evaluate_run(ds, "r").as_dict() if mode_all
                 else _threshold_stats(ds, "r", s.params.score_threshold))
-        assert p.coco_values() == want
         assert want != before
+        assert p._coco_task is None  # no re-computation in a worker
+        qtbot.waitUntil(lambda w=want: p.coco_values() == w, timeout=2000)
         qtbot.waitUntil(p.is_idle, timeout=30000)
         s.undo_stack.undo()
+        p.flush()
         assert p.coco_values() == before
     s.undo_stack.setClean()
 
@@ -111,7 +117,8 @@ def test_error_breakdown_labels_and_columns(qtbot: Any, dataset: Dataset, tmp_pa
               for r in range(p.err_table.rowCount())}
     assert counts == {"Cls": 1, "Loc": 0, "Both": 0, "Dupe": 0, "Bkg": 1, "Miss": 1}
     assert "wrong class" in p.err_table.item(0, 0).toolTip()
-    # confusion matrix: classes present + background, tooltips with counts
+    # confusion matrix (drawn when its tab is shown): classes present + background
+    p.tabs.setCurrentIndex(3)
     names = dataset.classes.names
     shown = [names[c] if c < len(names) else "bg" for c in p.cm_classes.tolist()]
     assert shown == ["cat", "dog", "person", "car", "bg"]
@@ -140,3 +147,78 @@ def test_no_run_shows_a_hint(qtbot: Any, dataset: Dataset, tmp_path: Path) -> No
     p = _panel(qtbot, s)
     assert p.coco.rowCount() == 0 and "No prediction run" in p.status.text()
     pytest.importorskip("pyqtgraph")
+
+
+def test_image_list_gets_the_analysis_columns(qtbot: Any, dataset: Dataset,
+                                              tmp_path: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    from detview.gui.image_table import ImageTableModel
+
+    s = Session(dataset, tmp_path / "images", name="fixture")
+    model = ImageTableModel(s)
+    keys = [c.key for c in model.columns]
+    for k in ("ap", "ap50", "err_cls", "err_loc", "err_both", "err_dupe", "err_bkg",
+              "err_miss"):
+        assert k in keys
+    c_cls = keys.index("err_cls")
+    assert model.data(model.index(0, c_cls)) == ""  # not computed yet: empty, no error
+    model.sort(keys.index("ap"), Qt.SortOrder.AscendingOrder)  # sorting NaN is fine
+    p = AnalysisPanel()
+    qtbot.addWidget(p)
+    p.imageColumnsChanged.connect(lambda: model.refresh_columns())
+    p.set_session(s)
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    model.cell_tip = lambda key, i: p.confusion_text(i) if key == "err_cls" else ""
+    row2 = model.row_of(2)
+    assert model.data(model.index(row2, c_cls)) == "1"
+    assert model.data(model.index(row2, c_cls), Qt.ItemDataRole.ToolTipRole) == "car→cat"
+    assert "wrong class" in model.headerData(c_cls, Qt.Orientation.Horizontal,
+                                             Qt.ItemDataRole.ToolTipRole)
+    model.sort(keys.index("err_miss"), Qt.SortOrder.DescendingOrder)
+    assert model.image_at(0) == 0  # image 0 has the missed dog
+    ap = s.current.column("ap")
+    model.sort(keys.index("ap"), Qt.SortOrder.AscendingOrder)
+    assert [model.image_at(r) for r in range(3)] == list(np.argsort(ap, kind="stable"))
+    # class filter: images with a ground-truth car
+    model.set_filter("class:car")
+    assert [model.image_at(r) for r in range(model.rowCount())] == [2]
+    model.set_filter("class:nothing")
+    assert model.rowCount() == 0
+    model.set_filter("")
+    s.undo_stack.setClean()
+
+
+def test_gt_only_session_has_no_analysis_columns(dataset: Dataset, tmp_path: Path) -> None:
+    from detview.gui.image_table import ImageTableModel
+
+    dataset.runs.clear()
+    model = ImageTableModel(Session(dataset, tmp_path / "images"))
+    assert "ap" not in [c.key for c in model.columns]
+
+
+def test_minus_one_is_shown_and_explained() -> None:
+    assert fmt_stat(-1.0) == "-1 (none)"
+    assert fmt_stat(0.4567) == "0.457"
+    assert fmt_stat(float("nan")) == "–"
+
+
+def test_switching_runs_keeps_evaluators_current(qtbot: Any, dataset: Dataset,
+                                                 tmp_path: Path) -> None:
+    s = Session(dataset, tmp_path / "images", name="fixture")
+    p = _panel(qtbot, s)
+    thr = s.params.score_threshold
+    assert p.coco_values() == _threshold_stats(dataset, "model", thr)
+    model_live = p.live
+    s.set_run("other")
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    assert p.coco_values() == _threshold_stats(dataset, "other", thr)
+    assert s.delete_boxes([0])  # the cat of image 0, while "model" is not shown
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    assert p.coco_values() == _threshold_stats(dataset, "other", thr)
+    s.set_run("model")
+    qtbot.waitUntil(p.is_idle, timeout=30000)
+    assert p.live is model_live  # kept, not rebuilt
+    assert p.coco_values() == _threshold_stats(dataset, "model", thr)
+    assert p.labels is not None and p.labels.gt_tag(1) == "FN·Miss"
+    s.undo_stack.setClean()
