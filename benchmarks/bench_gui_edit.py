@@ -198,6 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dataset: {ds.n_images} images, {len(ds.gt)} GT boxes, "
           f"{len(ds.runs['model'])} predictions (generated in {t_gen:.1f} s, metrics "
           f"{t_metrics:.1f} s, window shows it in {t_open * 1e3:.0f} ms)")
+    analysis = getattr(w, "analysis", None)
+    if analysis is not None:  # COCO numbers, error breakdown: in workers after opening
+        t = time.perf_counter()
+        while not analysis.is_idle():
+            app.processEvents()
+            time.sleep(0.001)
+        print(f"analysis panel (COCO evaluator, TIDE, confusion; in workers) ready "
+              f"{(time.perf_counter() - t) * 1e3:.0f} ms later")
     w.sort_by("mean_iou", Qt.SortOrder.AscendingOrder, select_first=True)
     # edit the busiest image (the most boxes to match and paint): the worst case
     busy = int(np.argmax(np.diff(ds.gt.offsets) * 1000 + np.diff(ds.runs["model"].offsets)))

@@ -120,8 +120,14 @@ def render_screenshot(window, path: Path) -> Path:  # type: ignore[no-untyped-de
     elif window.model is not None:  # ground truth only: the busiest image first
         window.sort_by("n_gt", Qt.SortOrder.DescendingOrder, select_first=True)
     window.load_current_image_now()
-    if window.summary.coco.rowCount() == 0:
-        window.compute_coco(sync=True)
+    analysis = getattr(window, "analysis", None)
+    if analysis is not None:  # the analysis panel computes in workers: wait for them
+        import time
+
+        deadline = time.monotonic() + 300
+        while not analysis.is_idle() and time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.005)
     for _ in range(5):
         QApplication.processEvents()
     window.fit_view()

@@ -43,9 +43,10 @@ from PySide6.QtWidgets import (
 
 from detview.core.metrics import MetricParams
 
+from .analysis_panel import AnalysisPanel
 from .dialogs import ExportDialog, OpenDialog, ShortcutsDialog, SummaryPanel
 from .editing import EditingMixin
-from .image_table import ImageTableModel
+from .image_table import WORST_FIRST_DESCENDING, ImageTableModel
 from .loading import Loaded, OpenSpec, export, export_formats, load, source_json
 from .session import Session, build_metrics
 from .shortcuts import SHORTCUTS
@@ -56,7 +57,6 @@ __all__ = ["MainWindow"]
 
 _SYNC_METRICS_MAX_IMAGES = 200  # re-compute thresholds on the GUI thread up to this size
 # (about 0.15 ms an image: 30 ms at most; larger datasets use a worker, never blocking)
-_AUTO_COCO_MAX_IMAGES = 20000  # COCO evaluation starts by itself after loading up to this
 _FILTER_LEAVE_KEYS = (Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Return, Qt.Key.Key_Enter,
                       Qt.Key.Key_Escape)
 
@@ -78,7 +78,7 @@ class MainWindow(EditingMixin, QMainWindow):
         self._dataset_name = ""
         self.quiet = False  # no modal message boxes (screenshots, tests)
         self.open_spec_used: OpenSpec | None = None
-        self.auto_coco = True
+        self.auto_coco = True  # kept for callers; the analysis panel computes by itself
         self.use_journal = True  # crash recovery: every edit on disk (detview.io.journal)
         self._coco_index = -1  # undo index the COCO numbers were computed at
         self._coco_title = ""
@@ -96,8 +96,8 @@ class MainWindow(EditingMixin, QMainWindow):
     def _build_widgets(self) -> None:
         # image list
         self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("Filter: file name, #tag, reviewed, unreviewed, "
-                                            "deleted  (Ctrl+F)")
+        self.filter_edit.setPlaceholderText("Filter: file name, #tag, class:NAME, reviewed, "
+                                            "unreviewed, deleted  (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._on_filter)
         self.filter_edit.installEventFilter(self)
@@ -174,7 +174,7 @@ class MainWindow(EditingMixin, QMainWindow):
         # docks
         self.summary = SummaryPanel()
         self.summary.coco_button.clicked.connect(lambda: self.compute_coco())
-        self.summary.set_coco_available(self.coco_available())
+        self.summary.set_coco_available(False)  # the analysis panel shows COCO numbers
         self.summary_dock = QDockWidget("Summary", self)
         self.summary_dock.setObjectName("summary_dock")
         self.summary_dock.setWidget(self.summary)
@@ -186,8 +186,19 @@ class MainWindow(EditingMixin, QMainWindow):
         self.history_dock.setWidget(self.undo_view)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.history_dock)
         self.tabifyDockWidget(self.summary_dock, self.history_dock)
-        self.summary_dock.raise_()
-        self.resizeDocks([self.summary_dock], [170], Qt.Orientation.Vertical)
+        # analysis: COCO numbers explained, per class, PR curves, error types, confusion
+        self.analysis = AnalysisPanel()
+        self.analysis.classClicked.connect(self._on_class_clicked)
+        self.analysis.imageColumnsChanged.connect(self._on_image_columns)
+        self.analysis.labelsChanged.connect(lambda: self.refresh_view(new_image=False))
+        self.viewer.error_labels_for = lambda: self.analysis.labels
+        self.analysis_dock = QDockWidget("Analysis", self)
+        self.analysis_dock.setObjectName("analysis_dock")
+        self.analysis_dock.setWidget(self.analysis)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.analysis_dock)
+        self.tabifyDockWidget(self.summary_dock, self.analysis_dock)
+        self.analysis_dock.raise_()
+        self.resizeDocks([self.analysis_dock], [300], Qt.Orientation.Vertical)
         # status bar
         self.status_label = QLabel()
         self.status_label.setTextFormat(Qt.TextFormat.RichText)
@@ -327,7 +338,9 @@ class MainWindow(EditingMixin, QMainWindow):
         self.run_combo.clear()
         self.run_combo.addItems(session.run_names or ["(no predictions)"])
         self.run_combo.setEnabled(len(session.run_names) > 1)
-        self.summary.set_coco_available(self.coco_available() and bool(session.run_names))
+        self.summary.set_coco_available(False)
+        self.model.cell_tip = self._cell_tip
+        self.analysis.set_session(session)
         self.summary.coco.setRowCount(0)
         self.summary.per_class.setRowCount(0)
         self.run_combo.blockSignals(False)
@@ -362,10 +375,18 @@ class MainWindow(EditingMixin, QMainWindow):
                 self.model.data(self.model.index(r, c)) for r in rows)
             for text in samples:
                 width = max(width, fm.horizontalAdvance(str(text or "")) + 12)
+            if self.model.columns[c].fmt == ".3f":  # filled later (analysis columns)
+                width = max(width, fm.horizontalAdvance("0.000") + 12)
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(c, min(width, 260))
         # the file name takes the rest (elided on the left: the distinct end stays)
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        if any(col.key == "ap" for col in self.model.columns):
+            # the analysis columns make the list wider than its pane: keep the file
+            # name readable and scroll sideways to them
+            hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+            hh.resizeSection(0, 140)
+        else:
+            hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         hh.setStretchLastSection(False)
         if self.model.sort_key is None:  # no arrow until the list is sorted
             hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
@@ -465,8 +486,6 @@ class MainWindow(EditingMixin, QMainWindow):
             self.open_journal(session, source_json(loaded.spec))
         msg = loaded.summary.splitlines()[-1] if loaded.summary else "Loaded"
         self.flash(msg, 8000)
-        if self.auto_coco and loaded.dataset.n_images <= _AUTO_COCO_MAX_IMAGES:
-            self.compute_coco()
         if loaded.problems and not self.quiet:
             box = QMessageBox(self)
             box.setIcon(QMessageBox.Icon.Warning)
@@ -628,8 +647,24 @@ class MainWindow(EditingMixin, QMainWindow):
             self.summary.coco.setRowCount(0)
             self.summary.per_class.setRowCount(0)
             self.summary.coco_title.setText("<b>COCO evaluation</b>")
-            if self.auto_coco and self.session.dataset.n_images <= _AUTO_COCO_MAX_IMAGES:
-                self.compute_coco()
+
+    def _on_class_clicked(self, k: int) -> None:
+        """A class chosen in the analysis panel: list the images that contain it."""
+        if self.session is None:
+            return
+        name = self.session.dataset.classes.names[k].replace(" ", "_")
+        self.filter_edit.setText(f"class:{name}")
+
+    def _on_image_columns(self) -> None:
+        if self.model is not None:
+            self.model.refresh_columns()
+            self._update_status()
+
+    def _cell_tip(self, key: str, i: int) -> str:
+        if key == "err_cls":
+            text = self.analysis.confusion_text(i)
+            return f"true class → predicted class: {text}" if text else ""
+        return ""
 
     def _on_metrics_reset(self) -> None:
         self.refresh_view(new_image=False)
@@ -646,7 +681,7 @@ class MainWindow(EditingMixin, QMainWindow):
                      else Qt.SortOrder.AscendingOrder)
         else:
             # numbers that signal trouble sort worst first: low IoU, many FP/FN
-            desc = self.model.columns[section].key in ("fp", "fn", "loss", "n_pred")
+            desc = self.model.columns[section].key in WORST_FIRST_DESCENDING
             order = Qt.SortOrder.DescendingOrder if desc else Qt.SortOrder.AscendingOrder
         self.sort_by(section, order)
         hh.setSortIndicator(section, order)
@@ -856,6 +891,8 @@ class MainWindow(EditingMixin, QMainWindow):
                 f"FN {int(m.column('fn')[i])}",
                 f"mean IoU {miou:.3f}",
             ]
+            if m.has_column("ap") and not np.isnan(m.column("ap")[i]):
+                parts.append(f"image AP {float(m.column('ap')[i]):.3f}")
         if sel:
             names = s.dataset.classes.names
             _, cls, xy = s.gt_boxes(sel)
@@ -973,6 +1010,7 @@ class MainWindow(EditingMixin, QMainWindow):
             self._task.cancel()
             self._task.wait(5000)
         self.loader.shutdown()
+        self.analysis.shutdown()
         self._detach_session()
         self.session = None
         ev.accept()

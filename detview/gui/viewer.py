@@ -395,6 +395,8 @@ class SideBySideViewer(QWidget):
         self.view: ImageView | None = None
         self.class_names: Sequence[str] = ()
         self.score_threshold = 0.5
+        #: ``() -> ErrorLabels | None``: the engine's per-box error types of the run shown
+        self.error_labels_for: Any = None
         self.gt_pane.selectionChanged.connect(self._gt_sel)
         self.pred_pane.selectionChanged.connect(self._pred_sel)
 
@@ -428,6 +430,12 @@ class SideBySideViewer(QWidget):
                    for c, s in zip(view.gt_cls.tolist(), view.gt_state.tolist(), strict=True)]
         gtags = ["FN" if s == GT_MISSED and view.run is not None else ""
                  for s in view.gt_state.tolist()]
+        lab = self.error_labels_for() if self.error_labels_for is not None else None
+        if view.run is None:
+            lab = None
+        if lab is not None:  # "FN" -> "FN·Miss" (the engine's TIDE types)
+            gtags = [(lab.gt_tag(b) or t) if t else t
+                     for b, t in zip(view.gt_ids.tolist(), gtags, strict=True)]
         self.gt_pane.set_content(view.gt_ids, view.gt_xyxy, view.gt_cls, gstyle, glabels,
                                  gtags, bounds)
         pstyle = np.full(len(view.pred_ids), STYLE_SOLID, dtype=np.int8)
@@ -436,10 +444,20 @@ class SideBySideViewer(QWidget):
         plabels = [f"{name(int(c))} {s:.2f}" for c, s in
                    zip(view.pred_cls.tolist(), view.pred_score.tolist(), strict=True)]
         ptags = ["FP" if s == PRED_FP else "" for s in view.pred_state.tolist()]
+        prows = lab.pred_rows(view.pred_ids).tolist() if lab is not None else []
+        if lab is not None:  # "FP" -> "FP·Loc 0.42", "FP·Cls(dog)", ...
+            ptags = [(lab.pred_tag(r) or t) if t else t for r, t in zip(prows, ptags, strict=True)]
         self.pred_pane.set_content(view.pred_ids, view.pred_xyxy, view.pred_cls, pstyle,
                                    plabels, ptags, bounds)
         self.gt_pane.tooltips = [_gt_tip(view, k, name) for k in range(len(view.gt_ids))]
         self.pred_pane.tooltips = [_pred_tip(view, k, name) for k in range(len(view.pred_ids))]
+        if lab is not None:
+            for k, b in enumerate(view.gt_ids.tolist()):
+                if gtags[k] and (h := lab.gt_help(b)):
+                    self.gt_pane.tooltips[k] += "\n" + h
+            for k, r in enumerate(prows):
+                if ptags[k] and (h := lab.pred_help(r)):
+                    self.pred_pane.tooltips[k] += "\n" + h
         if new_image:
             self.gt_pane.show_rect(bounds)
         self._update_headers()
