@@ -33,11 +33,13 @@ class Column:
         self.key, self.title, self.tip, self.fmt = key, title, tip, fmt
 
 
+STATUS_COLUMN = Column(
+    "status", "status",
+    "✗ = deleted from the dataset (Ctrl+Delete restores it)\n"
+    "✓ = marked reviewed (Space)\n#tag = tags (T); hover a row for all of them", "s")
+
 BASE_COLUMNS = [
     Column("file_name", "file", "Image file name, relative to the image folder", "s"),
-    Column("status", "status",
-           "✗ = deleted from the dataset (Ctrl+Delete restores it)\n"
-           "✓ = marked reviewed (Space)\n#tag = tags (T); hover a row for all of them", "s"),
     Column("n_gt", "GT", "Ground-truth boxes (crowd regions and deleted boxes not counted)"),
     Column("n_pred", "pred", "Predictions kept by the score threshold"),
     Column("tp", "TP", "True positives: predictions matched to a ground-truth box of the same "
@@ -79,7 +81,7 @@ class ImageTableModel(QAbstractTableModel):
         extra = list(session.dataset.meta.get("image_values", {}))
         self.columns = list(BASE_COLUMNS) + [
             Column(k, k, f"Per-image value '{k}' loaded from the side file", ".4g") for k in extra
-        ] + (list(ANALYSIS_COLUMNS) if session.run_names else [])
+        ] + [STATUS_COLUMN] + (list(ANALYSIS_COLUMNS) if session.run_names else [])
         #: optional ``(column key, image) -> tooltip text`` (e.g. the class confusions)
         self.cell_tip: Any = None
         n = session.dataset.n_images

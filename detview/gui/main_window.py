@@ -371,7 +371,7 @@ class MainWindow(EditingMixin, QMainWindow):
             title = str(self.model.headerData(c, Qt.Orientation.Horizontal))
             width = bold.horizontalAdvance(title) + 22  # sort arrow
             # status: room for the compact form (deleted, reviewed, a tag), rarely full
-            samples = ["✗ ✓ #occluded+2"] if c == 1 else (
+            samples = ["✗ ✓ #occluded+2"] if self.model.columns[c].key == "status" else (
                 self.model.data(self.model.index(r, c)) for r in rows)
             for text in samples:
                 width = max(width, fm.horizontalAdvance(str(text or "")) + 12)

@@ -136,8 +136,9 @@ def test_delete_and_restore_image(window: Any, qtbot: Any) -> None:
     show_first_by_iou(window)
     key(qtbot, window.table, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
     assert ds.images.deleted[0]
-    assert "✗" in window.model.data(window.model.index(0, 1))
-    assert "deleted" in window.model.data(window.model.index(0, 1), Qt.ItemDataRole.ToolTipRole)
+    c = [col.key for col in window.model.columns].index("status")
+    assert "✗" in window.model.data(window.model.index(0, c))
+    assert "deleted" in window.model.data(window.model.index(0, c), Qt.ItemDataRole.ToolTipRole)
     assert window.session.run_totals()[0]["images"] == 2
     key(qtbot, window.table, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
     assert not ds.images.deleted[0]  # restored (a second step)
@@ -293,9 +294,10 @@ def test_reviewed_tags_and_filter(window: Any, qtbot: Any, monkeypatch: Any) -> 
     monkeypatch.setattr(window, "ask_tags", lambda current: "hard, occluded")
     key(qtbot, window.viewer.gt_pane.view, Qt.Key.Key_T)
     assert ds.images.tags[0] == frozenset({"hard", "occluded"})
-    status = window.model.data(window.model.index(window.model.row_of(0), 1))
+    c = [col.key for col in window.model.columns].index("status")
+    status = window.model.data(window.model.index(window.model.row_of(0), c))
     assert "✓" in status and "#hard+1" in status
-    tip = window.model.data(window.model.index(window.model.row_of(0), 1),
+    tip = window.model.data(window.model.index(window.model.row_of(0), c),
                             Qt.ItemDataRole.ToolTipRole)
     assert "#hard #occluded" in tip
     window.filter_edit.setText("#hard")
