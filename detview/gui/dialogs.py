@@ -34,6 +34,22 @@ from .shortcuts import rows as shortcut_rows
 __all__ = ["ClassPicker", "ExportDialog", "ShortcutsDialog", "SummaryPanel"]
 
 
+def _finish_form_dialog(dialog: QDialog, form: QFormLayout, note_text: str,
+                        ok: QDialogButtonBox.StandardButton, size: tuple[int, int]) -> None:
+    """Lay out a form dialog: the form, a grey note, OK/Cancel-style buttons."""
+    note = QLabel(note_text)
+    note.setWordWrap(True)
+    note.setStyleSheet("color: gray")
+    buttons = QDialogButtonBox(ok | QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    lay = QVBoxLayout(dialog)
+    lay.addLayout(form)
+    lay.addWidget(note)
+    lay.addWidget(buttons)
+    dialog.resize(*size)
+
+
 class ClassPicker(QDialog):
     """Type a few letters, Up/Down to choose, Enter to accept, Esc to cancel."""
 
@@ -142,20 +158,10 @@ class ExportDialog(QDialog):
         form.addRow("Folder", holder)
         form.addRow("Format", self.format)
         form.addRow("Images", self.images)
-        note = QLabel("Deleted images and boxes are left out. A corrections log "
-                      "(corrections.jsonl) of every edit is written beside the data; "
-                      "`detview apply` replays it on the original files.")
-        note.setWordWrap(True)
-        note.setStyleSheet("color: gray")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(note)
-        lay.addWidget(buttons)
-        self.resize(560, 200)
+        _finish_form_dialog(self, form, "Deleted images and boxes are left out. A corrections "
+                            "log (corrections.jsonl) of every edit is written beside the "
+                            "data; `detview apply` replays it on the original files.",
+                            QDialogButtonBox.StandardButton.Ok, (560, 200))
 
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
@@ -384,19 +390,9 @@ class OpenDialog(QDialog):
             holder = QWidget()
             holder.setLayout(row)
             form.addRow(label, holder)
-        note = QLabel("Formats are detected from the files (COCO, YOLO, VOC, LabelMe, CVAT, "
-                      "CSV). Ground truth may also be a whole dataset folder.")
-        note.setWordWrap(True)
-        note.setStyleSheet("color: gray")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(note)
-        lay.addWidget(buttons)
-        self.resize(640, 220)
+        _finish_form_dialog(self, form, "Formats are detected from the files (COCO, YOLO, VOC, "
+                            "LabelMe, CVAT, CSV). Ground truth may also be a whole dataset "
+                            "folder.", QDialogButtonBox.StandardButton.Open, (640, 220))
 
     def _browse(self, edit: QLineEdit, kind: str) -> None:
         if kind == "dir":
