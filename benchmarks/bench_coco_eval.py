@@ -276,7 +276,7 @@ def run_detview(gt_path: Path, dt_path: Path, via_io: bool) -> dict[str, Any]:
         times.append(time.perf_counter() - t)
     out["update_ms_median"] = 1000 * float(np.median(times))
     out["update_ms_max"] = 1000 * float(np.max(times))
-    from detview.core.errors import confusion_matrix, tide_errors
+    from detview.core.tide import confusion_matrix, tide_errors
 
     t = time.perf_counter()
     ev.per_image_ap()

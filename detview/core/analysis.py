@@ -23,7 +23,6 @@ import pandas as pd
 
 from .cocoeval import COCOEvaluator, COCOParams, COCOResult
 from .dataset import Dataset
-from .errors import ERROR_NAMES, TideResult, confusion_entries, tide_errors
 from .image_columns import (
     ERROR_COLUMNS,
     ErrorLabels,
@@ -32,6 +31,7 @@ from .image_columns import (
     image_confusions,
 )
 from .tables import Boxes
+from .tide import ERROR_NAMES, TideResult, confusion_entries, tide_errors
 
 __all__ = [
     "COCO_EXPLAIN",

@@ -7,14 +7,14 @@ Everything here is computed for one prediction run:
   predictions the evaluator saw (all of them, as a training framework reports COCO
   numbers, or those above the score threshold) is the caller's choice.
 - ``err_cls, err_loc, err_both, err_dupe, err_bkg, err_miss``: the TIDE error types of
-  :func:`~detview.core.errors.tide_errors` counted per image, for the predictions with
+  :func:`~detview.core.tide.tide_errors` counted per image, for the predictions with
   ``score >= score_threshold`` and TIDE's foreground IoU set to the IoU threshold. The
   first five split the false positives, ``err_miss`` the missed boxes that no
   prediction even came close to (a box found with the wrong class or poorly placed is
   blamed on that prediction instead).
 - ``confusion``: the image's class confusions, ``"dog→cat ×2; car→truck"`` (true class
   → predicted class), from the one-to-one class-agnostic matching of
-  :func:`~detview.core.errors.confusion_entries` at the same thresholds.
+  :func:`~detview.core.tide.confusion_entries` at the same thresholds.
 
 :class:`ErrorLabels` turns a TIDE result into the short per-box texts the viewer shows
 ("FP·Loc 0.42", "FP·Cls(dog)", "FN·Miss") and their one-line explanations.
@@ -30,7 +30,8 @@ import pandas as pd
 
 from .cocoeval import COCOEvaluator
 from .dataset import Dataset
-from .errors import (
+from .tables import Boxes
+from .tide import (
     BKG,
     BOTH,
     CLS,
@@ -43,7 +44,6 @@ from .errors import (
     confusion_entries,
     tide_errors,
 )
-from .tables import Boxes
 
 __all__ = [
     "ERROR_COLUMNS",

@@ -9,7 +9,6 @@ from detview.core.analysis import LiveCOCO, error_analysis, pr_curves, present_c
 from detview.core.cocoeval import COCOEvaluator, evaluate, evaluate_run
 from detview.core.dataset import Dataset
 from detview.core.edits import DeleteBoxes, DeleteImages, MoveBoxes, RelabelBoxes
-from detview.core.errors import confusion_matrix, tide_errors
 from detview.core.image_columns import (
     ERROR_COLUMNS,
     IMAGE_COLUMNS,
@@ -18,6 +17,7 @@ from detview.core.image_columns import (
     image_columns,
 )
 from detview.core.tables import Boxes, Classes, Images
+from detview.core.tide import confusion_matrix, tide_errors
 
 from ._coco_helpers import synthetic_coco, tables_from_coco
 

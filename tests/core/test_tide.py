@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detview.core.errors import BKG, CLS, DUPE, LOC, MISS, NOT_EVALUATED, OK, tide_errors
 from detview.core.tables import Boxes
+from detview.core.tide import BKG, CLS, DUPE, LOC, MISS, NOT_EVALUATED, OK, tide_errors
 
 from ._coco_helpers import synthetic_coco, tables_from_coco
 
@@ -122,7 +122,7 @@ def test_tide_coco128_yolov5s(realdata: Path) -> None:
 
 
 def test_confusion_matrix_hand_case() -> None:
-    from detview.core.errors import confusion_matrix
+    from detview.core.tide import confusion_matrix
 
     gt = Boxes.build(
         2,
@@ -153,7 +153,7 @@ def test_confusion_matrix_hand_case() -> None:
 
 
 def test_confusion_matrix_sums() -> None:
-    from detview.core.errors import confusion_matrix
+    from detview.core.tide import confusion_matrix
 
     gt, dets = synthetic_coco(12, crowd_frac=0.0)
     g, d, k, _, _ = tables_from_coco(gt, dets)
@@ -166,8 +166,8 @@ def test_confusion_matrix_sums() -> None:
 
 def test_confusion_matrix_equals_plain_greedy() -> None:
     """The vectorised matching equals a plain greedy loop (also on crowded images)."""
-    from detview.core.errors import confusion_matrix
     from detview.core.geometry import iou
+    from detview.core.tide import confusion_matrix
 
     gt, dets = synthetic_coco(13, max_gt=40, dets_per_image=(20, 160), crowd_frac=0.0)
     g, d, k, _, _ = tables_from_coco(gt, dets)
@@ -196,7 +196,7 @@ def test_confusion_matrix_equals_plain_greedy() -> None:
 
 
 def test_tide_chunks_equal_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
-    import detview.core.errors as er
+    import detview.core.tide as er
 
     g, d, k, _, _ = tables_from_coco(*synthetic_coco(14, crowd_frac=0.2))
     ref = tide_errors(g, d, k)
