@@ -1,4 +1,8 @@
-"""``detview eval``: the per-image metrics table as CSV."""
+"""``detview eval``: the per-image metrics table as CSV.
+
+The table is :func:`detview.session.pipeline.image_table` of a headless session: the
+numbers the GUI's image list shows, computed by the same code.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from detview.core.metrics import COLUMNS, MetricParams, PerImageMetrics
+from detview.core.metrics import MetricParams
 from detview.io.errors import InputError
+from detview.session import Session, image_table
 
 from .common import add_dataset_options, load_from_args
 
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 <= v <= 1.0:
             raise InputError("(command line)", f"--{name.replace('_', '-')}",
                              f"must be between 0 and 1, got {v}")
-    result, _spec = load_from_args(args)
+    result, spec = load_from_args(args)
     ds = result.dataset
     run_name = args.run
     if run_name is None:
@@ -78,23 +83,17 @@ def run(args: argparse.Namespace) -> int:
     elif run_name not in ds.runs:
         raise InputError("(command line)", "--run",
                          f"no run {run_name!r}; runs: {', '.join(ds.runs) or 'none'}")
-    pim = PerImageMetrics(ds, run_name, MetricParams(args.score_threshold, args.iou_threshold))
-    df = pim.table()
-    more: list[str] = []
-    if args.more and run_name is not None:
-        from detview.core.image_columns import IMAGE_COLUMNS, image_columns
-
-        extra = image_columns(ds, run_name, args.score_threshold, args.iou_threshold)
-        more = [*IMAGE_COLUMNS, "confusion"]
-        for c in more:
-            df[c] = extra[c].to_numpy()
-    elif args.more:
+    session = Session(ds, spec=spec,
+                      params=MetricParams(args.score_threshold, args.iou_threshold))
+    # AP as pycocotools gives it: from every prediction, whatever the score threshold
+    session.update_settings(run=run_name, all_predictions=True)
+    if args.more and run_name is None:
         print("detview: --more needs a prediction run (--pred); no columns added",
               file=sys.stderr)
+    df = image_table(session, more=args.more)
     if not args.include_deleted:
         df = df[~df["deleted"]]
-    cols = ["file_name", *COLUMNS] + [c for c in ("loss",) if c in df.columns] + more
-    df = df[cols]
+    df = df.drop(columns="deleted")
     if args.sort:
         df = sort_table(df, args.sort, args.ascending)
     if str(args.out) == "-":

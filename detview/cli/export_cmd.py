@@ -51,32 +51,13 @@ def _common_options(p: argparse.ArgumentParser) -> None:
 def export_dataset(original: Dataset, edits: list[Edit], spec: DatasetSpec, out: Path,
                    fmt: str | None, images_mode: str = "none",
                    meta: list[dict] | None = None) -> tuple[list[Path], dict[str, int]]:
-    """Apply ``edits`` to a copy of ``original`` and write the export and its log."""
-    from detview.io import write_dataset
-    from detview.io.corrections import write_corrections
+    """Apply ``edits`` to a copy of ``original`` and write the export and its log (the
+    GUI's export runs the same :func:`detview.session.pipeline.export_edits`)."""
+    from detview.session.pipeline import export_edits
 
-    out = Path(out)
-    _refuse_input_folder(out, spec)
-    edited = original.copy()
-    for e in edits:
-        edited.apply(e)
-    # the loader's image folder (it resolves a dataset folder to its images/), as the GUI
-    root = edited.meta.get("images_root") or spec.images
-    written = write_dataset(edited, out, fmt, images_mode=images_mode,
-                            images_root=Path(root) if root else None, logger=log)
-    summary = write_corrections(out / CORRECTIONS_NAME, original, edits, source=spec.to_json(),
-                                meta=meta)
-    return [*written, out / CORRECTIONS_NAME], summary
-
-
-def _refuse_input_folder(out: Path, spec: DatasetSpec) -> None:
-    o = out.resolve()
-    for p in (spec.images, spec.gt):
-        if not p:
-            continue
-        q = Path(p).resolve()
-        if o == q or (q.is_file() and o == q.parent and spec.gt_format != "coco"):
-            raise InputError(out, "", "refusing to export into an input folder; choose a new one")
+    result = export_edits(original, edits, spec, Path(out), fmt, images_mode, meta=meta,
+                          logger=log)
+    return result.files, result.summary
 
 
 def _run(args: argparse.Namespace, spec: DatasetSpec) -> int:

@@ -103,3 +103,31 @@ def write_coco_dataset(root: Path, n_images: int, seed: int = 0) -> dict[str, Pa
     for key, obj in (("gt", gt), ("good", good), ("noisy", noisy)):
         paths[key].write_bytes(orjson.dumps(obj))
     return paths
+
+
+def as_coco(ds: Dataset, run: str, thr: float | None) -> tuple[dict[str, Any], list[dict]]:
+    """The edited dataset as pycocotools/tidecv input (a plain conversion)."""
+    keep_img = ~ds.images.deleted
+    images = [{"id": int(ds.images.ids[i]), "width": int(ds.images.widths[i]) or 640,
+               "height": int(ds.images.heights[i]) or 480} for i in np.flatnonzero(keep_img)]
+    gt = ds.gt
+    area = gt.box_area()
+    anns = []
+    for r in range(len(gt)):
+        if not gt.alive[r] or not keep_img[gt.image[r]]:
+            continue
+        x1, y1, x2, y2 = (float(v) for v in gt.xyxy[r])
+        anns.append({"id": r + 1, "image_id": int(ds.images.ids[gt.image[r]]),
+                     "category_id": int(gt.cls[r]) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
+                     "area": float(area[r]), "iscrowd": int(gt.iscrowd[r])})
+    d = ds.runs[run]
+    dets = []
+    for r in range(len(d)):
+        if not keep_img[d.image[r]] or (thr is not None and d.score[r] < thr):
+            continue
+        x1, y1, x2, y2 = (float(v) for v in d.xyxy[r])
+        dets.append({"image_id": int(ds.images.ids[d.image[r]]),
+                     "category_id": int(d.cls[r]) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
+                     "score": float(d.score[r])})
+    cats = [{"id": k + 1, "name": n} for k, n in enumerate(ds.classes.names)]
+    return {"images": images, "annotations": anns, "categories": cats}, dets

@@ -3,8 +3,6 @@ edited data, and their keys: (run, parameters, revision)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
@@ -13,6 +11,8 @@ from detview.core.metrics import MetricParams, PerImageMetrics
 from detview.core.tables import Classes, Images
 from detview.session import Session
 from tests.core._coco_helpers import STATS, pycocotools_eval, synthetic_coco, tables_from_coco
+
+from ._data import as_coco
 
 pytest.importorskip("pycocotools")
 
@@ -45,34 +45,6 @@ def edit_a_lot(s: Session) -> None:
                          if s.dataset.runs[s.run].image[0] == gt.image[rows[30]] else [])
     s.undo()
     s.redo()
-
-
-def as_coco(ds: Dataset, run: str, thr: float | None) -> tuple[dict[str, Any], list[dict]]:
-    """The edited dataset as pycocotools/tidecv input (a plain conversion)."""
-    keep_img = ~ds.images.deleted
-    images = [{"id": int(ds.images.ids[i]), "width": 640, "height": 480}
-              for i in np.flatnonzero(keep_img)]
-    gt = ds.gt
-    area = gt.box_area()
-    anns = []
-    for r in range(len(gt)):
-        if not gt.alive[r] or not keep_img[gt.image[r]]:
-            continue
-        x1, y1, x2, y2 = (float(v) for v in gt.xyxy[r])
-        anns.append({"id": r + 1, "image_id": int(ds.images.ids[gt.image[r]]),
-                     "category_id": int(gt.cls[r]) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                     "area": float(area[r]), "iscrowd": int(gt.iscrowd[r])})
-    d = ds.runs[run]
-    dets = []
-    for r in range(len(d)):
-        if not keep_img[d.image[r]] or (thr is not None and d.score[r] < thr):
-            continue
-        x1, y1, x2, y2 = (float(v) for v in d.xyxy[r])
-        dets.append({"image_id": int(ds.images.ids[d.image[r]]),
-                     "category_id": int(d.cls[r]) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                     "score": float(d.score[r])})
-    cats = [{"id": k + 1, "name": n} for k, n in enumerate(ds.classes.names)]
-    return {"images": images, "annotations": anns, "categories": cats}, dets
 
 
 @pytest.mark.parametrize("all_predictions", [True, False])
