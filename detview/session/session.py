@@ -219,20 +219,22 @@ class Session:
         return m.get(self.run) or next(iter(m.values()))
 
     def column(self, name: str) -> np.ndarray:
-        """A per-image column of the current run: the metrics, a loaded side value
-        (``loss``), or a derived column (``ap``, ``err_loc``...; NaN until computed)."""
-        m = self.current
-        if m.has_column(name):
-            return m.column(name)
+        """A per-image column of the current run: a metric (``tp``, ``mean_iou``...), a
+        derived column (``ap``, ``err_loc``...; NaN until computed) or a side value
+        loaded with the dataset (``loss``). KeyError for an unknown name."""
         values = self.derived.column(name)
         if values is not None:
             return values
         if name in self.derived.column_names():
             return np.full(self.dataset.n_images, np.nan)
-        raise KeyError(name)
+        return self.current.column(name)
 
     def has_column(self, name: str) -> bool:
-        return self.current.has_column(name) or name in self.derived.column_names()
+        try:
+            self.column(name)
+        except KeyError:
+            return False
+        return True
 
     def errors(self) -> ErrorAnalysis | None:
         """The error breakdown of the current run (maybe of older data while it is
