@@ -62,7 +62,8 @@ class Dataset:
     runs: dict[str, Boxes] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     revision: int = 0
-    image_revisions: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: edits applied to each image (default: zeros)
+    image_revisions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     _listeners: list[Listener] = field(default_factory=list, repr=False)
     # (box id, xyxy) -> the source format's area a move replaced: moving the box back
     # to exactly that place (undo) brings the area back, so undo restores every column
@@ -74,7 +75,7 @@ class Dataset:
         for name, run in self.runs.items():
             if run.n_images != len(self.images):
                 raise ValueError(f"run {name!r}: offsets do not match the image table")
-        if self.image_revisions is None:
+        if self.image_revisions.shape != (len(self.images),):
             self.image_revisions = np.zeros(len(self.images), dtype=np.int64)
 
     # ----------------------------------------------------------------- info
@@ -239,7 +240,7 @@ class Dataset:
             xy = self._boxes_ok(e.xyxy, n, "add")
             for k, b in enumerate(e.box_ids):
                 gt._insert(int(b), int(e.images[k]), int(e.cls[k]), xy[k])
-                undo.append(lambda b=int(b): self.gt._remove(b))
+                undo.append(self._unadd(int(b)))
         elif isinstance(e, RemoveBoxes):
             self._rows(e.box_ids, e.images)
             for b in e.box_ids:
@@ -313,6 +314,9 @@ class Dataset:
                 self._area_stash.pop(key, None)
 
         undo.append(restore)
+
+    def _unadd(self, box_id: int) -> _Undo:
+        return lambda: self.gt._remove(box_id)
 
     def _remove_row(self, box_id: int) -> _Undo:
         """Remove a row; return what puts it back exactly (position and every field)."""

@@ -89,9 +89,9 @@ def _offer(path: Path, st: JournalState) -> RestoreOffer:
     n = len(st.done)
     clean = st.clean_index
     exported = clean if clean is not None and clean <= n else 0
-    times = [m.get("time") for m in (*st.done_meta, *st.undone_meta) if m.get("time")]
-    return RestoreOffer(path, n, len(st.undone), n - exported,
-                        float(max(times)) if times else None)
+    times = [float(t) for m in (*st.done_meta, *st.undone_meta)
+             if isinstance(t := m.get("time"), (int, float))]
+    return RestoreOffer(path, n, len(st.undone), n - exported, max(times) if times else None)
 
 
 def _steps(st: JournalState) -> tuple[list[Step], list[Step]]:

@@ -478,7 +478,7 @@ class Session:
 
     # ================================================================== edit builders
     @staticmethod
-    def _xy(b: Sequence[float]) -> XYXY:
+    def _xy(b: Sequence[float] | np.ndarray) -> XYXY:
         return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
 
     def delete_boxes(self, box_ids: Sequence[int]) -> bool:
