@@ -363,7 +363,7 @@ class Session:
                 on_error(exc)
 
         task = self.runner.start("export", work, label=f"Exporting to {out}", on_done=done,
-                                 on_error=failed)
+                                 on_error=failed, returns_complete=True)
         self._exports.add(task)
         return task
 

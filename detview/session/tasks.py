@@ -128,10 +128,15 @@ class TaskRunner:
     def start(self, slot: str, fn: Callable[[Progress], T], *, label: str = "",
               on_done: Callable[[T], None] | None = None,
               on_error: Callable[[BaseException], None] | None = None,
-              on_progress: Callable[[int, int], None] | None = None) -> Task[T]:
+              on_progress: Callable[[int, int], None] | None = None,
+              returns_complete: bool = False) -> Task[T]:
         """Run ``fn(progress)`` in a thread. ``on_done(result)`` or
         ``on_error(exception)`` (a :class:`Cancelled` when cancelled) is called through
-        ``post``; not at all when a newer task superseded this one."""
+        ``post``; not at all when a newer task superseded this one.
+
+        A result returned after :meth:`Task.cancel` counts as cancelled (work may stop
+        early and return what it has), unless ``returns_complete``: then a return is a
+        finished job (an export whose files are all written)."""
         old = self._slots.get(slot)
         if old is not None and not old.done:
             if old.kind not in SUPERSEDED_KINDS:
@@ -157,7 +162,8 @@ class TaskRunner:
                 result = fn(progress)
             except BaseException as exc:  # noqa: BLE001 - delivered to the caller's thread
                 error = exc
-            if task._cancel.is_set() or isinstance(error, (InterruptedError, Cancelled)):
+            cancelled = task._cancel.is_set() and (error is not None or not returns_complete)
+            if cancelled or isinstance(error, (InterruptedError, Cancelled)):
                 result, error = None, Cancelled(f"{task.label}: cancelled")
             self._post(lambda: self._finish(task, result, error, on_done, on_error))
 

@@ -3,6 +3,8 @@ edited data, and their keys: (run, parameters, revision)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,46 @@ def test_columns_keep_showing_the_same_runs_numbers_while_recomputing() -> None:
     s.set_run("b")
     assert np.isnan(s.column("err_loc")).all()  # another run: nothing to show yet
     assert s.errors() is None
+
+
+def test_a_new_derived_value_is_one_producer() -> None:
+    """How label-quality scores (or any per-image number) join the session: a producer
+    with a key, work built from a snapshot, and columns; the session recomputes it when
+    the data or its key changes and serves its columns like any other."""
+    from collections.abc import Callable
+
+    from detview.session import Producer
+    from detview.session.derived import Key
+
+    class BoxesPerImage(Producer[np.ndarray]):
+        name = "boxes_per_image"
+        columns = ("n_alive_gt",)
+
+        def key(self, s: Session) -> Key | None:
+            return (s.run,)
+
+        def build(self, s: Session) -> Callable[[Any], np.ndarray]:
+            gt = s.dataset.gt.copy()
+            n = s.dataset.n_images
+            return lambda progress: np.bincount(gt.image[gt.alive], minlength=n)
+
+        def column(self, value: np.ndarray, name: str, s: Session) -> np.ndarray:
+            return value.astype(np.float64)
+
+    s = synthetic_session(1)
+    s.derived.register(BoxesPerImage())
+    assert np.isnan(s.column("n_alive_gt")).all()  # known, not computed yet
+    stale: list[str] = []
+    s.subscribe(lambda e: stale.append(e.name) if e.kind == "stale" else None)
+    s.derived.want("boxes_per_image")
+    s.runner.wait_all(30)
+    gt = s.dataset.gt
+    want = np.bincount(gt.image[gt.alive], minlength=s.dataset.n_images)
+    np.testing.assert_array_equal(s.column("n_alive_gt"), want)
+    r = int(np.flatnonzero(gt.alive)[0])
+    s.delete_boxes([int(gt.box_id[r])])
+    assert stale == ["boxes_per_image"]
+    s.derived.refresh()
+    s.runner.wait_all(30)
+    want[int(gt.image[r])] -= 1
+    np.testing.assert_array_equal(s.column("n_alive_gt"), want)

@@ -41,19 +41,13 @@ def test_export_survives_threshold_run_and_edits(tmp_path: Path, monkeypatch: An
     s.nudge_boxes([ids[2]], 3, 0)
     s.set_images_deleted([5], True)
 
-    # the real writer, held at its first progress call until the test has done its part
+    # the real writer, held until the test has done its part
     real = detview.io.write_dataset
     gate, entered = threading.Event(), threading.Event()
 
     def held_writer(*args: Any, **kw: Any) -> Any:
-        progress = kw.get("progress")
-
-        def hold(done: int, total: int) -> bool:
-            entered.set()
-            gate.wait(120)
-            return progress(done, total) if progress is not None else True
-
-        kw["progress"] = hold
+        entered.set()
+        gate.wait(120)
         return real(*args, **kw)
 
     monkeypatch.setattr(detview.io, "write_dataset", held_writer)

@@ -104,3 +104,20 @@ def test_a_result_returned_after_cancel_is_cancelled() -> None:
     gate.set()
     r.wait_all(30)
     assert len(errors) == 1 and isinstance(errors[0], Cancelled) and t.result is None
+
+
+def test_an_export_that_returned_is_done_even_if_cancel_came_late() -> None:
+    r = TaskRunner()
+    gate = threading.Event()
+    out: list[Any] = []
+
+    def work(p: Any) -> str:
+        gate.wait(10)
+        return "all files written"
+
+    t = r.start("export", work, on_done=out.append, on_error=out.append,
+                returns_complete=True)
+    t.cancel()  # too late to stop anything: the writer never asked
+    gate.set()
+    r.wait_all(30)
+    assert out == ["all files written"] and t.ok
