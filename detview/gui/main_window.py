@@ -57,7 +57,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self._discarded = False
         self._close_after_export = False
         self.quiet = False  # no modal message boxes (screenshots, tests)
-        self.use_journal = True  # crash recovery: every edit on disk (detview.io.journal)
+        self.use_journal = True  # crash recovery: every edit on disk (the session journal)
         self.journal_path: Path | None = None
         self.last_error = ""
         #: one runner for every session of this window: a load, an export (which goes
