@@ -35,13 +35,14 @@ __all__ = ["NAME", "parse", "sniff"]
 NAME = "torchvision"
 DESCRIPTION = "torchvision detection reference log (Epoch: [e] [i/n] ... + COCO blocks)"
 
-_EPOCH_LINE = re.compile(r"^\s*Epoch: \[(\d+)\]\s+\[\s*(\d+)\s*/\s*(\d+)\s*\]\s*(.*)$")
-_TOTAL_LINE = re.compile(r"^\s*Epoch: \[(\d+)\]\s+Total time:\s*([\d:.]+)")
+_EPOCH_LINE = re.compile(
+    r"^\s*Epoch: \[(\d{1,12})\]\s+\[\s*(\d{1,12})\s*/\s*(\d{1,12})\s*\]\s*(.*)$")
+_TOTAL_LINE = re.compile(r"^\s*Epoch: \[(\d{1,12})\]\s+Total time:\s*([\d:.]{1,40})")
 _FIELD = re.compile(r"([A-Za-z_][\w]*(?: [a-z]\w*)?):\s+(\S+)(?:\s+\(([^)\s]*)\))?")
 _IOU_METRIC = re.compile(r"^\s*IoU metric:\s*(\w+)\s*$")
 _SUMMARY = re.compile(
     r"^\s*Average (Precision|Recall)\s+\((AP|AR)\)\s+@\[\s*IoU=([\d.:]+)\s*\|\s*area=\s*(\w+)"
-    r"\s*\|\s*maxDets=\s*(\d+)\s*\]\s*=\s*(\S+)\s*$")
+    r"\s*\|\s*maxDets=\s*(\d{1,9})\s*\]\s*=\s*(\S+)\s*$")
 _NAMESPACE = re.compile(r"^\s*Namespace\((.*)\)\s*$")
 _SKIP_FIELDS = {"eta"}
 _AREA = {"all": "", "small": "s", "medium": "m", "large": "l"}
