@@ -156,7 +156,11 @@ def group_checkpoints(runs: Sequence[tuple[str, str | None]]
     by_pattern: dict[str, list[tuple[int, str]]] = {}
     pattern_order: list[str] = []
     for name, path in plain:
+        seen_patterns: set[str] = set()
         for pat, num in _bare_candidates(name, path):
+            if pat in seen_patterns:  # the name and the path may say the same
+                continue
+            seen_patterns.add(pat)
             if pat not in by_pattern:
                 by_pattern[pat] = []
                 pattern_order.append(pat)

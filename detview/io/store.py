@@ -614,25 +614,25 @@ class Store:
                         strict=True))
 
     def _insert_images(self, c: sqlite3.Connection, run_id: int, images: pd.DataFrame,
-                       progress: Progress | None, chunk: int = 2000) -> None:
+                       progress: Progress | None, chunk: int = 5000) -> None:
         n = len(images)
-        cols: list[list[Any]] = []
+        cols: list[list[Any]] = [[run_id] * n, [int(i) for i in images.index]]
         for m in IMAGE_METRICS:
-            if m in images.columns:
-                v = images[m].to_numpy(dtype=np.float64)
-                conv = _i if m in _INT_IMAGE else _f
-                cols.append([conv(x) for x in v])
-            else:
+            if m not in images.columns:
                 cols.append([None] * n)
-        deleted = (images["deleted"].to_numpy(dtype=bool).astype(int).tolist()
-                   if "deleted" in images.columns else [0] * n)
-        idx = [int(i) for i in images.index]
+                continue
+            v = images[m].to_numpy(dtype=np.float64)
+            nan = np.isnan(v)
+            obj = (np.where(nan, 0, v).astype(np.int64) if m in _INT_IMAGE else v).astype(object)
+            obj[nan] = None  # SQLite has no NaN: NULL
+            cols.append(obj.tolist())
+        cols.append(images["deleted"].to_numpy(dtype=bool).astype(int).tolist()
+                    if "deleted" in images.columns else [0] * n)
         sql = (f"INSERT INTO image_metrics (run_id, image, {', '.join(IMAGE_METRICS)}, "
                f"deleted) VALUES ({', '.join('?' * (len(IMAGE_METRICS) + 3))})")
         for lo in range(0, n, chunk):
             hi = min(n, lo + chunk)
-            c.executemany(sql, ((run_id, idx[i], *(col[i] for col in cols), deleted[i])
-                                for i in range(lo, hi)))
+            c.executemany(sql, zip(*(col[lo:hi] for col in cols), strict=True))
             if progress is not None and progress(hi, n) is False:
                 raise Cancelled()
 
@@ -662,16 +662,17 @@ class Store:
         return int(row[0])
 
     def resolve(self, name: str, metric: str = "AP") -> str:
-        """A run name; ``best`` (highest ``metric``, the latest on a tie) and ``latest``
-        name runs too, unless a run is called that."""
+        """A run name; ``best`` (highest ``metric``, the one added last on a tie) and
+        ``latest`` (added last) name runs too, unless a run is called that."""
         if self._conn.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone():
             return name
         if name in ("best", "latest", "last"):
             if name == "best":
                 col = self._run_column(metric)
-                order = f"{col} IS NULL, {col} {'DESC' if is_higher_better(metric) is not False else 'ASC'}, created DESC, id DESC"
+                way = "ASC" if is_higher_better(metric) is False else "DESC"
+                order = f"{col} IS NULL, {col} {way}, id DESC"
             else:
-                order = "created DESC, id DESC"
+                order = "id DESC"
             row = self._conn.execute(f"SELECT name FROM runs ORDER BY {order} LIMIT 1"
                                      ).fetchone()
             if row is None:

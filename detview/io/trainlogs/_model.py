@@ -34,6 +34,7 @@ from detview.io.errors import Problem
 __all__ = ["COLUMNS", "Parsed", "ScalarRows", "TrainLog", "empty_scalars"]
 
 COLUMNS = ("run", "source", "split", "step", "epoch", "tag", "value", "wall_time")
+_STR = pd.Series(["x"]).dtype  # pandas' default text dtype (object before pandas 3)
 
 
 class ScalarRows:
@@ -62,12 +63,12 @@ class ScalarRows:
     def frame(self, run: str, source: str) -> pd.DataFrame:
         n = len(self.value)
         df = pd.DataFrame({
-            "run": pd.Series([run] * n, dtype=object),
-            "source": pd.Series([source] * n, dtype=object),
-            "split": pd.Series(self.split, dtype=object),
+            "run": pd.Series([run] * n, dtype=_STR),
+            "source": pd.Series([source] * n, dtype=_STR),
+            "split": pd.Series(self.split, dtype=_STR),
             "step": np.asarray(self.step, dtype=np.int64),
             "epoch": np.asarray(self.epoch, dtype=np.float64),
-            "tag": pd.Series(self.tag, dtype=object),
+            "tag": pd.Series(self.tag, dtype=_STR),
             "value": np.asarray(self.value, dtype=np.float64),
             "wall_time": np.asarray(self.wall_time, dtype=np.float64),
         })
