@@ -284,3 +284,14 @@ def test_kill_runs_add_process_at_random_moments(tmp_path):
                 t = st.image_metrics(n)
                 assert len(t) == 40 and not math.isnan(st.get_run(n).summary["AP"])
                 assert len(st.get_run(n).per_class) == 80
+
+
+def test_pred_name_at_step(tmp_path):
+    store = tmp_path / "s.sqlite"
+    rc, _, err = run_cli(["runs", "add", *DATASET, "--pred", f"yolo@epoch7={REAL_PREDS}",
+                          "--store", str(store), "--notes", "first try"])
+    assert rc == 0 and "stored run 'yolo@epoch7'" in err and "epoch 7 of 'yolo'" in err
+    with Store(store) as st:
+        info = st.get_run("yolo@epoch7")
+    assert (info.training, info.step, info.unit, info.notes) == ("yolo", 7, "epoch",
+                                                                 "first try")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from detview.io.errors import InputError, Problem
@@ -56,6 +57,7 @@ __all__ = [
 
 MAX_LOG_BYTES = 2 * 1024**3
 MAX_PARAMS_BYTES = 4 * 1024**2
+MAX_NESTING = 100
 SIDECARS = ("opt.yaml", "hyp.yaml", "args.yaml", "config.yaml")
 _GENERIC_FOLDERS = {"train", "eval", "val", "validation", "test", "logs", "log", "tb",
                     "tensorboard", "vis_data", "events", "metrics", "output", "outputs"}
@@ -130,14 +132,20 @@ def read_params_file(path: str | Path) -> dict[str, Any]:
     size = p.stat().st_size
     if size > MAX_PARAMS_BYTES:
         raise InputError(p, "", f"{size} bytes: too large for a parameters file")
-    text = p.read_bytes().decode("utf-8", errors="replace")
+    data = p.read_bytes()
+    b = np.frombuffer(data, dtype=np.uint8)
+    opens = (b == ord("[")) | (b == ord("{"))
+    closes = (b == ord("]")) | (b == ord("}"))
+    if b.size and int(np.max(np.cumsum(opens.astype(np.int64) - closes))) > MAX_NESTING:
+        raise InputError(p, "", f"nested more than {MAX_NESTING} levels deep")
+    text = data.decode("utf-8", errors="replace")
     try:
         d = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
-        raise InputError(p, where, f"not valid YAML/JSON: {getattr(exc, 'problem', exc)}"
-                         ) from None
+        what = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
+        raise InputError(p, where, f"not valid YAML/JSON: {what}") from None
     except RecursionError:
         raise InputError(p, "", "nested too deeply") from None
     if d is None:

@@ -108,3 +108,20 @@ def test_mutated_input_clean_message_or_success(fmt, data):
 def test_arbitrary_bytes_clean_message_or_success(fmt, blob):
     _check(blob, fmt, SOURCE[fmt])
     _check(blob, None, SOURCE[fmt])
+
+
+@settings(max_examples=100, deadline=None)
+@given(blob=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
+                      st.sampled_from([b"a: [1, 2\n", b"- 1\n- 2\n", b"a: !!python/object:os.system x\n",
+                                       b"[" * 5000, b"a: &x 1\nb: *x\n", b"\xff\xfe"])))
+def test_params_file_clean_message_or_mapping(tmp_path_factory, blob):
+    from detview.io.trainlogs import read_params_file
+
+    f = tmp_path_factory.mktemp("p") / "hyp.yaml"
+    f.write_bytes(blob)
+    try:
+        d = read_params_file(f)
+    except InputError as exc:
+        assert str(exc).startswith(f"{f}: ") and "\n" not in str(exc)
+        return
+    assert isinstance(d, dict) and all(isinstance(k, str) for k in d)
