@@ -210,7 +210,7 @@ class Session:
         are computed in a worker, those of the previous ones)."""
         value = self.derived.latest("metrics")
         assert value is not None
-        return value  # type: ignore[no-any-return]
+        return value
 
     @property
     def current(self) -> PerImageMetrics:
@@ -244,7 +244,7 @@ class Session:
             key = self.derived.key_of_latest("errors")
             if key is not None and self.run is not None and key[0] == self.run:
                 value = self.derived.latest("errors")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def run_totals(self) -> list[dict[str, Any]]:
         """Per-run totals over the images not deleted (computed by the engine)."""
