@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +51,10 @@ __all__ = ["EventKind", "Session", "SessionEvent", "Settings"]
 
 EventKind = Literal["images", "history", "settings", "derived", "stale", "busy", "message"]
 XYXY = tuple[float, float, float, float]
+
+
+class _Keep(Enum):
+    KEEP = 0  # update_settings: leave the run as it is
 
 
 def _user_name() -> str:
@@ -173,13 +178,14 @@ class Session:
     def run_names(self) -> list[str]:
         return list(self.dataset.runs)
 
-    def update_settings(self, *, run: str | None | Literal["keep"] = "keep",
+    def update_settings(self, *, run: str | None | _Keep = _Keep.KEEP,
                         params: MetricParams | None = None,
                         all_predictions: bool | None = None) -> bool:
-        """Change run, thresholds or COCO mode; the wanted derived values follow
-        (at once when cached or small, else in workers). False when nothing changed."""
+        """Change run (None: ground truth only), thresholds or COCO mode; the wanted
+        derived values follow (at once when cached or small, else in workers). False
+        when nothing changed."""
         new = self._settings
-        if run != "keep":
+        if not isinstance(run, _Keep):
             if run is not None and run not in self.dataset.runs:
                 raise KeyError(f"no run {run!r}; runs: {', '.join(self.dataset.runs) or 'none'}")
             new = replace(new, run=run)

@@ -60,13 +60,17 @@ def test_export_survives_threshold_run_and_edits(tmp_path: Path, monkeypatch: An
     def still_exporting() -> None:
         assert s.runner.current("export") is task and not task.cancelled and not task.done
 
+    started: list[str] = []
+    s.runner.subscribe(lambda ev: started.append(ev.task.slot) if ev.what == "started"
+                       else None)
     s.derived.want("coco")
     s.derived.want("errors")
     still_exporting()
     for thr in (0.3, 0.45, 0.6):  # moving the slider: a recompute each time
         s.set_params(MetricParams(thr, 0.5))
         still_exporting()
-    assert s.runner.busy("recompute")
+    assert started.count("recompute:metrics") == 3  # 20,000 images: in a worker
+    assert {"recompute:coco", "recompute:errors"} <= set(started)
     s.set_run("noisy")
     still_exporting()
     s.delete_boxes(ids[3:4])
