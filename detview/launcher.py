@@ -43,8 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from detview.gui.app import main as gui_main
         except ImportError as exc:
-            print(f"detview: the GUI cannot start: {exc}. Install it with: pip install 'detview[gui]'",
-                  file=sys.stderr)
+            print(f"detview: the GUI cannot start: {exc}. "
+                  "Install it with: pip install 'detview[gui]'", file=sys.stderr)
             return 2
         return int(gui_main(args) or 0)
     from detview.cli.main import main as cli_main

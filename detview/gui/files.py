@@ -62,8 +62,12 @@ class FilesMixin:
             return load_dataset(sp, p, progress)
 
         self.runner.start("load", work, label=f"Loading {what}", on_done=self.open_loaded,
-                          on_error=lambda exc: self._task_failed(f"Cannot open {what}", exc))
+                          on_error=lambda exc: self._load_failed(f"Cannot open {what}", exc))
         self.flash(f"Loading {what}…")
+
+    def _load_failed(self, title: str, exc: BaseException) -> None:
+        self._discarded = False  # the session shown stays: its edits are not dropped
+        self._task_failed(title, exc)
 
     def _task_failed(self, title: str, exc: BaseException) -> None:
         if isinstance(exc, Cancelled):

@@ -129,5 +129,7 @@ class ImageLoader(QObject):
             self.failed.emit(key, f"{path}: {arr}")
 
     def shutdown(self) -> None:
+        """The window is closing: drop the decodes not started, let a running one (one
+        image, milliseconds) end before the pool goes away."""
         self.pool.clear()
         self.pool.waitForDone(2000)

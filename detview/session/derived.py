@@ -266,8 +266,13 @@ class Derived:
 
         def done(value: Any) -> None:
             self._running.pop(name, None)
-            if p.key(self._s) != key:
-                return  # the settings moved on: a newer request follows
+            if p.key(self._s) != key:  # the settings moved on: a newer request follows
+                if p.incremental and p.keep > 0:  # keep it for coming back
+                    parked = self._parked[name]
+                    parked[key] = _Entry(key, value, revision, revisions)
+                    while len(parked) > p.keep:
+                        parked.popitem(last=False)
+                return
             if p.incremental:
                 self._install(name, key, p.adopt(value, self._s, revisions))
             else:

@@ -67,7 +67,8 @@ def oracle(images_dir: Path, labels_dir: Path, preds_json: Path, thr=0.5, iou_th
             else:
                 scores.append(sum(max(_iou(p, g) for p in pb) for g in gb) / len(gb))
         rows[img.name] = dict(n_gt=len(gts), n_pred=len(ps), tp=tp, fp=len(ps) - tp,
-                              fn=len(gts) - tp, mean_iou=sum(scores) / len(scores) if scores else 0.0)
+                              fn=len(gts) - tp,
+                              mean_iou=sum(scores) / len(scores) if scores else 0.0)
     return rows
 
 
