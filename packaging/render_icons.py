@@ -2,6 +2,7 @@
 
     .venv/bin/python packaging/render_icons.py          # writes resources/icons/detview-{48,128,256}.png
     .venv/bin/python packaging/render_icons.py --check  # exit 1 when a PNG is not the SVG's render
+    ... [--dir DIR]                                     # another folder with detview.svg
 
 Run it after editing resources/icons/detview.svg; tests/test_packaging.py checks that the
 committed PNGs are the SVG's current renders.
@@ -18,8 +19,8 @@ SVG = ICONS / "detview.svg"
 SIZES = (48, 128, 256)
 
 
-def png_path(size: int) -> Path:
-    return ICONS / f"detview-{size}.png"
+def png_path(size: int, folder: Path = ICONS) -> Path:
+    return folder / f"detview-{size}.png"
 
 
 def render(size: int, svg: Path = SVG):  # type: ignore[no-untyped-def]  # -> QImage
@@ -42,14 +43,15 @@ def render(size: int, svg: Path = SVG):  # type: ignore[no-untyped-def]  # -> QI
 
 
 def main(argv: list[str]) -> int:
+    folder = Path(argv[argv.index("--dir") + 1]) if "--dir" in argv else ICONS
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QGuiApplication, QImage
 
     app = QGuiApplication.instance() or QGuiApplication(["render_icons"])  # noqa: F841
     stale = []
     for size in SIZES:
-        img = render(size)
-        path = png_path(size)
+        img = render(size, folder / "detview.svg")
+        path = png_path(size, folder)
         if "--check" in argv:
             old = QImage(str(path)).convertToFormat(QImage.Format.Format_ARGB32)
             if old.isNull() or old != img:
