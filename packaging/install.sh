@@ -31,9 +31,9 @@ APT_PKGS=(libgl1 libegl1 libglib2.0-0 libfontconfig1 fontconfig-config libfreety
   libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-shm0 libxcb-sync1
   libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 xvfb xauth)
-# PyInstaller needs objdump; desktop-file-validate checks the menu entry.
+# PyInstaller needs objdump; desktop-file-validate checks the menu entry (in the tests too).
 [[ $what == bundle ]] && APT_PKGS+=(binutils)
-[[ $what == desktop ]] && APT_PKGS+=(desktop-file-utils)
+[[ $what == desktop || $what == test ]] && APT_PKGS+=(desktop-file-utils)
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
   for p in "${APT_PKGS[@]}"; do
