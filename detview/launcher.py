@@ -40,13 +40,13 @@ def gui_import_error(exc: ImportError) -> str:
                 "  detview is installed without its GUI libraries; install them with:\n"
                 "    pip install 'PySide6-Essentials>=6.5,!=6.12.0' 'pyqtgraph>=0.13.7'\n"
                 "  (a plain 'pip install detview' includes them). The headless commands\n"
-                "  eval, coco-eval, convert, export and apply work without them.")
+                "  (eval, coco-eval, convert, ...: see 'detview --help') work without them.")
     if ".so" in str(exc) or "shared object" in str(exc):
         return (f"detview: the GUI cannot start: a system library Qt needs is missing ({exc}).\n"
                 "  On Debian/Ubuntu: apt-get install libgl1 libegl1 libglib2.0-0 libfontconfig1 "
                 "libxkbcommon0 libdbus-1-3 fonts-dejavu-core\n"
                 "  (bash packaging/install.sh installs the full list). The headless commands\n"
-                "  eval, coco-eval, convert, export and apply work without it.")
+                "  (eval, coco-eval, convert, ...: see 'detview --help') work without it.")
     return f"detview: the GUI cannot start: {type(exc).__name__}: {exc}"
 
 

@@ -137,6 +137,22 @@ def test_convert_runs_without_gui_libraries(no_gui, tmp_path):
     assert len(coco["images"]) == 40 and len(coco["annotations"]) > 40
 
 
+def _cli_commands() -> list[str]:
+    import argparse
+
+    from detview.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+@pytest.mark.parametrize("command", _cli_commands())
+def test_every_headless_command_starts_without_gui_libraries(no_gui, command):
+    out = no_gui(command, "--help")
+    assert out.returncode == 0 and "usage: detview" in out.stdout, out.stderr
+    assert no_gui.tried() == []
+
+
 def test_demo_without_gui_libraries_says_how_to_install_them(no_gui):
     out = no_gui("demo", "--screenshot", "never-written.png")
     assert out.returncode == 2
