@@ -79,7 +79,7 @@ case "$what" in
     ;;
   test)
     say "lint (ruff), layering contracts (import-linter), tests (pytest)"
-    .venv/bin/ruff check detview tests benchmarks
+    .venv/bin/ruff check detview tests benchmarks packaging
     .venv/bin/lint-imports
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}"
     ;;
