@@ -146,7 +146,8 @@ def parse_xml(data: bytes | str, source: str | Path) -> ET.Element:
     except ET.ParseError as exc:
         line, col = exc.position
         msg = str(exc).split(":")[0]
-        raise InputError(source, f"line {line}, column {col + 1}", f"malformed XML: {msg}") from None
+        raise InputError(source, f"line {line}, column {col + 1}",
+                         f"malformed XML: {msg}") from None
 
 
 def is_finite_number(v: Any) -> bool:

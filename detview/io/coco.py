@@ -16,7 +16,7 @@ top-level keys other than images/annotations/categories to ``meta["coco"]["top"]
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def looks_like_coco_gt(obj: Any) -> bool:
     return isinstance(obj, dict) and "images" in obj and "categories" in obj
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -185,7 +185,8 @@ def _ann_columns_slow(
             bad = True
         elif not (isinstance(b, list) and len(b) == 4 and all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) for x in b)):
-            problems.add(source, where, f"'bbox' must be a list of 4 numbers [x, y, w, h], got {b!r}")
+            problems.add(source, where,
+                         f"'bbox' must be a list of 4 numbers [x, y, w, h], got {b!r}")
             bad = True
         ar = a.get("area", float("nan"))
         if not isinstance(ar, (int, float)) or isinstance(ar, bool):
@@ -201,7 +202,7 @@ def _ann_columns_slow(
         ids.append(a["id"])
         img.append(a["image_id"])
         cat.append(a["category_id"])
-        bbox.append([float(x) for x in b])
+        bbox.append([float(x) for x in b or ()])
         area.append(float(ar))
         crowd.append(bool(cr))
     return (
@@ -318,7 +319,8 @@ def parse_coco_gt(obj: Any, source: str, *, clip: bool = False) -> GtResult:
         if e:
             extras[int(box_id[r])] = e
     meta_coco["ann_key_order"] = ann_key_order or list(_ANN_CORE)
-    meta_coco["image_key_order"] = list(obj["images"][0].keys()) if obj["images"] else list(_IMG_CORE)
+    meta_coco["image_key_order"] = (list(obj["images"][0].keys()) if obj["images"]
+                                    else list(_IMG_CORE))
     # original bbox floats for bit-exact writing of unedited (and unclipped) boxes
     src = keep & ~clipped
     meta_coco["orig_box_id"] = box_id[src]
@@ -352,8 +354,8 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
                              "as predictions")
         cats = obj.get("categories")
         if isinstance(cats, list):
-            vocab = {c["id"]: c["name"] for c in cats
-                     if isinstance(c, dict) and _is_int(c.get("id")) and isinstance(c.get("name"), str)}
+            vocab = {c["id"]: c["name"] for c in cats if isinstance(c, dict)
+                     and _is_int(c.get("id")) and isinstance(c.get("name"), str)}
         imgs = obj.get("images")
         if isinstance(imgs, list):
             image_vocab = {i["id"]: i["file_name"] for i in imgs
@@ -362,7 +364,8 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
     elif isinstance(obj, list):
         anns = obj
     else:
-        raise InputError(source, "", f"expected a JSON list of predictions, got {type(obj).__name__}")
+        raise InputError(source, "",
+                         f"expected a JSON list of predictions, got {type(obj).__name__}")
     n = len(anns)
     if n == 0:
         problems.warn(source, "", "the file has no predictions")
@@ -455,7 +458,7 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
                      if kk not in ("image_id", "category_id", "bbox", "score")}
                 if e:
                     extras[r] = e
-    where = [f"record #{k}" for k in rows.tolist()] if n < 200_000 else None
+    records = [f"record #{k}" for k in rows.tolist()] if n < 200_000 else None
     return PredData(
         source=source,
         format="coco",
@@ -467,7 +470,7 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
         vocab=vocab,
         image_vocab=image_vocab,
         extras=extras,
-        where=where,
+        where=records,
         problems=problems.items,
     )
 
@@ -481,7 +484,8 @@ def _ordered(d: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def coco_gt_to_obj(ds: Dataset, progress: Callable[[int, int], bool] | None = None) -> dict[str, Any]:
+def coco_gt_to_obj(ds: Dataset,
+                   progress: Callable[[int, int], bool] | None = None) -> dict[str, Any]:
     """The cleaned dataset as a COCO instances dict (deleted boxes/images left out)."""
     coco = ds.meta.get("coco") if ds.meta.get("format") == "coco" else None
     coco = coco or {}
@@ -539,9 +543,9 @@ def coco_gt_to_obj(ds: Dataset, progress: Callable[[int, int], bool] | None = No
             continue
         b = int(gt.box_id[r])
         e = gt.extras.get(b, {})
-        k = orig_index.get(b)
-        if k is not None and bool(np.all(oxyxy[k] == xyxy[r])):  # type: ignore[index]
-            bbox = [float(v) for v in oxywh[k].tolist()]  # type: ignore[index]
+        ok = orig_index.get(b)
+        if ok is not None and bool(np.all(oxyxy[ok] == xyxy[r])):  # type: ignore[index]
+            bbox = [float(v) for v in oxywh[ok].tolist()]  # type: ignore[index]
             moved = False
         else:
             x1, y1, x2, y2 = (float(v) for v in xyxy[r].tolist())

@@ -181,7 +181,8 @@ def read_corrections_full(
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(path, f"line {n}, column {exc.colno}", f"not JSON: {exc.msg}") from None
+            raise InputError(path, f"line {n}, column {exc.colno}",
+                             f"not JSON: {exc.msg}") from None
         if header is None:
             if not isinstance(obj, dict) or "detview_corrections" not in obj:
                 raise InputError(path, f"line {n}", "not a detview corrections log (no header)")

@@ -73,7 +73,8 @@ def parse_csv(text: str | bytes, source: str, columns: Mapping[str, str] | None 
         i = files.setdefault(fn, len(files))
         if has_size and i not in sizes:
             try:
-                sizes[i] = (int(float(row[pos[cols["width"]]])), int(float(row[pos[cols["height"]]])))
+                sizes[i] = (int(float(row[pos[cols["width"]]])),
+                            int(float(row[pos[cols["height"]]])))
             except ValueError:
                 pass
         raw = [row[pos[cols[r]]].strip() for r in ("x1", "y1", "x2", "y2")]

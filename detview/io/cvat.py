@@ -81,21 +81,21 @@ def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str]
             if el.tag != "box":
                 others.append(ET.tostring(el, encoding="unicode").strip())
                 continue
-            lab = el.get("label")
+            lab_name = el.get("label")
             try:
                 b = [float(el.get(a)) for a in ("xtl", "ytl", "xbr", "ybr")]  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 problems.add(source, f"{where}, box {j}", "xtl/ytl/xbr/ybr missing or not numbers")
                 continue
-            if not lab:
+            if not lab_name:
                 problems.add(source, f"{where}, box {j}", "box without a label")
                 continue
-            if lab not in cidx:
-                cidx[lab] = len(names)
-                names.append(lab)
+            if lab_name not in cidx:
+                cidx[lab_name] = len(names)
+                names.append(lab_name)
                 if label_names:
                     problems.warn(source, f"{where}, box {j}",
-                                  f"label {lab!r} is not declared in <meta>")
+                                  f"label {lab_name!r} is not declared in <meta>")
             attrs = {a: v for a, v in el.attrib.items()
                      if a not in ("label", "xtl", "ytl", "xbr", "ybr")}
             sub = [(a.get("name"), a.text or "") for a in el.findall("attribute")]
@@ -103,7 +103,7 @@ def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str]
             if "occluded" in attrs:
                 e["occluded"] = int(attrs["occluded"] in ("1", "true", "True"))
             img_l.append(i)
-            cls_l.append(cidx[lab])
+            cls_l.append(cidx[lab_name])
             box_l.append(b)
             bex.append(e)
             where_l.append(f"{where}, box {j}")

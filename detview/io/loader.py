@@ -568,7 +568,8 @@ def resolve_predictions(
                 bad = sorted({str(v) for v, b in zip(pd.cls_names, nomap.tolist(), strict=True)
                               if b})
             else:
-                bad = sorted({int(v) for v in pd.cls_ids[nomap].tolist()})  # type: ignore[index]
+                assert pd.cls_ids is not None
+                bad = sorted({str(int(v)) for v in pd.cls_ids[nomap].tolist()})
             problems.warn(src, "", f"{int(nomap.sum())} predictions have classes unknown to the "
                           f"ground truth ({', '.join(map(str, bad[:10]))}"
                           f"{', ...' if len(bad) > 10 else ''}); skipped")
