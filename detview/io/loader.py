@@ -569,7 +569,7 @@ def resolve_predictions(
                               if b})
             else:
                 assert pd.cls_ids is not None
-                bad = sorted({str(int(v)) for v in pd.cls_ids[nomap].tolist()})
+                bad = [str(v) for v in sorted({int(v) for v in pd.cls_ids[nomap].tolist()})]
             problems.warn(src, "", f"{int(nomap.sum())} predictions have classes unknown to the "
                           f"ground truth ({', '.join(map(str, bad[:10]))}"
                           f"{', ...' if len(bad) > 10 else ''}); skipped")
