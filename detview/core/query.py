@@ -252,7 +252,7 @@ def _tokenize(text: str, lenient: bool = False) -> list[_Tok]:
                 m = _NUM_RE.match(text, i)
                 assert m is not None
                 j = m.end()
-                if j < n and (text[j].isalnum() or text[j] == "_"):
+                if j < n and (text[j].isalnum() or text[j] in "_."):
                     k = j
                     while k < n and (text[k].isalnum() or text[k] in "_."):
                         k += 1
@@ -597,7 +597,7 @@ class _Parser:
             return e
         if t.kind == "name":
             return self._name(t)
-        if t.kind == "kw":
+        if t.kind in ("kw", "op", ",", "]", ")", "."):
             raise QueryError(f"expected a value before '{t.text}'", t.start, t.end)
         if t.kind == "end":
             raise QueryError("expected a value (a column, a number or text)",
@@ -612,8 +612,8 @@ class _Parser:
             self.take()
             c = self.take()
             if c.kind not in ("raw", "str") or not str(c.value):
-                raise QueryError(f"expected a class name in {t.text}[...]", nxt.start,
-                                 max(c.end, nxt.end))
+                end = self.peek().end if self.peek().kind == "]" else max(c.end, nxt.end)
+                raise QueryError(f"expected a class name in {t.text}[...]", nxt.start, end)
             close = self.take()
             if close.kind != "]":  # pragma: no cover - the tokenizer guarantees it
                 raise QueryError("missing ']'", close.start, close.end)
@@ -1084,7 +1084,8 @@ class _Binder:
             b = self.bind(n.operand)
             self.need_num(b, "'-'")
             f = b.ev
-            return _Bound(_NUM, lambda t: -f(t), n)
+            # as floats: -0 stays -0.0 (1 / -fp is -inf where fp == 0)
+            return _Bound(_NUM, lambda t: -np.asarray(f(t), dtype=np.float64), n)
         if isinstance(n, _Arith):
             return self.arith(n)
         if isinstance(n, _Compare):
