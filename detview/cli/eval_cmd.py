@@ -12,6 +12,7 @@ from detview.core.metrics import COLUMNS, MetricParams, PerImageMetrics
 from detview.io.errors import InputError
 
 from .common import add_dataset_options, load_from_args
+from .where import add_where_option, apply_where, warn_bad_images
 
 ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50"}
 
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "threshold) and confusion ('dog→cat ×2': true → predicted class)")
     p.add_argument("--include-deleted", action="store_true",
                    help="keep images deleted by a corrections log")
+    add_where_option(p)
     p.add_argument("--out", type=Path, required=True, help="output CSV ('-' for stdout)")
     p.set_defaults(func=run)
 
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
                              f"must be between 0 and 1, got {v}")
     result, _spec = load_from_args(args)
     ds = result.dataset
+    warn_bad_images(ds, result.problems)
     run_name = args.run
     if run_name is None:
         run_name = next(iter(ds.runs), None)
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.more:
         print("detview: --more needs a prediction run (--pred); no columns added",
               file=sys.stderr)
+    df = apply_where(df, args.where, ds, pim)
     if not args.include_deleted:
         df = df[~df["deleted"]]
     cols = ["file_name", *COLUMNS] + [c for c in ("loss",) if c in df.columns] + more

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("eval_cmd", "coco_eval_cmd", "convert_cmd", "export_cmd")
+COMMAND_MODULES = ("eval_cmd", "coco_eval_cmd", "convert_cmd", "export_cmd", "check_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

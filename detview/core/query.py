@@ -1126,8 +1126,8 @@ class _Binder:
         typ = self.names.get(name)
         if typ is None:
             if name in self.t.unavailable:
-                raise QueryError(f"column '{name}' is not available: "
-                                 f"{self.t.unavailable[name]}", n.start, n.end, kind="name")
+                raise QueryError(f"column '{name}' is not available "
+                                 f"({self.t.unavailable[name]})", n.start, n.end, kind="name")
             kind = _KIND_ALIASES.get(name, name)
             if kind in COUNT_KINDS:
                 raise QueryError(f"'{name}' needs a class: {name}[person]", n.start, n.end,

@@ -240,7 +240,7 @@ def test_subset_table_maps_rows_to_images() -> None:
     ("mean_iou[person] > 1", "'mean_iou' has no per-class values", (0, 8), None),
     ("fpx[person] > 1", "'fpx' has no per-class values", (0, 3), "fp"),
     ("gt > 1", "'gt' needs a class: gt[person]", (0, 2), None),
-    ("err_cls > 0", "column 'err_cls' is not available: add --more", (0, 7), None),
+    ("err_cls > 0", "column 'err_cls' is not available (add --more)", (0, 7), None),
     ("mean_iou", "'mean_iou' is a number, not a condition", (0, 8), None),
     ("file", "'file' is text, not a condition", (0, 4), None),
     ("mean_iou < 0.5 and fp", "'fp' is a number, not a condition", (19, 21), None),
