@@ -15,8 +15,9 @@ Kinds, in report order (``KINDS`` gives severity and a one-line help):
   detview, like COCO/YOLO tools, uses the stored pixels;
 - ``exif_orientation`` (info): the sizes agree but the file carries an EXIF rotation,
   so viewers that apply it show the image turned against its boxes;
-- ``duplicate``: the same bytes as another image; ``near_duplicate``: a perceptual
-  hash (pHash, 64 bits over a 32x32 grayscale thumbnail) within a few bits of another;
+- ``duplicate``: the same bytes as another image; ``near_duplicate``: perceptual
+  hashes within a few bits of another image's (a 64-bit pHash over a 32x32 grayscale
+  thumbnail, confirmed by a 64-bit dHash of a 9x8 one);
 - ``unlabeled``: no ground-truth box;
 - ``box_outside``: a box extends beyond the image; ``degenerate_box``: zero or negative
   width or height, or a coordinate that is not finite; ``tiny_box``: a side under
@@ -441,15 +442,21 @@ def near_duplicate_pairs(hashes: np.ndarray, valid: np.ndarray, max_distance: in
 
 def near_duplicate_findings(images: Images, hashes: np.ndarray, valid: np.ndarray,
                             digests: Sequence[str],
-                            options: HealthOptions = HealthOptions()) -> list[Finding]:
-    """``near_duplicate``: groups of images whose pHashes are within
-    ``options.near_distance`` bits (linked pairs form a group), exact duplicates left to
-    :func:`duplicate_findings`. Every member but the first gets a finding."""
+                            options: HealthOptions = HealthOptions(),
+                            second: np.ndarray | None = None) -> list[Finding]:
+    """``near_duplicate``: groups of images whose pHashes (``hashes``) are within
+    ``options.near_distance`` bits, and their dHashes (``second``, when given) too:
+    two unrelated hashes rarely agree both by chance. Linked pairs form a group; exact
+    duplicates are left to :func:`duplicate_findings`. Every member but the first gets
+    a finding."""
     ok = np.asarray(valid, dtype=bool) & ~images.deleted
     i, j, d = near_duplicate_pairs(hashes, ok, options.near_distance)
-    same = np.array([digests[a] == digests[b] and digests[a] != "" for a, b in
+    keep = np.array([not (digests[a] == digests[b] and digests[a] != "") for a, b in
                      zip(i.tolist(), j.tolist(), strict=True)], dtype=bool)
-    i, j, d = i[~same], j[~same], d[~same]
+    if second is not None and i.size:
+        sec = np.asarray(second, dtype=np.uint64)
+        keep &= hamming(sec[i], sec[j]) <= options.near_distance
+    i, j, d = i[keep], j[keep], d[keep]
     parent = {}
 
     def find(x: int) -> int:

@@ -897,9 +897,12 @@ class QueryTable:
         return self._cols[name]
 
     def lower(self, name: str) -> np.ndarray:
+        """A text column in lower case, as a numpy unicode array (cached)."""
         col = self._lower.get(name)
         if col is None:
-            col = np.array([s.lower() for s in self.column(name).tolist()], dtype=object)
+            col = np.array([s.lower() for s in self.column(name).tolist()], dtype=str)
+            if col.dtype.kind != "U":  # an empty table
+                col = col.astype("U1")
             self._lower[name] = col
         return col
 
@@ -992,12 +995,34 @@ def _glob_regex(pat: str) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(pat.replace("[", "[[]")), re.DOTALL)
 
 
+_STRINGS = getattr(np, "strings", None)  # numpy >= 2: vectorised string ufuncs
+
+
 def _text_matches(values_lower: np.ndarray, pattern: str) -> np.ndarray:
+    """``values_lower`` (a numpy unicode array, lower case) containing ``pattern``
+    (any case), or matching it as a glob when it has ``*`` or ``?``."""
     pat = pattern.lower()
-    s = pd.Series(values_lower, dtype=object)
-    if "*" in pat or "?" in pat:
+    if "?" in pat or ("*" in pat and _STRINGS is None):
+        s = pd.Series(values_lower.astype(object), dtype=object)
         return s.str.match(_glob_regex(pat)).to_numpy(bool)
-    return s.str.contains(pat, regex=False).to_numpy(bool)
+    if "*" not in pat:
+        return np.char.find(values_lower, pat) >= 0
+    # "*" only: the head must start the name, the tail end it, the middle parts follow
+    # in order (leftmost match each: linear, no backtracking)
+    parts = pat.split("*")
+    head, tail, mids = parts[0], parts[-1], parts[1:-1]
+    assert _STRINGS is not None
+    ok = _STRINGS.startswith(values_lower, head)
+    pos = np.full(values_lower.shape, len(head), dtype=np.int64)
+    for seg in mids:
+        if not seg:
+            continue
+        at = _STRINGS.find(values_lower, seg, pos)
+        ok &= at >= 0
+        pos = np.where(at >= 0, at + len(seg), pos)
+    ok &= _STRINGS.endswith(values_lower, tail)
+    ok &= _STRINGS.str_len(values_lower) - len(tail) >= pos
+    return ok
 
 
 def _members_matching(members: Iterable[str], pattern: str) -> list[str]:
@@ -1309,7 +1334,7 @@ class _Binder:
 
         def ev_const(t: QueryTable) -> Any:
             v = str(f(t)).lower()
-            hit = bool(_text_matches(np.array([v], dtype=object), pat)[0])
+            hit = bool(_text_matches(np.array([v], dtype=str), pat)[0])
             return (not hit) if neg else hit
         return _Bound(_BOOL, ev_const, n)
 

@@ -35,6 +35,7 @@ from detview.core.health import (
     HealthReport,
     annotation_findings,
     build_report,
+    dhash_bits,
     duplicate_findings,
     file_findings,
     near_duplicate_findings,
@@ -62,7 +63,8 @@ class ImageScan:
     """What one image file holds. ``status``: ``"ok"``, ``"missing"``, ``"unreadable"``
     or ``"truncated"`` (``message`` says why). ``width``/``height``: stored pixels (0
     when unknown); ``orientation``: EXIF orientation (1 when none); ``digest``: content
-    hash ("" when unread); ``phash``: 64-bit perceptual hash, valid when ``hashed``."""
+    hash ("" when unread); ``phash``/``dhash``: 64-bit perceptual and difference hashes,
+    valid when ``hashed``."""
 
     status: str
     message: str = ""
@@ -72,6 +74,7 @@ class ImageScan:
     digest: str = ""
     phash: int = 0
     hashed: bool = False
+    dhash: int = 0
 
 
 def _orientation(im: Image.Image) -> int:
@@ -169,7 +172,9 @@ def scan_image(path: Path | None, *, want_hash: bool = True) -> ImageScan:
             else:
                 im.draft("L", (_THUMB * 2, _THUMB * 2))
                 im.load()
-                gray = im.convert("L").resize((_THUMB, _THUMB), Image.Resampling.BOX)
+                small = im.convert("L")
+                gray = small.resize((_THUMB, _THUMB), Image.Resampling.BOX)
+                grad = small.resize((9, 8), Image.Resampling.BOX)
     except Image.DecompressionBombError as exc:
         return ImageScan("unreadable", f"refused: {exc}", digest=digest)
     except UnidentifiedImageError:
@@ -188,8 +193,10 @@ def scan_image(path: Path | None, *, want_hash: bool = True) -> ImageScan:
     tail = _tail_problem(fmt, data[-_TAIL:], whole=len(data) <= _TAIL)
     if tail is not None:
         return ImageScan("truncated", tail, w, h, orient, digest)
-    ph = phash_bits(np.asarray(gray, dtype=np.float64)) if gray is not None else 0
-    return ImageScan("ok", "", w, h, orient, digest, ph, gray is not None)
+    if gray is None:
+        return ImageScan("ok", "", w, h, orient, digest)
+    return ImageScan("ok", "", w, h, orient, digest, phash_bits(np.asarray(gray, np.float64)),
+                     True, dhash_bits(np.asarray(grad, np.float64)))
 
 
 def _basenames(root: Path | None, names: Sequence[str]) -> dict[str, str] | None:
@@ -305,7 +312,9 @@ def check_dataset(ds: Dataset, images_root: Path | None = None,
         if "near_duplicate" in kinds:
             hashes = np.array([s.phash for s in scans], dtype=np.uint64)
             valid = np.array([s.hashed for s in scans], dtype=bool)
-            findings += near_duplicate_findings(images, hashes, valid, digests, options)
+            second = np.array([s.dhash for s in scans], dtype=np.uint64)
+            findings += near_duplicate_findings(images, hashes, valid, digests, options,
+                                                second)
         # boxes are checked against the file where the annotations give no size
         ok = np.array([s == "ok" for s in status]) & ((file_w <= 0) | (file_h <= 0))
         file_w[ok] = fw[ok]

@@ -96,6 +96,12 @@ def test_near_duplicate_groups() -> None:
     # 0-1 (1 bit), 1-3 (1 bit) link {0, 1, 3}; 2-4 (1 bit); 0-3 is exact, not near
     assert got == {(1, (0, 3)), (3, (0, 1)), (4, (2,))}
     assert all(f.kind == "near_duplicate" for f in out)
+    # a second hash must agree too: image 4's dHash is far from image 2's
+    second = h.copy()
+    second[4] ^= np.uint64(0xFFFF)
+    out = near_duplicate_findings(imgs, h, np.ones(6, bool), digests,
+                                  HealthOptions(near_distance=2), second)
+    assert {(f.image, f.related) for f in out} == {(1, (0, 3)), (3, (0, 1))}
     imgs.deleted[1] = True
     out = near_duplicate_findings(imgs, h, np.ones(6, bool), digests,
                                   HealthOptions(near_distance=2))

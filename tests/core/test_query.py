@@ -881,7 +881,7 @@ def valid_tree(node) -> bool:
     return True
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_st, tree=bool_expr(), style=st.randoms(use_true_random=False))
 def test_random_expressions_match_a_plain_python_oracle(rows, tree, style) -> None:
     for r in rows:
@@ -903,7 +903,7 @@ def test_random_expressions_match_a_plain_python_oracle(rows, tree, style) -> No
     assert got == want, text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(text=st.lists(st.sampled_from(list("ab fp[]().,<>=!~\"'\\-+*/0123456789 ") +
                                      ["and", "or", "not", "in", "mean_iou", "class", "tag",
                                       "person", "true", " "]), max_size=30).map("".join))
@@ -934,7 +934,7 @@ def big_num_expr() -> st.SearchStrategy:
     ), max_leaves=10)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows_st, tree=big_num_expr(), style=st.randoms(use_true_random=False))
 def test_random_arithmetic_matches_a_plain_python_oracle(rows, tree, style) -> None:
     """Values, not only masks: operator precedence and associativity of + - * / and
