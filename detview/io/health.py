@@ -18,6 +18,7 @@ import hashlib
 import io
 import logging
 import os
+import posixpath
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -44,8 +45,8 @@ from detview.core.health import (
 
 from .errors import Cancelled, Problem
 
-__all__ = ["ImageScan", "check_dataset", "quick_check_file", "quick_problems", "scan_image",
-           "scan_images"]
+__all__ = ["ImageScan", "check_dataset", "quick_check_file", "quick_problems",
+           "resolve_paths", "scan_image", "scan_images"]
 
 Progress = Callable[[int, int], "bool | None"] | None
 
@@ -120,32 +121,51 @@ def _tail_problem(fmt: str, data_tail: bytes, whole: bool) -> str | None:
     return None
 
 
-def _safe_path(root: Path | None, name: str) -> Path | None:
-    """``root/name`` when it stays inside ``root`` (file names are untrusted)."""
+def _safe_rel(name: str) -> str | None:
+    """``name`` as a normalised relative path, or None when it would leave its folder
+    (absolute, a drive, or ``..`` at the top): file names are untrusted."""
     rel = name.replace("\\", "/")
+    if not rel or rel.startswith("/") or (len(rel) > 1 and rel[1] == ":"):
+        return None
+    norm = posixpath.normpath(rel)
+    if norm == ".." or norm.startswith("../"):
+        return None
+    return norm
+
+
+def resolve_paths(root: Path | str | None, names: Sequence[str]) -> list[str | None]:
+    """The file of each image name under ``root`` (None: it would leave ``root``). Names
+    not found as given are looked up by base name, as the loader accepts them."""
     if root is None:
-        return None
-    if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":"):
-        return None
-    p = Path(os.path.normpath(root / rel))
-    base = os.path.normpath(root)
-    if os.path.commonpath([base, str(p)]) != base:
-        return None
-    return p
+        return [None] * len(names)
+    base = os.fspath(root)
+    out: list[str | None] = []
+    missing: list[int] = []
+    for k, n in enumerate(names):
+        rel = _safe_rel(n)
+        if rel is None:
+            out.append(None)
+            continue
+        p = os.path.join(base, rel)
+        out.append(p)
+        if not os.path.isfile(p):
+            missing.append(k)
+    if missing and os.path.isdir(base):
+        from .images import list_images
+
+        by_base: dict[str, str] = {}
+        for rel in list_images(Path(base)):
+            by_base.setdefault(rel.rsplit("/", 1)[-1], rel)
+        for k in missing:
+            if out[k] is None:
+                continue
+            hit = by_base.get(names[k].replace("\\", "/").rsplit("/", 1)[-1])
+            if hit is not None:
+                out[k] = os.path.join(base, hit)
+    return out
 
 
-def _locate(root: Path | None, name: str, basenames: dict[str, str] | None) -> Path | None:
-    p = _safe_path(root, name)
-    if p is not None and p.is_file():
-        return p
-    if basenames is not None and root is not None:
-        hit = basenames.get(name.replace("\\", "/").rsplit("/", 1)[-1])
-        if hit is not None:
-            return _safe_path(root, hit)
-    return p
-
-
-def scan_image(path: Path | None, *, want_hash: bool = True) -> ImageScan:
+def scan_image(path: Path | str | None, *, want_hash: bool = True) -> ImageScan:
     """Read, hash and decode one image file (never raises for a bad file)."""
     if path is None:
         return ImageScan("missing", "the file name leaves the image folder; not read")
@@ -199,22 +219,6 @@ def scan_image(path: Path | None, *, want_hash: bool = True) -> ImageScan:
                      True, dhash_bits(np.asarray(grad, np.float64)))
 
 
-def _basenames(root: Path | None, names: Sequence[str]) -> dict[str, str] | None:
-    """Base name -> a relative path under ``root``, for names given without their
-    sub-folder (as the loader accepts them)."""
-    if root is None or not Path(root).is_dir():
-        return None
-    missing = [n for n in names if (p := _safe_path(root, n)) is None or not p.is_file()]
-    if not missing:
-        return None
-    from .images import list_images
-
-    out: dict[str, str] = {}
-    for rel in list_images(Path(root)):
-        out.setdefault(rel.rsplit("/", 1)[-1], rel)
-    return out
-
-
 def scan_images(root: Path | None, file_names: Sequence[str], *, want_hash: bool = True,
                 workers: int | None = None, progress: Progress = None,
                 skip: np.ndarray | None = None) -> list[ImageScan]:
@@ -225,7 +229,7 @@ def scan_images(root: Path | None, file_names: Sequence[str], *, want_hash: bool
     False cancels (:class:`~detview.io.errors.Cancelled`). ``skip`` rows get an
     ``"ok"`` scan without reading (deleted images)."""
     n = len(file_names)
-    base = _basenames(root, file_names)
+    paths = resolve_paths(root, file_names)
     out: list[ImageScan | None] = [None] * n
     todo = [i for i in range(n) if skip is None or not skip[i]]
     for i in range(n):
@@ -237,7 +241,7 @@ def scan_images(root: Path | None, file_names: Sequence[str], *, want_hash: bool
 
     def one(i: int) -> None:
         if not stop.is_set():
-            out[i] = scan_image(_locate(root, file_names[i], base), want_hash=want_hash)
+            out[i] = scan_image(paths[i], want_hash=want_hash)
 
     def tick(done: int) -> None:
         if progress is not None and progress(done, total) is False:
@@ -329,10 +333,10 @@ def check_dataset(ds: Dataset, images_root: Path | None = None,
 
 
 # =========================================================================== quick check
-def quick_check_file(path: Path) -> str | None:
+def quick_check_file(path: Path | str) -> str | None:
     """A problem with the file found from its first and last bytes, or None."""
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:  # two small reads, no 8 KB buffer fills
             head = f.read(16)
             size = os.fstat(f.fileno()).st_size
             if size == 0:
@@ -340,6 +344,13 @@ def quick_check_file(path: Path) -> str | None:
             fmt = _magic(head)
             if fmt is None:
                 return None if _pillow_knows(path) else "not an image file (unknown format)"
+            if size > 64:  # the usual case first: the end marker is the last thing
+                f.seek(size - 16)
+                last = f.read().rstrip(b"\x00\r\n ")
+                if (fmt == "JPEG" and last.endswith(b"\xff\xd9")) or (
+                        fmt == "PNG" and last.endswith(_PNG_IEND)) or fmt not in (
+                        "JPEG", "PNG", "GIF"):
+                    return None
             whole = size <= _TAIL
             f.seek(0 if whole else size - _TAIL)
             tail = f.read()
@@ -350,7 +361,7 @@ def quick_check_file(path: Path) -> str | None:
     return _tail_problem(fmt, tail, whole)
 
 
-def _pillow_knows(path: Path) -> bool:
+def _pillow_knows(path: Path | str) -> bool:
     try:
         with Image.open(path) as im:
             return bool(im.size)
@@ -367,13 +378,10 @@ def quick_problems(ds: Dataset, images_root: Path | None = None, *,
     if root is None or not Path(root).is_dir():
         return []
     names = ds.images.file_names
-    base = _basenames(root, names)
+    paths = resolve_paths(root, names)
     out: list[Problem] = []
-    for i, name in enumerate(names):
-        if ds.images.deleted[i]:
-            continue
-        p = _locate(root, name, base)
-        if p is None or not p.is_file():
+    for i, p in enumerate(paths):
+        if ds.images.deleted[i] or p is None:
             continue
         msg = quick_check_file(p)
         if msg is not None:

@@ -322,3 +322,18 @@ def test_coco128_real_images(realdata: Path) -> None:
     for kind in ("missing", "unreadable", "truncated", "size_mismatch", "exif_rotated",
                  "duplicate", "near_duplicate", "degenerate_box"):
         assert rep.of_kind(kind) == [], kind
+
+
+def test_names_given_without_their_sub_folder_are_found(tmp_path: Path) -> None:
+    from detview.io.health import resolve_paths
+
+    root = tmp_path / "images"
+    (root / "train").mkdir(parents=True)
+    _save_jpeg(picture(0), root / "train" / "a.jpg")
+    _save_jpeg(picture(1), root / "b.jpg")
+    got = resolve_paths(root, ["a.jpg", "b.jpg", "x/../b.jpg", "../b.jpg", "/etc/passwd",
+                               "C:\\\\x.jpg", "nope.jpg"])
+    assert got[:3] == [str(root / "train" / "a.jpg"), str(root / "b.jpg"), str(root / "b.jpg")]
+    assert got[3:6] == [None, None, None]
+    assert got[6] == str(root / "nope.jpg")
+    assert scan_image(got[0]).status == "ok" and scan_image(got[6]).status == "missing"
