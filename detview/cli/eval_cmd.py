@@ -17,6 +17,7 @@ from detview.io.errors import InputError
 from detview.session import Session, image_table
 
 from .common import add_dataset_options, load_from_args
+from .where import add_where_option, apply_where, warn_bad_images
 
 ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50"}
 
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "threshold) and confusion ('dog→cat ×2': true → predicted class)")
     p.add_argument("--include-deleted", action="store_true",
                    help="keep images deleted by a corrections log")
+    add_where_option(p)
     p.add_argument("--out", type=Path, required=True, help="output CSV ('-' for stdout)")
     p.set_defaults(func=run)
 
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                              f"must be between 0 and 1, got {v}")
     result, spec = load_from_args(args)
     ds = result.dataset
+    warn_bad_images(ds, result.problems)
     run_name = args.run
     if run_name is None:
         run_name = next(iter(ds.runs), None)
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         print("detview: --more needs a prediction run (--pred); no columns added",
               file=sys.stderr)
     df = image_table(session, more=args.more)
+    df = apply_where(df, args.where, ds, session.current)
     if not args.include_deleted:
         df = df[~df["deleted"]]
     df = df.drop(columns="deleted")

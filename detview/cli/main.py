@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = ("eval_cmd", "coco_eval_cmd", "convert_cmd", "export_cmd", "runs_cmd",
-                   "logs_cmd")
+                   "logs_cmd", "check_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
