@@ -91,6 +91,18 @@ class MatchRecords:
             return int(self.gt_cls.shape[0])
         return int(np.count_nonzero(self.gt_cls == cls))
 
+    def select(self, image_mask: np.ndarray | None) -> MatchRecords:
+        """The records of the images in ``image_mask`` (e.g. those not deleted)."""
+        if image_mask is None:
+            return self
+        m = np.asarray(image_mask, dtype=bool)
+        kp, kg = m[self.image], m[self.gt_image]
+        if kp.all() and kg.all():
+            return self
+        pred = {n: getattr(self, n)[kp] for n in _PRED_COLS}
+        gt = {n: getattr(self, n)[kg] for n in _GT_COLS}
+        return MatchRecords(self.n_images, self.n_classes, self.iou_threshold, **pred, **gt)
+
     def replace_images(self, other: MatchRecords, images: Iterable[int]) -> MatchRecords:
         """These records with the rows of ``images`` taken from ``other`` (records of
         those images matched again after an edit)."""
@@ -108,9 +120,8 @@ class MatchRecords:
             return np.concatenate((a[ka], b[kb]))
 
         pred = {n: cat(getattr(self, n), getattr(other, n), keep_p, keep_o)
-                for n in ("image", "box_id", "cls", "score", "outcome", "iou", "gt_box_id")}
-        gt = {n: cat(getattr(self, n), getattr(other, n), keep_g, keep_og)
-              for n in ("gt_image", "gt_id", "gt_cls", "gt_match_score")}
+                for n in _PRED_COLS}
+        gt = {n: cat(getattr(self, n), getattr(other, n), keep_g, keep_og) for n in _GT_COLS}
         return MatchRecords(self.n_images, self.n_classes, self.iou_threshold, **pred, **gt)
 
     def pred_outcomes(self, pred_box_ids: np.ndarray, gt_box_ids: np.ndarray,
@@ -132,6 +143,10 @@ class MatchRecords:
         gok = g >= 0
         matched[gok] = self.gt_match_score[g[gok]] >= score_threshold
         return out, matched
+
+
+_PRED_COLS = ("image", "box_id", "cls", "score", "outcome", "iou", "gt_box_id")
+_GT_COLS = ("gt_image", "gt_id", "gt_cls", "gt_match_score")
 
 
 def _lookup(ids: np.ndarray, table: np.ndarray) -> np.ndarray:

@@ -186,6 +186,13 @@ def test_records_after_an_edit_equal_a_full_rebuild(tables) -> None:
         assert np.array_equal(a.gt_id[ga], b.gt_id[gb])
         assert np.array_equal(a.gt_match_score[ga], b.gt_match_score[gb])
     assert threshold_curve(upd).f1.tolist() == threshold_curve(full).f1.tolist()
+    mask = np.ones(n, bool)
+    mask[[1, 5, 6]] = False  # deleted images: out of the plots
+    part = full.select(mask)
+    ref = match_records(ds.gt, dets, k, mask)
+    assert sorted(part.box_id.tolist()) == sorted(ref.box_id.tolist())
+    assert sorted(part.gt_id.tolist()) == sorted(ref.gt_id.tolist())
+    assert not np.isin(part.image, [1, 5, 6]).any() and np.isin(full.image, [1, 5, 6]).any()
 
 
 # --------------------------------------------------------------------------- marks
