@@ -33,6 +33,7 @@ from .dialogs import ShortcutsDialog, SummaryPanel
 from .editing import EditingMixin
 from .files import FilesMixin
 from .image_list import ImageListPane
+from .panels import install_panels
 from .session import QtSession
 from .shortcuts import SHORTCUTS
 from .viewer import SideBySideViewer
@@ -68,6 +69,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.loader.failed.connect(self._on_image_failed)
         self._build_widgets()
         self._build_actions()
+        self.panels = install_panels(self)  # plots → images, query bar, objects, health
         self._update_title()
         self.resize(1600, 1000)
 

@@ -546,8 +546,16 @@ class HealthProducer(Producer[HealthReport]):
     name = "health"
     label = "Checking the dataset"
 
+    def __init__(self) -> None:
+        self.generation = 0  # bumped by :meth:`again`: the files may have changed
+
+    def again(self) -> None:
+        """The next request checks again even without edits (files change on disk)."""
+        self.generation += 1
+
     def key(self, s: Session) -> Key | None:
-        return ("health", str(s.image_root) if s.image_root is not None else None)
+        return ("health", str(s.image_root) if s.image_root is not None else None,
+                self.generation)
 
     def build(self, s: Session) -> Callable[[Progress], HealthReport]:
         snapshot = s.dataset.copy()

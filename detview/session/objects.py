@@ -34,8 +34,8 @@ from detview.core.objects import (
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["SOURCES", "Source", "accept_many", "apply_hints", "delete_many", "needs",
-           "object_set", "relabel_many", "review_many"]
+__all__ = ["SOURCES", "Source", "accept_many", "accept_objects", "apply_hints", "available",
+           "delete_many", "needs", "object_set", "relabel_many", "review_many"]
 
 
 @dataclass(frozen=True)
@@ -187,10 +187,8 @@ def relabel_many(s: Session, box_ids: Sequence[int], new_cls: int) -> bool:
                        label=f"as {s.dataset.classes.names[new_cls]}")
 
 
-def apply_hints(s: Session, box_ids: Sequence[int], classes: Sequence[int],
-                label: str = "as suggested") -> bool:
-    """Relabel each ground-truth box to its own class (a suspected swap's likely class;
-    -1 leaves a box as it is): one undo step."""
+def _relabel_part(s: Session, box_ids: Sequence[int], classes: Sequence[int]
+                  ) -> RelabelBoxes | None:
     want = {int(b): int(c) for b, c in zip(box_ids, classes, strict=True) if int(c) >= 0}
     ids, rows = _alive_gt(s, list(want))
     gt = s.dataset.gt
@@ -198,38 +196,85 @@ def apply_hints(s: Session, box_ids: Sequence[int], classes: Sequence[int],
     new = np.array([want[b] for b in ids], dtype=np.int64)
     change = old != new
     if not change.any():
-        return False
+        return None
     ids = [b for b, c in zip(ids, change.tolist(), strict=True) if c]
     rows, old, new = rows[change], old[change], new[change]
-    edit = RelabelBoxes(tuple(ids), tuple(int(i) for i in gt.image[rows]),
+    return RelabelBoxes(tuple(ids), tuple(int(i) for i in gt.image[rows]),
                         tuple(int(c) for c in old), tuple(int(c) for c in new))
-    return _push(s, f"Relabel {_n(len(ids), 'box')} {label} (object grid)", [edit])
+
+
+def apply_hints(s: Session, box_ids: Sequence[int], classes: Sequence[int],
+                label: str = "as suggested") -> bool:
+    """Relabel each ground-truth box to its own class (a suspected swap's likely class;
+    -1 leaves a box as it is): one undo step."""
+    edit = _relabel_part(s, box_ids, classes)
+    if edit is None:
+        return False
+    return _push(s, f"Relabel {_n(len(edit.box_ids), 'box')} {label} (object grid)", [edit])
+
+
+def _accept_part(s: Session, pred_ids: Sequence[int]) -> AddBoxes | None:
+    if s.run is None or not pred_ids:
+        return None
+    preds = s.dataset.runs[s.run]
+    rows = preds.rows_of([int(b) for b in pred_ids])
+    new = s.dataset.new_box_ids(len(rows))
+    return AddBoxes(new, tuple(int(i) for i in preds.image[rows]),
+                    tuple(int(c) for c in preds.cls[rows]),
+                    tuple((float(a), float(b), float(c), float(d)) for a, b, c, d in
+                          preds.xyxy[rows].tolist()),
+                    tuple(f"pred:{s.run}:{int(b)}" for b in preds.box_id[rows]))
 
 
 def accept_many(s: Session, pred_ids: Sequence[int]) -> tuple[int, ...]:
     """Copy predictions of the current run (any images) into the ground truth: one
     undo step. Returns the new box ids (empty when refused)."""
-    if s.run is None or not pred_ids:
+    edit = _accept_part(s, pred_ids)
+    if edit is None:
         return ()
-    preds = s.dataset.runs[s.run]
-    rows = preds.rows_of([int(b) for b in pred_ids])
-    new = s.dataset.new_box_ids(len(rows))
-    edit = AddBoxes(new, tuple(int(i) for i in preds.image[rows]),
-                    tuple(int(c) for c in preds.cls[rows]),
-                    tuple((float(a), float(b), float(c), float(d)) for a, b, c, d in
-                          preds.xyxy[rows].tolist()),
-                    tuple(f"pred:{s.run}:{int(b)}" for b in preds.box_id[rows]))
-    ok = _push(s, f"Accept {_n(len(new), 'prediction')} as ground truth (object grid)",
-               [edit])
-    return new if ok else ()
+    ok = _push(s, f"Accept {_n(len(edit.box_ids), 'prediction')} as ground truth "
+               "(object grid)", [edit])
+    return edit.box_ids if ok else ()
 
 
-def review_many(s: Session, images: Sequence[int], reviewed: bool = True) -> bool:
-    """Mark images reviewed (their boxes checked and kept): one undo step."""
+def _review_part(s: Session, images: Sequence[int], reviewed: bool) -> SetReviewed | None:
     im = s.dataset.images
     imgs = tuple(sorted({int(i) for i in images}))
     old = tuple(bool(im.reviewed[i]) for i in imgs)
     if all(o == reviewed for o in old):
+        return None
+    return SetReviewed(imgs, old, tuple(reviewed for _ in imgs))
+
+
+def review_many(s: Session, images: Sequence[int], reviewed: bool = True) -> bool:
+    """Mark images reviewed (their boxes checked and kept): one undo step."""
+    edit = _review_part(s, images, reviewed)
+    if edit is None:
         return False
-    return _push(s, f"Mark {_n(len(imgs), 'image')} reviewed (object grid)",
-                 [SetReviewed(imgs, old, tuple(reviewed for _ in imgs))])
+    return _push(s, f"Mark {_n(len(edit.images), 'image')} reviewed (object grid)", [edit])
+
+
+def accept_objects(s: Session, pred_ids: Sequence[int], hinted: Sequence[int] = (),
+                   hint_classes: Sequence[int] = (), review_images: Sequence[int] = ()
+                   ) -> bool:
+    """The grid's Accept on a mixed selection, as one undo step: predictions become
+    ground truth, hinted boxes take their likely class, the images of the other boxes
+    are marked reviewed."""
+    parts: list[Edit] = []
+    said: list[str] = []
+    add = _accept_part(s, pred_ids)
+    if add is not None:
+        parts.append(add)
+        said.append(f"accept {_n(len(add.box_ids), 'prediction')}")
+    rel = _relabel_part(s, hinted, hint_classes) if hinted else None
+    if rel is not None:
+        parts.append(rel)
+        said.append(f"relabel {_n(len(rel.box_ids), 'box')} as suggested")
+    rev = _review_part(s, review_images, True) if review_images else None
+    if rev is not None:
+        parts.append(rev)
+        said.append(f"mark {_n(len(rev.images), 'image')} reviewed")
+    if not parts:
+        return False
+    text = ", ".join(said)
+    return _push(s, text[0].upper() + text[1:] + " (object grid)", parts)

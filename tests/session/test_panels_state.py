@@ -17,6 +17,7 @@ from detview.session.derived import add_panel_producers
 from detview.session.objects import (
     SOURCES,
     accept_many,
+    accept_objects,
     apply_hints,
     available,
     delete_many,
@@ -177,3 +178,12 @@ def test_batch_edits_are_one_undo_step_each(tmp_path: Path) -> None:
     assert np.array_equal(s.dataset.gt.cls[:len(before[0])], before[0])
     assert len(s.dataset.gt) == len(before[0]) and not s.dataset.images.reviewed.any()
     assert not delete_many(s, []) and not relabel_many(s, [2], 2)  # nothing to do
+    # the grid's Accept on a mixed selection: one step for all three kinds
+    n = len(s.history.done)
+    assert accept_objects(s, [101], [0], [1], [1])
+    assert len(s.history.done) == n + 1
+    assert s.dataset.gt.cls[s.dataset.gt.rows_of([0])][0] == 1
+    assert s.dataset.images.reviewed[1] and len(s.dataset.gt) == len(before[0]) + 1
+    s.undo()
+    assert s.dataset.gt.cls[s.dataset.gt.rows_of([0])][0] == 0
+    assert not s.dataset.images.reviewed.any() and len(s.dataset.gt) == len(before[0])
