@@ -310,7 +310,7 @@ def score_histogram(rec: MatchRecords, bins: int = 20, cls: int | None = None) -
     """Scores of true and false positives (``"tp"``, ``"fp"``) over ``[0, 1]``, every
     prediction whatever the threshold (a prediction's outcome does not depend on it);
     scores outside ``[0, 1]`` fall in the end bins."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
+    edges = np.round(np.linspace(0.0, 1.0, bins + 1), 12)  # 0.7 is 0.7, not 0.70000001
     sel = np.ones(len(rec), bool) if cls is None else rec.cls == cls
     s = np.clip(rec.score[sel], 0.0, 1.0)
     oc = rec.outcome[sel]
@@ -326,7 +326,7 @@ def iou_histogram(rec: MatchRecords, score_threshold: float, bins: int = 20,
     """IoU of the matched boxes (true positives kept at ``score_threshold``) with their
     ground truth, over ``[IoU threshold, 1]`` (``"tp"``)."""
     lo = min(rec.iou_threshold, 1.0 - 1e-9)
-    edges = np.linspace(lo, 1.0, bins + 1)
+    edges = np.round(np.linspace(lo, 1.0, bins + 1), 12)
     sel = (rec.outcome == TP) & (rec.score >= score_threshold)
     if cls is not None:
         sel &= rec.cls == cls

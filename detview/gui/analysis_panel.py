@@ -353,7 +353,7 @@ class AnalysisPanel(QWidget):
         self.error_types.draw(None)
         self.confusion.draw(None, ())
         self.thresholds.draw(None, 0.5)
-        self.pr.mark(float("nan"), float("nan"), 0.0)
+        self.pr.mark(float("nan"), 0.0)
         self.busy.setVisible(False)
 
     @staticmethod
@@ -417,6 +417,7 @@ class AnalysisPanel(QWidget):
             self.coco.resizeColumnToContents(c)
         self._draw_per_class()
         self.pr.draw(r)
+        self._mark_pr()
 
     def _draw_per_class(self) -> None:
         r = self.result
@@ -522,11 +523,11 @@ class AnalysisPanel(QWidget):
         s = self.session
         rec = rec if rec is not None else self.records()
         if s is None or rec is None:
-            self.pr.mark(float("nan"), float("nan"), 0.0)
+            self.pr.mark(float("nan"), 0.0)
             return
         c = threshold_curve(rec, self._pr_class())
         k = c.index_of(s.params.score_threshold)
-        self.pr.mark(float(c.recall[k]), float(c.precision[k]), s.params.score_threshold)
+        self.pr.mark(float(c.recall[k]), s.params.score_threshold)
 
     def _on_pr_point(self, recall: float) -> None:
         rec = self.records()

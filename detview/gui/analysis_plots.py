@@ -156,15 +156,19 @@ class PRCurves(QWidget):
         p = vb.mapSceneToView(ev.scenePos())
         self.pointClicked.emit(float(min(max(p.x(), 0.0), 1.0)))
 
-    def mark(self, recall: float, precision: float, threshold: float) -> None:
-        """Show the current threshold's point (NaN: none)."""
-        if math.isnan(recall) or math.isnan(precision):
+    def mark(self, recall: float, threshold: float) -> None:
+        """Show the current threshold where the IoU 0.50 curve reaches its recall
+        (NaN: none)."""
+        item = self._items["0.50"]
+        x, y = item.xData, item.yData
+        if math.isnan(recall) or x is None or not len(x):
             self.marker.setData([], [])
             self.marker_text.setText("")
             return
-        self.marker.setData([recall], [precision])
+        k = int(np.clip(np.searchsorted(x, recall - 1e-12), 0, len(x) - 1))
+        self.marker.setData([recall], [float(y[k])])
         self.marker_text.setText(f" score ≥ {threshold:.2f}")
-        self.marker_text.setPos(min(recall, 0.8), precision)
+        self.marker_text.setPos(min(recall, 0.8), float(y[k]))
 
     def set_classes(self, names: Sequence[str], wanted: list[int]) -> None:
         """The classes offered (those with ground truth), keeping the current choice."""

@@ -50,28 +50,34 @@ def _plot(x_label: str, y_label: str) -> pg.PlotWidget:
     return p
 
 
+def _title(parts: Sequence[tuple[str, str]], size: str = "9pt") -> str:
+    """A plot title whose words are coloured like the lines/bars they name."""
+    return "".join(f"<span style='color:{c}; font-size:{size}'>{t}</span>" for t, c in parts)
+
+
 class HistogramPlot(QWidget):
     """Bars per series (side by side within a bin); a click emits ``binClicked(series,
     lo, hi, last)`` for the series whose bar is under the mouse (the tallest when the
-    click is above them)."""
+    click is above them). ``log``: bar heights on a log scale (counts that differ by
+    orders of magnitude stay visible)."""
 
     binClicked = Signal(str, float, float, bool)  # noqa: N815
 
-    def __init__(self, title: str, x_label: str, series: Sequence[tuple[str, str, str]],
+    def __init__(self, title: Sequence[tuple[str, str]], x_label: str,
+                 series: Sequence[tuple[str, str, str]], log: bool = False,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.series = list(series)  # (key, legend, colour)
+        self.log = log
         self.hist: Histogram | None = None
-        self.plot = _plot(x_label, "boxes")
-        self.plot.setTitle(title, size="9pt", color="#303030")
-        self.legend = self.plot.addLegend(offset=(-6, 6), labelTextColor="#202020",
-                                          brush=pg.mkBrush(255, 255, 255, 220))
+        self.plot = _plot(x_label, "boxes" + (" (log)" if log else ""))
+        self.plot.getAxis("left").setWidth(56 if log else 42)
+        self.plot.setTitle(_title(title))
         self.bars: dict[str, pg.BarGraphItem] = {}
-        for key, label, color in self.series:
+        for key, _label, color in self.series:
             b = pg.BarGraphItem(x=[], height=[], width=0.01, brush=color,
                                 pen=pg.mkPen(color))
             self.plot.addItem(b)
-            self.legend.addItem(b, label)
             self.bars[key] = b
         self.frame = pg.QtWidgets.QGraphicsRectItem(0, 0, 0, 0)
         self.frame.setPen(pg.mkPen("#e8a200", width=2.5))
@@ -101,10 +107,20 @@ class HistogramPlot(QWidget):
         k = len(self.series)
         for s, (key, _l, _c) in enumerate(self.series):
             x = e[:-1] + w * (s + 0.5) / k
-            self.bars[key].setOpts(x=x, height=hist.counts[key], width=w / k * 0.9)
+            self.bars[key].setOpts(x=x, height=self.height_of(hist.counts[key]),
+                                   width=w / k * 0.9)
         top = max([int(v.max()) if v.size else 0 for v in hist.counts.values()] + [1])
         self.plot.setXRange(float(e[0]), float(e[-1]), padding=0.02)
-        self.plot.setYRange(0, top * 1.1, padding=0)
+        ytop = float(self.height_of(np.array([top]))[0])
+        self.plot.setYRange(0, ytop * 1.1, padding=0)
+        if self.log:
+            ticks = [(float(np.log10(1 + v)), f"{v:,}") for v in
+                     (1, 10, 100, 1000, 10_000, 100_000, 1_000_000) if v <= top * 1.5]
+            self.plot.getAxis("left").setTicks([ticks])
+
+    def height_of(self, counts: np.ndarray) -> np.ndarray:
+        c = np.asarray(counts, dtype=np.float64)
+        return np.log10(1 + c) if self.log else c
 
     def _clicked(self, ev: Any) -> None:
         if ev.button() != Qt.MouseButton.LeftButton or self.hist is None:
@@ -128,12 +144,16 @@ class HistogramPlot(QWidget):
         k = len(self.series)
         s = min(int((x - e[b]) / w * k), k - 1)
         key = self.series[s][0]
-        if h.counts[key][b] == 0 or (y is not None and y > h.counts[key][b] * 1.02):
+
+        def height(key: str) -> float:
+            return float(self.height_of(np.array([h.counts[key][b]]))[0])
+
+        if h.counts[key][b] == 0 or (y is not None and y > height(key) * 1.02):
             key = max(self.series, key=lambda t: int(h.counts[t[0]][b]))[0]
             s = [t[0] for t in self.series].index(key)
         if h.counts[key][b] == 0:
             return False
-        self.frame.setRect(float(e[b] + w * s / k), 0, w / k, float(h.counts[key][b]))
+        self.frame.setRect(float(e[b] + w * s / k), 0, w / k, height(key))
         self.frame.setVisible(True)
         self.binClicked.emit(key, float(e[b]), float(e[b + 1]), b == len(e) - 2)
         return True
@@ -167,30 +187,32 @@ class ThresholdPlots(QWidget):
         self.f1 = _plot("score threshold (click: use it)", "")
         self.f1.setXRange(0, 1, padding=0.02)
         self.f1.setYRange(0, 1.05, padding=0)
-        self.f1.setTitle("F1, precision, recall against the threshold", size="9pt",
-                         color="#303030")
-        leg = self.f1.addLegend(offset=(-6, 6), labelTextColor="#202020",
-                                brush=pg.mkBrush(255, 255, 255, 220))
-        self.f1_line = self.f1.plot([], [], pen=pg.mkPen("#202020", width=2.5), name="F1")
-        self.p_line = self.f1.plot([], [], pen=pg.mkPen("#1f77b4", width=1.3), name="precision")
-        self.r_line = self.f1.plot([], [], pen=pg.mkPen("#ff7f0e", width=1.3), name="recall")
+        self.f1.setTitle(_title([("F1", "#202020"), (", ", "#303030"),
+                                 ("precision", "#1f77b4"), (" and ", "#303030"),
+                                 ("recall", "#ff7f0e"), (" against the threshold", "#303030")]))
+        self.f1_line = self.f1.plot([], [], pen=pg.mkPen("#202020", width=2.5))
+        self.p_line = self.f1.plot([], [], pen=pg.mkPen("#1f77b4", width=1.3))
+        self.r_line = self.f1.plot([], [], pen=pg.mkPen("#ff7f0e", width=1.3))
         self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(_TP, width=2))
         self.best_text = pg.TextItem("", color=_TP, anchor=(0, 0))
         self.cur_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#303030", width=1.2,
                                                                style=Qt.PenStyle.DashLine))
         for it in (self.best_line, self.best_text, self.cur_line):
             self.f1.addItem(it)
-        del leg
         self.f1.scene().sigMouseClicked.connect(self._f1_clicked)
         self.f1.setToolTip("Click anywhere: the score threshold becomes that value. Green: "
                            "the threshold with the best F1; dashed: the current one.")
-        self.scores = HistogramPlot("Scores of true and false positives", "score",
+        self.scores = HistogramPlot([("Scores of ", "#303030"), ("true", _TP),
+                                     (" and ", "#303030"), ("false positives", _FP)],
+                                    "score (dashed: the threshold)",
                                     (("tp", "true positives", _TP),
-                                     ("fp", "false positives", _FP)))
+                                     ("fp", "false positives", _FP)), log=True)
         self.scores.setToolTip("Every prediction by score, split by outcome. Click a bar: "
                                "the images with those predictions, most first.")
         self.scores.binClicked.connect(self.scoreBin)
-        self.ious = HistogramPlot("IoU of matched boxes (score ≥ threshold)", "IoU",
+        self.ious = HistogramPlot([("IoU of ", "#303030"), ("matched boxes", _IOU),
+                                   (" (score ≥ threshold)", "#303030")],
+                                  "IoU with the ground-truth box",
                                   (("tp", "matched boxes", _IOU),))
         self.ious.setToolTip("How well the found objects are placed. Click a bar: the "
                              "images with those boxes, most first.")
@@ -255,8 +277,9 @@ class ThresholdPlots(QWidget):
         now = c.f1[k]
         if ok:
             self.best_line.setValue(best)
-            self.best_text.setText(f"best F1 {c.best_f1:.3f}\nat {best:.2f}")
-            self.best_text.setPos(min(best, 0.78) + 0.01, 1.04)
+            self.best_text.setText(f"best F1 {c.best_f1:.3f} at {best:.2f}")
+            self.best_text.setAnchor((0, 1) if best < 0.55 else (1, 1))
+            self.best_text.setPos(best + (0.01 if best < 0.55 else -0.01), 0.02)
             self.best_button.setText(f"Use best threshold ({best:.2f})")
         self.best_button.setEnabled(ok and abs(best - score_threshold) > 1e-9)
         self.summary.setText(

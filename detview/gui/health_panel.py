@@ -205,20 +205,18 @@ class HealthPanel(QWidget):
         by_kind: dict[str, list[Any]] = {}
         for f in rep.findings:
             by_kind.setdefault(f.kind, []).append(f)
-        for kind in KINDS:
-            if kind not in rep.checked:
-                continue
-            found = by_kind.get(kind, [])
+        rank = {"error": 0, "warning": 1, "info": 2}
+        found_kinds = sorted((k for k in KINDS if k in rep.checked and by_kind.get(k)),
+                             key=lambda k: rank[KINDS[k].severity])
+        clean = [k for k in KINDS if k in rep.checked and not by_kind.get(k)]
+        for n, kind in enumerate(found_kinds):  # problems first, the worst on top
+            found = by_kind[kind]
             info = KINDS[kind]
             top = QTreeWidgetItem([f"{info.title} ({len(found):,})", "", ""])
             top.setData(0, Qt.ItemDataRole.UserRole, ("kind", kind))
-            top.setToolTip(0, f"{info.severity}: {info.help}"
-                           + ("\nClick: list these images" if found else ""))
+            top.setToolTip(0, f"{info.severity}: {info.help}\nClick: list these images")
             top.setFont(0, bold)
-            color = _SEVERITY[info.severity] if found else QColor(40, 140, 60)
-            top.setForeground(0, QBrush(color))
-            if not found:
-                top.setText(0, f"✓ {info.title}: none")
+            top.setForeground(0, QBrush(_SEVERITY[info.severity]))
             t.addTopLevelItem(top)
             for f in found[:_MAX_CHILDREN]:
                 child = QTreeWidgetItem([f.message, f.file_name,
@@ -232,7 +230,19 @@ class HealthPanel(QWidget):
                                         "kind to list all its images", "", ""])
                 more.setForeground(0, QBrush(QColor(120, 120, 120)))
                 top.addChild(more)
-            top.setExpanded(bool(found) and info.severity != "info" and len(found) <= 50)
+            top.setExpanded(n == 0 or (info.severity != "info" and len(found) <= 50))
+        if clean:
+            ok = QTreeWidgetItem([f"✓ No problem found by {len(clean)} check"
+                                  f"{'s' if len(clean) != 1 else ''}", "", ""])
+            ok.setForeground(0, QBrush(QColor(40, 140, 60)))
+            ok.setFont(0, bold)
+            ok.setToolTip(0, "\n".join(f"{KINDS[k].title}: {KINDS[k].help}" for k in clean))
+            for k in clean:
+                c = QTreeWidgetItem([KINDS[k].title, "", ""])
+                c.setForeground(0, QBrush(QColor(40, 140, 60)))
+                c.setToolTip(0, KINDS[k].help)
+                ok.addChild(c)
+            t.addTopLevelItem(ok)
         t.setUpdatesEnabled(True)
 
     def _clicked(self, item: QTreeWidgetItem, _col: int = 0) -> None:

@@ -318,6 +318,7 @@ class ObjectGrid(QWidget):
         self.images_button.clicked.connect(lambda: self.set_mode("images"))
         self.count = QLabel()
         self.count.setStyleSheet("color: gray")
+        self.count.setTextFormat(Qt.TextFormat.RichText)
         self.view = _View()
         v = self.view
         v.setViewMode(QListView.ViewMode.IconMode)
@@ -491,8 +492,11 @@ class ObjectGrid(QWidget):
         key = self.sort.currentData() or "score"
         objs = objs.sorted(key, self.desc.isChecked())
         self.model.set_objects(objs)
-        self.count.setText(f"{len(objs):,} box{'es' if len(objs) != 1 else ''} · "
-                           f"{objs.label} · by {SORT_KEYS[key][0]}")
+        self.count.setText(
+            f"{len(objs):,} box{'es' if len(objs) != 1 else ''} · {objs.label} · by "
+            f"{SORT_KEYS[key][0]} · frame: <span style='color:{_GT.name()}'>ground truth"
+            f"</span>, <span style='color:{_PRED.name()}'>prediction</span>, "
+            f"<span style='color:{_HINT.name()}'>likely another class</span>")
         self._restore(first)
         self._update_buttons()
 

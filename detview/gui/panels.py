@@ -148,6 +148,8 @@ class Panels(QObject):
         v = self.w.viewer
         v.gt_pane.set_selected(g, emit=True)
         v.pred_pane.set_selected(p, emit=True)
+        if v.gt_pane.selected or v.pred_pane.selected:
+            self.w.zoom_to_selection()  # F fits the whole image again
 
     def open_box(self, image: int, gt_ids: list[int], pred_ids: list[int]) -> None:
         """Show ``image`` with these boxes selected (and zoomed to)."""
@@ -162,10 +164,6 @@ class Panels(QObject):
             self._image_shown(image)
         else:
             self.w.select_image(image)
-        if gt_ids or pred_ids:
-            v = self.w.viewer
-            if v.gt_pane.selected or v.pred_pane.selected:
-                self.w.zoom_to_selection()
 
     def set_threshold(self, t: float) -> None:
         s = self.w.session

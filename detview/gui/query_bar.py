@@ -28,8 +28,8 @@ import re
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QStringListModel, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCompleter,
     QHBoxLayout,
@@ -82,6 +82,7 @@ class QueryBar(QWidget):
         self._sort_rank: np.ndarray | None = None
         self._view_name = ""
         self._rank_fresh = False
+        self._typing = False
         self.mode_chip = QLabel("text")
         self.mode_chip.setToolTip("Plain text: file name, #tag, class:NAME, reviewed, "
                                   "deleted.\nType an operator (<, ==, ~, [ ], and, or, not) "
@@ -116,11 +117,11 @@ class QueryBar(QWidget):
         self.completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer.setMaxVisibleItems(12)
-        self._cmodel = QStringListModel(self)
+        self._cmodel = QStandardItemModel(self)
         self.completer.setModel(self._cmodel)
-        self.completer.activated[str].connect(self.insert_completion)  # type: ignore[index]
+        self.completer.activated[QModelIndex].connect(  # type: ignore[index]
+            lambda idx: self.insert_completion(str(idx.data(Qt.ItemDataRole.UserRole))))
         self._span = (0, 0)
-        self._help: dict[str, str] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(_DEBOUNCE_MS)
@@ -152,6 +153,8 @@ class QueryBar(QWidget):
         lay.replaceWidget(old, self)
         top = self.layout().itemAt(0).layout()  # type: ignore[union-attr]
         top.replaceWidget(self.edit, old)
+        self.edit.hide()
+        self.edit.setParent(None)  # type: ignore[call-overload]
         self.edit.deleteLater()
         self.edit = old
         self.completer.setWidget(old)
@@ -198,7 +201,7 @@ class QueryBar(QWidget):
         self.mode = mode
         self.mode_chip.setText("query" if mode == "query" else "text")
         bg = {"query": "#1a73e8", "text": "#8a8a8a", "error": "#c62828"}[
-            "error" if self.error is not None else mode]
+            "error" if self.error is not None and not self._typing else mode]
         self.mode_chip.setStyleSheet(_CHIP.format(bg=bg))
 
     def _on_text(self, text: str) -> None:
@@ -269,21 +272,27 @@ class QueryBar(QWidget):
 
     def _show_error(self, exc: QueryError | None, text: str) -> None:
         self.error = exc
-        self.edit.setStyleSheet("" if exc is None else
-                                "QLineEdit { border: 1px solid #c62828; }")
         if exc is None:
+            self._typing = False
+            self.edit.setStyleSheet("")
             self.error_label.setVisible(False)
             self.error_label.clear()
             self._set_mode(self.mode)
             return
         a, b = exc.start, max(exc.end, exc.start + 1)
+        # an error at the very end while typing is probably an unfinished word: grey
+        typing = self.edit.hasFocus() and b >= len(text.rstrip())
+        self._typing = typing
+        self.error_label.setStyleSheet("color: #707070" if typing else "color: #b00020")
+        self.edit.setStyleSheet("" if typing else "QLineEdit { border: 1px solid #c62828; }")
         shown = (html.escape(text[:a]) + "<span style='background:#ffcdd2; color:#b00020;"
                  " font-weight:bold'>" + (html.escape(text[a:b]) or "&nbsp;") + "</span>"
                  + html.escape(text[b:]))
         msg = html.escape(exc.message)
         if exc.suggestion:
             msg += f" — did you mean <b>{html.escape(exc.suggestion)}</b>?"
-        self.error_label.setText(f"<tt>{shown}</tt><br>{msg} (characters {a + 1}–{b})")
+        where = f"character {a + 1}" if b - a <= 1 else f"characters {a + 1}–{b}"
+        self.error_label.setText(f"<tt>{shown}</tt><br>{msg} ({where})")
         self.error_label.setToolTip(str(exc) + "\n\n" + SYNTAX_HELP)
         self.error_label.setVisible(True)
         self._set_mode("query")
@@ -313,22 +322,24 @@ class QueryBar(QWidget):
                 self.completer.popup().hide()
                 return
         self._span = (c.start, c.end)
-        self._help = {x.text: x.help for x in cands}
-        self._cmodel.setStringList([x.text for x in cands])
+        self._cmodel.clear()
+        for x in cands:
+            it = QStandardItem(f"{x.text}    — {x.help}" if x.help and x.help != x.kind
+                               else x.text)
+            it.setData(x.text, Qt.ItemDataRole.UserRole)
+            it.setToolTip(x.help)
+            self._cmodel.appendRow(it)
         if not cands:
             self.completer.popup().hide()
             return
         rect = self.edit.cursorRect()
-        rect.setWidth(max(260, self.completer.popup().sizeHintForColumn(0) + 30))
+        rect.setWidth(min(460, max(260, self.completer.popup().sizeHintForColumn(0) + 30)))
         self.completer.complete(rect)
-        for row in range(self._cmodel.rowCount()):
-            idx = self._cmodel.index(row)
-            self._cmodel.setData(idx, self._help.get(idx.data(), ""),
-                                 Qt.ItemDataRole.ToolTipRole)
 
     def completions(self) -> list[str]:
-        """The candidates the popup offers now (for tests)."""
-        return list(self._cmodel.stringList())
+        """The candidates the popup offers now (what each inserts; for tests)."""
+        return [str(self._cmodel.item(r).data(Qt.ItemDataRole.UserRole))
+                for r in range(self._cmodel.rowCount())]
 
     def insert_completion(self, text: str) -> None:
         a, b = self._span

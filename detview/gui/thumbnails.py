@@ -97,7 +97,19 @@ def make_thumbnail(path: str, box: XYXY | None, size: int, decoded: _Decoded | N
         right = int(min(w, max(cx + side / 2, left + 1)))
         bottom = int(min(h, max(cy + side / 2, top + 1)))
         im = im.crop((left, top, right, bottom))
-    im.thumbnail((size, size))
+        # fitted in size x size, small boxes enlarged too, the box outlined
+        scale = size / max(im.size)
+        im = im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))),
+                       Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.LANCZOS)
+        from PIL import ImageDraw
+
+        d = ImageDraw.Draw(im)
+        r = [(x1 - left) * scale, (y1 - top) * scale, (x2 - left) * scale - 1,
+             (y2 - top) * scale - 1]
+        d.rectangle([r[0] - 1, r[1] - 1, r[2] + 1, r[3] + 1], outline=(0, 0, 0))
+        d.rectangle(r, outline=(255, 230, 0))
+    else:
+        im.thumbnail((size, size))
     data = im.tobytes("raw", "RGB")
     q = QImage(data, im.size[0], im.size[1], 3 * im.size[0], QImage.Format.Format_RGB888)
     return q.copy()  # own the pixels

@@ -159,6 +159,9 @@ def test_iou_histogram_holds_the_matched_boxes_at_the_threshold(tables) -> None:
             assert sorted(zip(hits.pred_box_id.tolist(), hits.gt_box_id.tolist(),
                               strict=True)) == sorted((r["id"], r["gt"]) for r in want)
         assert h.bin_of(0.5) == 0 and h.bin_of(1.0) == 4 and h.bin_of(0.2) == -1
+    # a score on a bin edge falls in the bin it starts (0.7 in 0.70-0.75, not 0.65-0.70)
+    assert score_histogram(rec, bins=20).bin_of(0.7) == 14
+    assert score_histogram(rec, bins=20).edges[14] == 0.7
 
 
 def test_records_after_an_edit_equal_a_full_rebuild(tables) -> None:
