@@ -312,13 +312,18 @@ class QueryBar(QWidget):
             return
         prefix = text[c.start:cur]
         cands = list(c.candidates)
-        if auto:
-            if not (looks_like_query(text) or (prefix and any(
-                    x.text.lower().startswith(prefix.lower()) and x.kind == "column"
-                    for x in cands))) or not cands:
-                self.completer.popup().hide()
-                return
-            if len(cands) == 1 and cands[0].text == prefix:
+        if auto:  # as you type: names being typed, values after == or [; no operators
+            low = prefix.lower()
+            words = [x for x in cands if x.kind not in ("operator", "keyword")]
+            starting = [x for x in words if x.text.lower().lstrip('"').startswith(low)]
+            if prefix:
+                show = bool(starting) and not (len(starting) == 1
+                                               and starting[0].text == prefix)
+                show = show and (looks_like_query(text) or any(
+                    x.kind in ("column", "count") for x in starting))
+            else:
+                show = bool(words) and all(x.kind in ("class", "tag", "value") for x in words)
+            if not show:
                 self.completer.popup().hide()
                 return
         self._span = (c.start, c.end)
