@@ -112,7 +112,8 @@ def make_thumbnail(path: str, box: XYXY | None, size: int, decoded: _Decoded | N
         im.thumbnail((size, size))
     data = im.tobytes("raw", "RGB")
     q = QImage(data, im.size[0], im.size[1], 3 * im.size[0], QImage.Format.Format_RGB888)
-    return q.copy()  # own the pixels
+    # the painter's own format: drawn without a conversion on every repaint
+    return q.convertToFormat(QImage.Format.Format_RGB32)
 
 
 class _Decoded:
@@ -151,8 +152,8 @@ class ThumbnailService(QObject):
     failed = Signal(object, str)
     _arrived = Signal(object, object, str)
 
-    def __init__(self, cache_dir: Path | None = None, workers: int = 4, memory: int = 2500,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, cache_dir: Path | None = None, workers: int | None = None,
+                 memory: int = 2500, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
         self.memory = memory
@@ -167,7 +168,9 @@ class ThumbnailService(QObject):
         self.decoded = 0
         self.from_disk = 0
         self._arrived.connect(self._deliver)  # queued: workers emit, the GUI receives
-        self._n_workers = max(1, workers)
+        # one core stays with the GUI thread (scrolling); Pillow decodes without the GIL
+        self._n_workers = max(1, workers if workers is not None
+                              else min(4, (os.cpu_count() or 2) - 1))
         self._threads: list[threading.Thread] = []  # started on the first request
 
     # ------------------------------------------------------------------ GUI thread
@@ -278,6 +281,8 @@ class ThumbnailService(QObject):
             img = QImage(str(disk))
             if not img.isNull():
                 self.from_disk += 1
+                if img.format() != QImage.Format.Format_RGB32:
+                    img = img.convertToFormat(QImage.Format.Format_RGB32)
                 return img, ""
         try:
             img = make_thumbnail(thumb.path, thumb.box, thumb.size, self._decoded)

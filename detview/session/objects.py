@@ -156,13 +156,20 @@ def _n(k: int, word: str) -> str:
 
 
 def _alive_gt(s: Session, box_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
+    """The ids among ``box_ids`` of alive ground-truth boxes, and their rows (one
+    vectorised lookup: 10,000 ids at 50,000 boxes take milliseconds)."""
     gt = s.dataset.gt
-    ids = [int(b) for b in box_ids]
-    present = np.isin(np.asarray(ids, dtype=np.int64), gt.box_id)
-    ids = [b for b, ok in zip(ids, present.tolist(), strict=True) if ok]
-    rows = gt.rows_of(ids) if ids else np.zeros(0, np.int64)
+    ids = np.asarray([int(b) for b in box_ids], dtype=np.int64)
+    if not ids.size or not len(gt):
+        return [], np.zeros(0, np.int64)
+    order = np.argsort(gt.box_id, kind="stable")
+    srt = gt.box_id[order]
+    pos = np.minimum(np.searchsorted(srt, ids), srt.shape[0] - 1)
+    hit = srt[pos] == ids
+    rows = order[pos[hit]]
+    ids = ids[hit]
     alive = gt.alive[rows]
-    return [b for b, a in zip(ids, alive.tolist(), strict=True) if a], rows[alive]
+    return ids[alive].tolist(), rows[alive]
 
 
 def _push(s: Session, label: str, parts: list[Edit]) -> bool:
