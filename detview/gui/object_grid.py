@@ -34,7 +34,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QKeyEvent, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -260,10 +260,12 @@ class _View(QListView):
     act = Signal(int)
 
     def event(self, ev: QEvent) -> bool:
-        if ev.type() == QEvent.Type.ShortcutOverride and isinstance(ev, QKeyEvent) \
-                and ev.key() in _ACT_KEYS and not (ev.modifiers() & (
-                    Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)):
-            ev.accept()
+        if ev.type() == QEvent.Type.ShortcutOverride and isinstance(ev, QKeyEvent) and (
+                ev.matches(QKeySequence.StandardKey.SelectAll) or (
+                    ev.key() in _ACT_KEYS and not (ev.modifiers() & (
+                        Qt.KeyboardModifier.ControlModifier
+                        | Qt.KeyboardModifier.AltModifier)))):
+            ev.accept()  # the grid's, not the window's (select all boxes, delete box)
             return True
         return super().event(ev)
 

@@ -87,7 +87,11 @@ def make_thumbnail(path: str, box: XYXY | None, size: int, decoded: _Decoded | N
     else:
         im, f = open_scaled()
     if box is not None:
-        x1, y1, x2, y2 = (v / f for v in box)
+        a, b, c, d = (v / f for v in box)
+        # any box: corners in order, NaN as 0 (a degenerate or outside box still shows
+        # where it is, cut at the image border)
+        a, b, c, d = (0.0 if v != v else v for v in (a, b, c, d))
+        x1, x2, y1, y2 = min(a, c), max(a, c), min(b, d), max(b, d)
         bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
         side = max(bw, bh) * (1 + 2 * _PAD)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
@@ -103,11 +107,11 @@ def make_thumbnail(path: str, box: XYXY | None, size: int, decoded: _Decoded | N
                        Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.LANCZOS)
         from PIL import ImageDraw
 
-        d = ImageDraw.Draw(im)
-        r = [(x1 - left) * scale, (y1 - top) * scale, (x2 - left) * scale - 1,
-             (y2 - top) * scale - 1]
-        d.rectangle([r[0] - 1, r[1] - 1, r[2] + 1, r[3] + 1], outline=(0, 0, 0))
-        d.rectangle(r, outline=(255, 230, 0))
+        draw = ImageDraw.Draw(im)
+        rx1, ry1 = (x1 - left) * scale, (y1 - top) * scale
+        r = [rx1, ry1, max(rx1, (x2 - left) * scale - 1), max(ry1, (y2 - top) * scale - 1)]
+        draw.rectangle([r[0] - 1, r[1] - 1, r[2] + 1, r[3] + 1], outline=(0, 0, 0))
+        draw.rectangle(r, outline=(255, 230, 0))
     else:
         im.thumbnail((size, size))
     data = im.tobytes("raw", "RGB")
