@@ -259,9 +259,17 @@ class HealthPanel(QWidget):
         rep = self.report
         found = [f for f in (rep.findings if rep is not None else []) if f.kind == kind
                  and f.image >= 0]
+        images = [f.image for f in found]
+        boxes = [f.box_id for f in found]
+        seen = set(images)
+        for f in found:  # the other copies of a duplicate
+            for r in f.related:
+                if r not in seen:
+                    seen.add(r)
+                    images.append(r)
+                    boxes.append(-1)
         return Hits.of(f"health: {KINDS[kind].title.lower()}",
-                       np.array([f.image for f in found], dtype=np.int64),
-                       np.array([f.box_id for f in found], dtype=np.int64))
+                       np.array(images, dtype=np.int64), np.array(boxes, dtype=np.int64))
 
     def items(self) -> list[tuple[str, list[str]]]:
         """(kind row text, its children's texts) as shown (tests)."""
