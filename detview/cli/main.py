@@ -21,13 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"detview.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command not written yet
-            if exc.name != f"detview.cli.{name}":
-                raise
-            continue
-        mod.register(sub)
+        importlib.import_module(f"detview.cli.{name}").register(sub)
     return p
 
 
