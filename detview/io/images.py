@@ -26,8 +26,9 @@ __all__ = ["image_size", "list_images", "read_sizes"]
 def list_images(root: Path, recursive: bool = True, *, limit: int = 50_000_000) -> list[str]:
     """Image files under ``root`` as sorted POSIX paths relative to ``root``.
 
-    Hidden files and folders are skipped; symbolic links are followed only when they
-    stay inside ``root`` (see :mod:`detview.io.paths`); names that could not be
+    Hidden files and folders are skipped; a linked file is listed only when its target
+    is inside ``root``, and linked folders are not entered (their target, when inside
+    the root, is listed where it is; see :mod:`detview.io.paths`); names that could not be
     written back safely (control characters, over-long) are skipped.
     """
     root = Path(root)
@@ -56,6 +57,8 @@ def list_images(root: Path, recursive: bool = True, *, limit: int = 50_000_000) 
                 if link and not guard.inside(e.path):
                     continue
                 if e.is_dir():
+                    if link:  # its target inside the root is listed where it is
+                        continue
                     if recursive:
                         subdirs.append((e.path, name))
                     continue

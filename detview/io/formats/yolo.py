@@ -163,7 +163,23 @@ def parse_yolo_txt(
 
 
 # ---------------------------------------------------------------------- names, data.yaml
+def _yaml_depth(text: str) -> int:
+    """The deepest nesting of [ and { (a rough bound: quotes are not parsed)."""
+    depth = best = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return best
+
+
 def _yaml_load(text: str, source: str) -> Any:
+    if len(text) > 16 << 20:
+        raise InputError(source, "", "YAML file larger than 16 MB: not a dataset description")
+    if ("[" in text or "{" in text) and _yaml_depth(text) > 64:
+        raise InputError(source, "", "YAML nested too deeply (more than 64 levels of [ or {)")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -507,11 +523,18 @@ def read_yolo_gt(
             plan.data_yaml = dy
         else:
             base = dy.base
-            if (base / "images").is_dir() and (base / "labels").is_dir():
-                plan = _folder_plan(base / "labels", base / "images", data_yaml)
-            else:
-                plan = _folder_plan(base, base, data_yaml)
+            if not ((base / "images").is_dir() and (base / "labels").is_dir()):
+                shown = "; ".join(p.message for p in dy.problems[:3])
+                raise InputError(dy.path, "", "none of the train/val/test folders of this file "
+                                 f"was found under {base}" + (f" ({shown})" if shown else ""))
+            plan = _folder_plan(base / "labels", base / "images", data_yaml)
             plan.data_yaml = dy
+        try:
+            return _read_plan(plan, class_names, columns, clip, problems, logger, progress)
+        except InputError as exc:
+            if str(dy.path) in str(exc):
+                raise
+            raise InputError(dy.path, "", f"{exc.problem}") from None
     else:
         if labels_dir is None:
             raise InputError(images_dir or "(labels)", "", "no YOLO label folder given")
