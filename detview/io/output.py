@@ -460,8 +460,20 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00",
+          b"MM\x00*", b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
+
+
 def _looks_like_image(p: Path) -> bool:
-    """An image by its header (what PIL recognises)."""
+    """An image by its first bytes (JPEG, PNG, GIF, BMP, TIFF, WebP, PNM), else by what
+    PIL recognises."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    if head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return True
     from PIL import Image, UnidentifiedImageError
 
     try:
