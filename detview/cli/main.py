@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("detview: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clean line, traceback only with --debug
+    except Exception as exc:  # one clean line; a traceback only with --debug
         if args.debug:
             raise
         from detview.io.errors import format_error

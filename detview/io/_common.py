@@ -161,7 +161,8 @@ def parse_xml(data: bytes | str, source: str | Path) -> ET.Element:
     except ET.ParseError as exc:
         line, col = exc.position
         msg = str(exc).split(":")[0]
-        raise InputError(source, f"line {line}, column {col + 1}", f"malformed XML: {msg}") from None
+        raise InputError(source, f"line {line}, column {col + 1}",
+                         f"malformed XML: {msg}") from None
     except LookupError as exc:  # <?xml encoding="utf-1"?>
         raise InputError(source, "line 1", f"unknown XML encoding: {exc}") from None
     except (ValueError, RecursionError) as exc:

@@ -223,17 +223,9 @@ def _check_leaf(ds: Dataset, e: Edit) -> str | None:
 
 
 def check_edit(ds: Dataset, edit: Edit) -> str | None:
-    """Why ``edit`` cannot be applied to ``ds`` as it is now (None: it can). Uses
-    ``Dataset.check`` when the engine has it."""
-    engine_check = getattr(ds, "check", None)
-    if callable(engine_check):
-        try:
-            why = engine_check(edit)
-        except Exception as exc:  # noqa: BLE001 - any refusal is a reason
-            return str(exc)
-        if why:
-            return str(why)
-        return None
+    """Why ``edit`` cannot be applied to ``ds`` as it is now (None: it can). The record
+    is checked here (ids exist, indices and classes in range, boxes where the record
+    says) and, when the engine has it, by ``Dataset.check`` too."""
     if isinstance(edit, Composite):
         scratch = ds.copy()
         for k, sub in enumerate(edit.edits):
@@ -241,11 +233,20 @@ def check_edit(ds: Dataset, edit: Edit) -> str | None:
             if why is not None:
                 return f"part {k + 1} ({sub.kind}): {why}"
             try:
-                scratch._apply(sub)
+                scratch.apply(sub)
             except (ValueError, KeyError, IndexError) as exc:
                 return f"part {k + 1} ({sub.kind}): {exc}"
         return None
-    return _check_leaf(ds, edit)
+    why = _check_leaf(ds, edit)
+    if why is not None:
+        return why
+    engine_check = getattr(ds, "check", None)
+    if callable(engine_check):  # the engine's own rules (issue 8: Dataset.check)
+        try:
+            engine_check(edit)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return str(exc) or type(exc).__name__
+    return None
 
 
 def validate_edits(original: Dataset, edits: Sequence[Edit], source: str | Path,
@@ -297,7 +298,8 @@ def read_corrections_lines(
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(path, f"line {n}, column {exc.colno}", f"not JSON: {exc.msg}") from None
+            raise InputError(path, f"line {n}, column {exc.colno}",
+                             f"not JSON: {exc.msg}") from None
         except (RecursionError, ValueError) as exc:
             raise InputError(path, f"line {n}", f"unusable JSON: {type(exc).__name__}") from None
         if header is None:

@@ -316,7 +316,8 @@ class Output:
             raise InputError("(images)", "", "the image folder is needed to copy or link images")
         src_root = Root(self.images_root)
         if names is None:
-            names = [(i, ds.images.file_names[i]) for i in np.flatnonzero(~ds.images.deleted)]
+            names = [(int(i), ds.images.file_names[int(i)])
+                     for i in np.flatnonzero(~ds.images.deleted).tolist()]
         seen: dict[str, str] = {}
         for k, (i, name) in enumerate(names):
             self.tick(k, len(names), 256)

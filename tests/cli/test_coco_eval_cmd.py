@@ -81,7 +81,8 @@ def test_coco_eval_text_block(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 12
-    assert out[0].startswith(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]")
+    assert out[0].startswith(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | "
+                             "maxDets=100 ]")
 
 
 def test_coco_eval_on_published_val2014_numbers(realdata):

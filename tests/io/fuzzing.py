@@ -47,7 +47,7 @@ def check_clean(fn: Callable[[], object], source: str | Path, label: str = "",
             text = format_error(exc)
             assert any(n in text for n in names), (
                 f"{label}: the message does not name {names[0]}: {text[:300]}")
-        except Exception as exc:  # noqa: BLE001 - this is what the test is about
+        except Exception as exc:  # what the test is about: it re-raises
             raise AssertionError(f"{label}: {type(exc).__name__}: {exc!s:.300}") from exc
 
 

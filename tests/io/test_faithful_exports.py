@@ -80,7 +80,8 @@ def test_voc_unchanged_files_identical_objects_complete_and_datumaro_files(tmp_p
     ds.apply(AddBoxes(ds.new_box_ids(1), (1,), (0,), ((5.0, 5.0, 9.0, 9.0),)))
     out = tmp_path / "out"
     write_dataset(ds, out, "voc")
-    assert (out / "Annotations" / "a.xml").read_bytes() == (root / "Annotations" / "a.xml").read_bytes()
+    assert (out / "Annotations" / "a.xml").read_bytes() == \
+        (root / "Annotations" / "a.xml").read_bytes()
     objs = ET.fromstring((out / "Annotations" / "b.xml").read_bytes()).findall("object")
     assert len(objs) == 2
     for o in objs:

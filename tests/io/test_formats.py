@@ -188,7 +188,8 @@ CVAT = """<?xml version="1.0" encoding="utf-8"?>
   <meta><task><labels><label><name>cat</name></label><label><name>dog</name></label>
   </labels></task></meta>
   <image id="0" name="a.jpg" width="100" height="80">
-    <box label="dog" occluded="0" source="manual" xtl="10.50" ytl="20.00" xbr="30.25" ybr="40.00" z_order="0">
+    <box label="dog" occluded="0" source="manual" xtl="10.50" ytl="20.00" xbr="30.25"
+         ybr="40.00" z_order="0">
       <attribute name="color">brown</attribute>
     </box>
     <polygon label="cat" points="1,1;5,5;1,5" occluded="0"/>

@@ -129,7 +129,8 @@ def three_splits(root: Path) -> None:
         make_images(root / "images" / split, {n: (32, 32) for n in names})
         (root / "labels" / split).mkdir(parents=True)
         for n in names:
-            (root / "labels" / split / n.replace(".jpg", ".txt")).write_text("0 0.5 0.5 0.25 0.25\n")
+            lab = root / "labels" / split / n.replace(".jpg", ".txt")
+            lab.write_text("0 0.5 0.5 0.25 0.25\n")
     (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\n"
                                     "test: images/test\nnames: [thing]\nlicense: CC-BY\n")
 

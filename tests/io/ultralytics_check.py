@@ -27,12 +27,12 @@ HEAVY = ("torch", "torchvision", "cv2", "matplotlib", "scipy", "polars", "psutil
 
 
 class _Stubs(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):  # noqa: ANN001
+    def find_spec(self, name, path, target=None):
         if name.split(".")[0] in HEAVY:
             return importlib.machinery.ModuleSpec(name, self, is_package=True)
         return None
 
-    def create_module(self, spec):  # noqa: ANN001
+    def create_module(self, spec):
         m = mock.MagicMock(name=spec.name)
         m.__path__ = []
         m.__spec__ = spec
@@ -41,7 +41,7 @@ class _Stubs(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             m.jit.TracerWarning = type("TracerWarning", (Warning,), {})
         return m
 
-    def exec_module(self, module):  # noqa: ANN001
+    def exec_module(self, module):
         pass
 
 
@@ -55,7 +55,7 @@ def main(yaml_path: str) -> None:
     fn = next(n for n in ast.parse(src).body
               if isinstance(n, ast.FunctionDef) and n.name == "check_class_names")
     ab = types.ModuleType("ultralytics.nn.autobackend")
-    exec(compile(ast.Module([fn], []), "autobackend.py", "exec"), ab.__dict__)  # noqa: S102
+    exec(compile(ast.Module([fn], []), "autobackend.py", "exec"), ab.__dict__)
     nn = types.ModuleType("ultralytics.nn")
     nn.__path__ = []
     data = types.ModuleType("ultralytics.data")

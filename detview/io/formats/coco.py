@@ -88,7 +88,7 @@ def _parse_categories(cats: Any, source: str, problems: Problems) -> Classes:
         if not isinstance(c, dict):
             problems.add(source, where, "must be an object with 'id' and 'name'")
             continue
-        cid = c.get("id")
+        cid: Any = c.get("id")
         if not _is_int(cid):
             problems.add(source, where, f"'id' must be an integer (within int64), got "
                          f"{_short(cid)}")
@@ -101,9 +101,9 @@ def _parse_categories(cats: Any, source: str, problems: Problems) -> Classes:
         if cid in seen:
             problems.add(source, f"{where} (id {cid})", "duplicate category id")
             continue
-        seen.add(cid)
+        seen.add(int(cid))
         names.append(name)
-        ids.append(cid)
+        ids.append(int(cid))
         extras.append({kk: v for kk, v in c.items() if kk not in _CAT_CORE})
     return Classes(tuple(names), np.asarray(ids, dtype=np.int64), tuple(extras))
 
@@ -122,7 +122,7 @@ def _parse_images(imgs: Any, source: str, problems: Problems) -> Images:
         if not isinstance(im, dict):
             problems.add(source, where, "must be an object")
             continue
-        iid = im.get("id")
+        iid: Any = im.get("id")
         if not _is_int(iid):
             problems.add(source, where, f"'id' must be an integer (within int64), got "
                          f"{_short(iid)}")
@@ -139,7 +139,7 @@ def _parse_images(imgs: Any, source: str, problems: Problems) -> Images:
         if iid in seen:
             problems.add(source, where, "duplicate image id")
             continue
-        seen.add(iid)
+        seen.add(int(iid))
         w0, h0 = im.get("width", 0), im.get("height", 0)
         w, h = as_int(w0, 0, MAX_IMAGE_SIDE), as_int(h0, 0, MAX_IMAGE_SIDE)
         if w is None or h is None:
@@ -148,7 +148,7 @@ def _parse_images(imgs: Any, source: str, problems: Problems) -> Images:
             w = h = 0
         elif ("width" in im) and (w == 0 or h == 0):
             problems.warn(source, where, "zero width or height")
-        ids.append(iid)
+        ids.append(int(iid))
         names.append(fn)
         ws.append(w)
         hs.append(h)
@@ -237,7 +237,7 @@ def _ann_columns_slow(
         ids.append(a["id"])
         img.append(a["image_id"])
         cat.append(a["category_id"])
-        bbox.append([float(x) for x in b])
+        bbox.append([float(x) for x in (b or ())])
         area.append(float(ar))
         crowd.append(bool(cr))
     return (
@@ -354,7 +354,8 @@ def parse_coco_gt(obj: Any, source: str, *, clip: bool = False) -> GtResult:
         if e:
             extras[int(box_id[r])] = e
     meta_coco["ann_key_order"] = ann_key_order or list(_ANN_CORE)
-    meta_coco["image_key_order"] = list(obj["images"][0].keys()) if obj["images"] else list(_IMG_CORE)
+    meta_coco["image_key_order"] = (list(obj["images"][0].keys()) if obj["images"]
+                                    else list(_IMG_CORE))
     # original bbox floats for bit-exact writing of unedited (and unclipped) boxes
     src = keep & ~clipped
     meta_coco["orig_box_id"] = box_id[src]
@@ -389,7 +390,8 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
         cats = obj.get("categories")
         if isinstance(cats, list):
             vocab = {c["id"]: c["name"] for c in cats
-                     if isinstance(c, dict) and _is_int(c.get("id")) and isinstance(c.get("name"), str)}
+                     if isinstance(c, dict) and _is_int(c.get("id"))
+                     and isinstance(c.get("name"), str)}
         imgs = obj.get("images")
         if isinstance(imgs, list):
             image_vocab = {i["id"]: i["file_name"] for i in imgs
@@ -398,7 +400,8 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
     elif isinstance(obj, list):
         anns = obj
     else:
-        raise InputError(source, "", f"expected a JSON list of predictions, got {type(obj).__name__}")
+        raise InputError(source, "", "expected a JSON list of predictions, got "
+                         f"{type(obj).__name__}")
     n = len(anns)
     if n == 0:
         problems.warn(source, "", "the file has no predictions")
@@ -493,7 +496,7 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
                      if kk not in ("image_id", "category_id", "bbox", "score")}
                 if e:
                     extras[r] = e
-    where = [f"record #{k}" for k in rows.tolist()] if n < 200_000 else None
+    wheres = [f"record #{k}" for k in rows.tolist()] if n < 200_000 else None
     return PredData(
         source=source,
         format="coco",
@@ -505,7 +508,7 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
         vocab=vocab,
         image_vocab=image_vocab,
         extras=extras,
-        where=where,
+        where=wheres,
         problems=problems.items,
     )
 
@@ -519,7 +522,8 @@ def _ordered(d: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def coco_gt_to_obj(ds: Dataset, progress: Callable[[int, int], bool] | None = None) -> dict[str, Any]:
+def coco_gt_to_obj(ds: Dataset,
+                   progress: Callable[[int, int], bool] | None = None) -> dict[str, Any]:
     """The cleaned dataset as a COCO instances dict (deleted boxes/images left out)."""
     coco = ds.meta.get("coco") if ds.meta.get("format") == "coco" else None
     coco = coco or {}
@@ -577,9 +581,9 @@ def coco_gt_to_obj(ds: Dataset, progress: Callable[[int, int], bool] | None = No
             continue
         b = int(gt.box_id[r])
         e = gt.extras.get(b, {})
-        k = orig_index.get(b)
-        if k is not None and bool(np.all(oxyxy[k] == xyxy[r])):  # type: ignore[index]
-            bbox = [float(v) for v in oxywh[k].tolist()]  # type: ignore[index]
+        ko = orig_index.get(b)
+        if ko is not None and bool(np.all(oxyxy[ko] == xyxy[r])):  # type: ignore[index]
+            bbox = [float(v) for v in oxywh[ko].tolist()]  # type: ignore[index]
             moved = False
         else:
             x1, y1, x2, y2 = (float(v) for v in xyxy[r].tolist())
@@ -611,7 +615,7 @@ def coco_gt_to_obj(ds: Dataset, progress: Callable[[int, int], bool] | None = No
             d["segmentation"] = []
         out_anns.append(_ordered(d, ann_order))
         if progress is not None and t % 4096 == 0 and progress(t, n) is False:
-            from .errors import Cancelled
+            from ..errors import Cancelled
 
             raise Cancelled("cancelled")
     body: dict[str, Any] = dict(top)

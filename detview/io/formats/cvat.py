@@ -49,8 +49,8 @@ def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str]
     meta_el = root.find("meta")
     label_names: list[str] = []
     if meta_el is not None:
-        for lab in meta_el.iter("label"):
-            nm = lab.findtext("name")
+        for lab_el in meta_el.iter("label"):
+            nm = lab_el.findtext("name")
             if nm:
                 label_names.append(nm.strip())
     version = (root.findtext("version") or "").strip()

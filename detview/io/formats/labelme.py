@@ -112,13 +112,13 @@ def parse_labelme(obj: Any, source: str, problems: Problems | None = None) -> di
             own.add(source, where,
                     f"rectangle 'points' must be [[x1, y1], [x2, y2]], got {_short(pts)}")
             continue
-        xa, ya = (_num(v) for v in pts[0])
-        xb, yb = (_num(v) for v in pts[1])
+        xa, ya = (float(v) for v in pts[0])
+        xb, yb = (float(v) for v in pts[1])
         sc = s.get("score", float("nan"))
         if sc is not None and _num(sc) is None:
             own.add(source, where, f"'score' must be a number, got {_short(sc)}")
             continue
-        boxes.append([min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)])  # type: ignore[type-var]
+        boxes.append([min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)])
         labels.append(lab)
         scores.append(float("nan") if sc is None else float(sc))
         e = {kk: v for kk, v in s.items() if kk not in _SHAPE_CORE}

@@ -338,7 +338,8 @@ def voc_xml(
             size = ET.SubElement(root, "size")
             _sub(size, "width", str(int(width)))
             _sub(size, "height", str(int(height)))
-            _sub(size, "depth", voc.get("depth") if voc.get("depth") is not None else "3")
+            depth = voc.get("depth")
+            _sub(size, "depth", str(depth) if depth is not None else "3")
         elif tag == "object":
             for k, nm in enumerate(names):
                 obj = ET.SubElement(root, "object")

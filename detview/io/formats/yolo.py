@@ -518,8 +518,9 @@ def read_yolo_gt(
         if dy.splits:
             plan = _split_plan(dy, images_dir, problems)
         elif labels_dir is not None or images_dir is not None:
-            plan = _folder_plan(labels_dir or _labels_for_images(images_dir)  # type: ignore[arg-type]
-                                or images_dir, images_dir, data_yaml)  # type: ignore[arg-type]
+            labels = labels_dir or _labels_for_images(images_dir) or images_dir
+            assert labels is not None
+            plan = _folder_plan(labels, images_dir, data_yaml)
             plan.data_yaml = dy
         else:
             base = dy.base
