@@ -22,6 +22,8 @@ Headless:
   convert     convert ground truth between formats
   export      write the cleaned dataset (optionally replaying a corrections log)
   apply       replay a corrections log on the original dataset and export
+  runs        the experiment store: runs add|list|show|compare|worst|remove
+  logs        read training logs (torchvision, results.csv, TensorBoard, detectron2, MMDet)
 
 Run 'detview COMMAND --help' for the options of a command.
 """
