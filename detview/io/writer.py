@@ -109,7 +109,7 @@ def write_predictions(
         raise ValueError(f"predictions can be written as {', '.join(names)}, not {format!r}")
     log = get_logger(logger)
     with Output(dataset, Path(out), fmt.name, single_file=fmt.single_file,
-                default_name="", overwrite=overwrite, logger=log, marker=False) as o:
+                default_name="", overwrite=overwrite, logger=log) as o:
         fmt.write_preds(dataset, run, o)
     log.info("wrote run %s (%s): %d files", run, fmt.name, len(o.files))
     return o.written

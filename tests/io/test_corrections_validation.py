@@ -123,7 +123,7 @@ edit_records = st.recursive(
                                      "edits": st.lists(c, max_size=3)}), max_leaves=6)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(records=st.lists(edit_records, min_size=1, max_size=3))
 def test_property_any_log_is_applied_or_refused_cleanly(setup, records):

@@ -24,7 +24,7 @@ from detview.io.errors import InputError
 from .fuzzing import ADVERSARIAL, KINDS, Fixture, check_clean, coco_obj, mutate
 from .helpers import make_images
 
-HSET = settings(max_examples=25, deadline=None, derandomize=True,
+HSET = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 
