@@ -178,3 +178,19 @@ def test_deleted_boxes_and_images_leave_the_others_alone(tmp_path):
         (root / "Annotations" / "b.xml").read_bytes()
     assert ET.fromstring((tmp_path / "o" / "Annotations" / "a.xml").read_bytes()).find(
         "object") is None
+
+
+def test_labelme_file_elsewhere_is_rewritten_to_point_beside_its_image(tmp_path):
+    """A LabelMe file whose imagePath is ../images/a.jpg is not copied byte for byte
+    into an export where the json sits beside the image: it would point outside it."""
+    make_images(tmp_path / "images", {"a.jpg": (20, 20)})
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "a.json").write_text(json.dumps({
+        "imagePath": "../images/a.jpg", "imageWidth": 20, "imageHeight": 20,
+        "shapes": [{"label": "x", "points": [[1, 1], [5, 5]], "shape_type": "rectangle"}]}))
+    ds = load_dataset(tmp_path / "images", tmp_path / "ann", gt_format="labelme").dataset
+    write_dataset(ds, tmp_path / "out", "labelme", images_mode="copy")
+    got = json.loads((tmp_path / "out" / "a.json").read_text())
+    assert got["imagePath"] == "a.jpg" and (tmp_path / "out" / "a.jpg").is_file()
+    back = load_dataset(None, tmp_path / "out").dataset
+    assert back.images.file_names == ["a.jpg"] and len(back.gt) == 1

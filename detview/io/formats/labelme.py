@@ -137,6 +137,7 @@ def parse_labelme(obj: Any, source: str, problems: Problems | None = None) -> di
         "extras": extras,
         "image_extras": {"labelme": {"top": img_extra, "other_shapes": other,
                                      "other_index": other_index,
+                                     "image_path": fn,
                                      "key_order": list(obj.keys())}},
     }
 
@@ -353,7 +354,11 @@ def write(ds: Dataset, out: Output) -> None:
     crowd_total = 0
     for k, i in enumerate(keep):
         out.tick(k, len(keep))
-        data = out.unchanged(i, "labelme")
+        fn = im.file_names[i]
+        lm = (im.extras[i] or {}).get("labelme") or {}
+        # the source's bytes only where its imagePath is right beside the image, as here
+        same_place = lm.get("image_path") == fn.rsplit("/", 1)[-1]
+        data = out.unchanged(i, "labelme") if same_place else None
         if data is None:
             sl = gt.image_slice(i)
             rows = [r for r in range(sl.start, sl.stop) if gt.alive[r]]
