@@ -371,7 +371,11 @@ class Output:
             if self.replace_previous:
                 old = out.parent / f".{out.name}{_OLD}{secrets.token_hex(4)}"
                 os.rename(out, old)
-                os.rename(staging, out)
+                try:
+                    os.rename(staging, out)
+                except BaseException:
+                    os.rename(old, out)  # the previous export stays as it was
+                    raise
                 shutil.rmtree(old, ignore_errors=True)
                 self.log.info("replaced the previous export in %s", out)
             elif out.is_dir():
