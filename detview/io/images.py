@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ._common import IMAGE_EXTENSIONS, MAX_IMAGE_SIDE, Problems, Progress
 from .errors import Cancelled, InputError
-from .paths import Root, is_safe_name, regular_file
+from .paths import _CONTROL, MAX_NAME_BYTES, Root, is_safe_name, regular_file
 
 __all__ = ["image_size", "list_images", "read_sizes"]
 
@@ -68,7 +68,9 @@ def list_images(root: Path, recursive: bool = True, *, limit: int = 50_000_000) 
                     continue
             except OSError:
                 continue
-            if is_safe_name(name):
+            # names from the disk: only control characters and over-long paths are unsafe
+            if not _CONTROL.search(e.name) and len(name) <= MAX_NAME_BYTES // 4 or \
+                    is_safe_name(name):
                 out.append(name)
                 if len(out) >= limit:
                     break

@@ -43,9 +43,19 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+#: the common case, checked at once: plain relative names without ``.`` parts
+_SIMPLE = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_\-. ]*(?:/[A-Za-z0-9_\-][A-Za-z0-9_\-. ]*)*")
+
+
+def _simple(name: str) -> bool:
+    return len(name) <= MAX_PART_BYTES and _SIMPLE.fullmatch(name) is not None
+
+
 def unsafe_reason(name: object, base: str = "") -> str | None:
     """Why ``name`` (joined to the relative folder ``base``) is not a usable relative
     path, or None when it is."""
+    if not base and isinstance(name, str) and _simple(name):
+        return None
     if not isinstance(name, str):
         return f"a file name must be text, got {type(name).__name__}"
     if not name.strip():
@@ -79,6 +89,8 @@ def safe_name(name: object, source: str | Path = "", where: str = "", base: str 
 
     Raises :class:`InputError` naming ``source`` and ``where`` when it is unsafe.
     """
+    if not base and isinstance(name, str) and _simple(name):
+        return name
     why = unsafe_reason(name, base)
     if why is not None:
         shown = repr(name)
