@@ -93,6 +93,8 @@ def _folder_format(path: Path) -> str | None:
     for _dirpath, dirnames, filenames in os.walk(path):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for f in filenames:
+            if f.startswith("."):  # hidden: the export marker, editor files
+                continue
             e = os.path.splitext(f)[1].lower()
             exts[e] = exts.get(e, 0) + 1
         if sum(exts.values()) > 2000:
