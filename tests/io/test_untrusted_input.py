@@ -109,6 +109,10 @@ def test_over_long_names_and_paths(fx, tmp_path):
     expect_error(fx, "coco", json.dumps(obj).encode(), "image #0", "longer than 255 bytes")
     with pytest.raises(InputError, match="not found|too long|cannot read"):
         load_dataset(None, tmp_path / ("y" * 5000 + ".json"))
+    # found by the mutation fuzz: an over-long path: in a data.yaml
+    run(fx, "data_yaml", b"path: " + b"1" * 400 + b"\ntrain: images/train\nval: images/val\n"
+        b"names: [a, b]\n")
+    run(fx, "data_yaml", b"train: /" + b"d" * 300 + b"/x\nval: images/val\nnames: [a, b]\n")
     assert main(["eval", "--gt", str(tmp_path / ("y" * 5000)), "--out", "-"]) == 2
 
 

@@ -256,11 +256,19 @@ def find_yolo_names(*folders: Path | None) -> Path | None:
     return None
 
 
+def _isdir(p: Path) -> bool:
+    """``p.is_dir()`` that is False (not an exception) for over-long or odd paths."""
+    try:
+        return p.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _is_root_like(p: Path) -> bool:
     """A filesystem root or the home folder: never walked as a dataset."""
     try:
         r = p.resolve()
-    except OSError:
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: a symbolic link loop
         return True
     return r == Path(r.anchor) or r == Path.home().resolve() or len(r.parts) <= 1
 
@@ -292,7 +300,8 @@ def parse_data_yaml(path: Path) -> DataYaml:
     base = here
     pv = obj.get("path")
     if pv not in (None, ""):
-        if not isinstance(pv, str) or "\0" in pv or len(pv) > 4096:
+        if not isinstance(pv, str) or "\0" in pv or len(pv) > 4096 or any(
+                len(part.encode("utf-8", "replace")) > 255 for part in pv.split("/")):
             problems.warn(path, "key 'path'", f"unusable 'path' {str(pv)[:60]!r}; the splits are "
                           "read relative to this file's folder")
         else:
@@ -301,7 +310,7 @@ def parse_data_yaml(path: Path) -> DataYaml:
                 problems.warn(path, "key 'path'", f"'path: {pv}' is a filesystem root or the "
                               "home folder; not searched (the splits are read relative to this "
                               "file's folder)")
-            elif cand.is_dir():
+            elif _isdir(cand):
                 base = cand
             else:
                 problems.warn(path, "key 'path'", f"'path: {pv}' is not a folder; the splits are "
@@ -318,22 +327,22 @@ def parse_data_yaml(path: Path) -> DataYaml:
                 continue
             if os.path.isabs(e):
                 p = Path(e)
-                if _is_root_like(p):
-                    problems.warn(path, f"key '{key}'", f"{e!r} is a filesystem root or the "
-                                  "home folder; not searched")
+                if len(e) > 4096 or "\0" in e or _is_root_like(p):
+                    problems.warn(path, f"key '{key}'", f"{e[:60]!r} is unusable, a filesystem "
+                                  "root or the home folder; not searched")
                     continue
             else:
                 why = unsafe_reason(e)
                 if why is not None:
                     # Ultralytics also tries "../x" as "x" under path
                     if e.startswith("../") and unsafe_reason(e[3:]) is None and \
-                            (base / e[3:]).exists():
+                            (_isdir(base / e[3:]) or regular_file(base / e[3:])):
                         e = e[3:]
                     else:
                         problems.warn(path, f"key '{key}'", f"{e[:60]!r}: {why}; not read")
                         continue
                 p = base / safe_name(e)
-            if p.is_dir():
+            if _isdir(p):
                 splits.setdefault(key, []).append(("dir", p))
             elif regular_file(p) and p.suffix.lower() == ".txt":
                 splits.setdefault(key, []).append(("list", p))
