@@ -66,15 +66,14 @@ def export_dataset(original: Dataset, edits: list[Edit], spec: DatasetSpec, out:
                    fmt: str | None, images_mode: str = "none",
                    meta: list[dict[str, Any]] | None = None, overwrite: bool = False,
                    ) -> tuple[list[Path], dict[str, int]]:
-    """Apply ``edits`` to a copy of ``original`` and write the export and its log
-    (through :func:`detview.io.export_dataset`, as the GUI does)."""
-    from detview.io import export_dataset as io_export
+    """Apply ``edits`` to a copy of ``original`` and write the export and its log (the
+    GUI's export runs the same :func:`detview.session.pipeline.export_edits`, which
+    writes through :func:`detview.io.export_dataset`)."""
+    from detview.session.pipeline import export_edits
 
-    # the loader's image folder (it resolves a dataset folder to its images/), as the GUI
-    root = original.meta.get("images_root") or spec.images
-    return io_export(original, edits, Path(out), fmt, source=spec.to_json(), meta=meta,
-                     images_mode=images_mode, images_root=Path(root) if root else None,
-                     overwrite=overwrite, logger=log)
+    result = export_edits(original, edits, spec, Path(out), fmt, images_mode, meta=meta,
+                          logger=log, overwrite=overwrite)
+    return result.files, result.summary
 
 
 def _run(args: argparse.Namespace, spec: DatasetSpec) -> int:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = ("eval_cmd", "coco_eval_cmd", "convert_cmd", "export_cmd", "runs_cmd",
-                   "logs_cmd")
+                   "logs_cmd", "check_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("detview: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # one clean line; a traceback only with --debug
+    except Exception as exc:  # one clean line; the traceback only with --debug
         if args.debug:
             raise
         from detview.io.errors import format_error

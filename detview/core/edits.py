@@ -9,7 +9,7 @@ the corrections log and export are all made from these records.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "DeleteBoxes",
     "DeleteImages",
     "Edit",
+    "EditRefused",
     "MoveBoxes",
     "RelabelBoxes",
     "RemoveBoxes",
@@ -33,6 +34,18 @@ XYXY = tuple[float, float, float, float]
 
 def _t(seq: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(seq)
+
+
+class EditRefused(ValueError):
+    """``Dataset.apply`` (or ``Dataset.check``) refused an edit: nothing was changed.
+
+    ``part`` is the 1-based position of the refused record inside a :class:`Composite`
+    (0 for a single record); the message says which record and why.
+    """
+
+    def __init__(self, message: str, part: int = 0) -> None:
+        super().__init__(message)
+        self.part = part
 
 
 @dataclass(frozen=True)
@@ -382,7 +395,3 @@ def edit_from_json(d: dict[str, Any], _depth: int = 0) -> Edit:
         shown = ", ".join(f"{k}: {lengths[k]}" for k in sorted(lengths))
         raise ValueError(f"{kind}: lists of different lengths ({shown})")
     return cls(**kwargs)
-
-
-def as_dict(edit: Edit) -> dict[str, Any]:  # pragma: no cover - convenience
-    return asdict(edit)

@@ -307,5 +307,7 @@ def choose_class_map(pd: PredData, img: np.ndarray, gt: Boxes, classes: Classes,
 
 
 def describe_unmapped(keys: Sequence[Any], limit: int = 10) -> str:
-    ks = sorted(keys, key=str)
+    """The first classes of ``keys``, ids in numeric order, names in text order."""
+    ks = sorted(keys, key=lambda k: (isinstance(k, str), k if not isinstance(k, str) else 0,
+                                     str(k)))
     return ", ".join(map(str, ks[:limit])) + (", ..." if len(ks) > limit else "")

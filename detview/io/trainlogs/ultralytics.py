@@ -64,9 +64,9 @@ def parse(data: bytes, source: str) -> Parsed:
         raise InputError(source, "line 1", f"not a CSV header: {exc}") from None
     cols = [h.strip() for h in header]
     if "epoch" not in cols:
+        shown = ", ".join(cols[:8]) + (" ..." if len(cols) > 8 else "")
         raise InputError(source, "line 1", "no 'epoch' column: not an Ultralytics "
-                                           "results.csv (columns: "
-                                           f"{', '.join(cols[:8])}{' ...' if len(cols) > 8 else ''})")
+                                           f"results.csv (columns: {shown})")
     if len(set(cols)) != len(cols):
         dup = sorted({c for c in cols if cols.count(c) > 1})
         raise InputError(source, "line 1", f"column named twice: {', '.join(dup)}")
