@@ -457,7 +457,7 @@ def near_duplicate_findings(images: Images, hashes: np.ndarray, valid: np.ndarra
         sec = np.asarray(second, dtype=np.uint64)
         keep &= hamming(sec[i], sec[j]) <= options.near_distance
     i, j, d = i[keep], j[keep], d[keep]
-    parent = {}
+    parent: dict[int, int] = {}
 
     def find(x: int) -> int:
         parent.setdefault(x, x)

@@ -50,7 +50,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -730,6 +730,7 @@ class ClassCounts:
                 def matched(kind: str) -> Callable[[], _Source]:
                     def get() -> _Source:
                         oc = outcomes() if callable(outcomes) else outcomes
+                        assert oc is not None
                         pred_outcome = np.asarray(oc[0])
                         gt_matched = np.asarray(oc[1], dtype=bool)
                         if kind == "fn":
@@ -967,10 +968,16 @@ def _suggest(word: str, options: Iterable[str]) -> str | None:
     return low[hit[0]] if hit else None
 
 
+def _as_float(a: Any) -> Any:
+    """A scalar as np.float64, an array as float64 (no copy when it is one)."""
+    if np.isscalar(a):
+        return np.float64(cast(Any, a))
+    return np.asarray(a).astype(np.float64, copy=False)
+
+
 def _ieee_div(a: Any, b: Any) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.divide(np.float64(a) if np.isscalar(a) else a,
-                         np.float64(b) if np.isscalar(b) else b)
+        return np.divide(_as_float(a), _as_float(b))
 
 
 _ARITH: dict[str, Callable[[Any, Any], Any]] = {
@@ -1100,7 +1107,10 @@ class _Binder:
         if isinstance(n, _Lit):
             v = n.value
             typ = _BOOL if isinstance(v, bool) else _NUM if isinstance(v, float) else _STR
-            return _Bound(typ, lambda t, v=v: v, n, const=True)
+            def const(_t: QueryTable, v: Any = v) -> Any:
+                return v
+
+            return _Bound(typ, const, n, const=True)
         if isinstance(n, _Ref):
             return self.ref(n)
         if isinstance(n, _Count):
@@ -1191,7 +1201,7 @@ class _Binder:
 
         def ev(t: QueryTable) -> Any:
             acc = fs[0](t)
-            acc = np.float64(acc) if np.isscalar(acc) else acc.astype(np.float64, copy=False)
+            acc = _as_float(acc)
             with np.errstate(all="ignore"):
                 for op, f in zip(ops, fs[1:], strict=True):
                     acc = op(acc, f(t))
@@ -1283,6 +1293,7 @@ class _Binder:
 
         def ev(t: QueryTable) -> Any:
             v = f(t)
+            hit: Any
             if np.isscalar(v):
                 hit = v in values
             elif s.typ == _STR:
