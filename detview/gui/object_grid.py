@@ -17,6 +17,7 @@ so only the crops on screen are ever decoded (in workers, draft-mode JPEG, disk 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QKeySequence, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -199,58 +200,102 @@ class ObjectGridModel(QStringListModel):
 
 
 class _Delegate(QStyledItemDelegate):
-    """Paints a thumbnail (or a placeholder while it decodes) and its caption."""
+    """Paints a crop tile: the thumbnail (or a placeholder while it decodes), its
+    frame and caption. A finished tile is composed once into an image and kept (the
+    last few hundred): a repaint while scrolling is one image copy per crop."""
+
+    TILES = 600
 
     def __init__(self, grid: ObjectGrid) -> None:
         super().__init__(grid)
         self.grid = grid
         self.small = QFont()
         self.small.setPointSizeF(max(7.0, self.small.pointSizeF() - 1.5))
+        self.tiles: OrderedDict[int, QImage] = OrderedDict()
+        self._sel = QColor(grid.palette().highlight().color())
+        self._sel.setAlpha(80)
+        self._sel_pen = QPen(self._sel.darker(140), 3)
+        # made once: a repaint of 50 placeholders should not make 300 colour objects
+        self._wait_fill, self._bad_fill = QColor(235, 235, 235), QColor(250, 225, 225)
+        self._wait_pen, self._bad_pen = QColor(150, 150, 150), QColor(190, 40, 40)
+        self._frame = {k: QPen(c, 3) for k, c in (("gt", _GT), ("pred", _PRED),
+                                                   ("hint", _HINT))}
+        self._text1, self._text2 = QColor(40, 40, 40), QColor(110, 110, 110)
+        self._center = Qt.AlignmentFlag.AlignCenter
+        self._hcenter = Qt.AlignmentFlag.AlignHCenter
+
+    def clear(self) -> None:
+        self.tiles.clear()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:  # noqa: N802
         s = self.grid.model.size
         return QSize(s + 8, s + _CAPTION + 6)
 
     def paint(self, p: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        m = self.grid.model
         row = index.row()
         r: QRect = option.rect  # type: ignore[attr-defined]
-        s = m.size
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
-        if selected:
-            p.fillRect(r, option.palette.highlight())  # type: ignore[attr-defined]
-        box = QRect(r.x() + (r.width() - s) // 2, r.y() + 3, s, s)
+        tile = self.tiles.get(row)
+        if tile is not None:
+            self.tiles.move_to_end(row)
+        if tile is None or tile.width() != r.width() or tile.height() != r.height():
+            tile = self._compose(row, r.width(), r.height())
+            if tile is None:  # not decoded yet: the placeholder, drawn each time
+                self._draw(p, row, r)
+            else:
+                self.tiles[row] = tile
+                while len(self.tiles) > self.TILES:
+                    self.tiles.popitem(last=False)
+        if tile is not None:
+            p.drawImage(r.x(), r.y(), tile)
+        if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[attr-defined]
+            p.fillRect(r, self._sel)
+            p.setPen(self._sel_pen)
+            p.drawRect(r.adjusted(1, 1, -2, -2))
+
+    def _compose(self, row: int, w: int, h: int) -> QImage | None:
+        if self.grid.service.get(self.grid.model.thumb(row)) is None:
+            return None
+        tile = QImage(w, h, QImage.Format.Format_RGB32)
+        tile.fill(self.grid.view.palette().base().color())
+        p = QPainter(tile)
+        self._draw(p, row, QRect(0, 0, w, h))
+        p.end()
+        return tile
+
+    def _draw(self, p: QPainter, row: int, r: QRect) -> None:
+        m = self.grid.model
+        sz = m.size
+        x0, y0 = r.x() + (r.width() - sz) // 2, r.y() + 3
+        box = QRect(x0, y0, sz, sz)
         thumb = m.thumb(row)
         img = self.grid.service.get(thumb)
         if img is not None:
-            x = box.x() + (s - img.width()) // 2
-            y = box.y() + (s - img.height()) // 2
-            p.drawImage(x, y, img)
+            p.drawImage(x0 + (sz - img.width()) // 2, y0 + (sz - img.height()) // 2, img)
         else:
             err = self.grid.service.error(thumb)
-            p.fillRect(box, QColor(235, 235, 235) if not err else QColor(250, 225, 225))
-            p.setPen(QColor(150, 150, 150) if not err else QColor(190, 40, 40))
-            p.drawText(box, Qt.AlignmentFlag.AlignCenter, "…" if not err else "cannot read")
-        if m.objects is not None:
-            color = _PRED if m.objects.is_pred[row] else _GT
-            if int(m.objects.hint[row]) >= 0:
-                color = _HINT
-            p.setPen(QPen(color, 3))
+            p.fillRect(box, self._bad_fill if err else self._wait_fill)
+            if err:
+                p.setPen(self._bad_pen)
+                p.drawText(box, self._center, "cannot read")
+        o = m.objects
+        if o is not None:
+            p.setPen(self._frame["hint" if o.hint[row] >= 0 else
+                                 "pred" if o.is_pred[row] else "gt"])
             p.drawRect(box.adjusted(1, 1, -1, -1))
         top, bottom = m.caption(row)
         p.setFont(self.small)
-        p.setPen(option.palette.highlightedText().color() if selected  # type: ignore[attr-defined]
-                 else QColor(40, 40, 40))
+        p.setPen(self._text1)
         fm = p.fontMetrics()
-        tr = QRect(r.x() + 2, box.bottom() + 2, r.width() - 4, fm.height())
-        p.drawText(tr, Qt.AlignmentFlag.AlignHCenter,
-                   fm.elidedText(top, Qt.TextElideMode.ElideRight, tr.width()))
+        h = fm.height()
+        w = r.width() - 4
+        tr = QRect(r.x() + 2, y0 + sz + 1, w, h)
+        p.drawText(tr, self._hcenter, top if fm.horizontalAdvance(top) <= w
+                   else fm.elidedText(top, Qt.TextElideMode.ElideRight, w))
         if bottom:
-            br = tr.translated(0, fm.height())
-            p.setPen(option.palette.highlightedText().color() if selected  # type: ignore[attr-defined]
-                     else QColor(110, 110, 110))
-            p.drawText(br, Qt.AlignmentFlag.AlignHCenter,
-                       fm.elidedText(bottom, Qt.TextElideMode.ElideRight, br.width()))
+            p.setPen(self._text2)
+            p.drawText(tr.translated(0, h), self._hcenter,
+                       bottom if fm.horizontalAdvance(bottom) <= w
+                       else fm.elidedText(bottom, Qt.TextElideMode.ElideRight, w))
 
 
 class _View(QListView):
@@ -363,6 +408,7 @@ class ObjectGrid(QWidget):
         v.setModel(self.model)
         self.delegate = _Delegate(self)
         v.setItemDelegate(self.delegate)
+        self.model.modelReset.connect(self.delegate.clear)
         v.setGridSize(self.delegate.sizeHint(QStyleOptionViewItem(), QModelIndex()))
         v.clicked.connect(self._clicked)
         v.act.connect(self._act_key)
@@ -542,6 +588,7 @@ class ObjectGrid(QWidget):
     def _resize(self, size: int) -> None:
         self.model.size = int(size)
         self.model._reset_caches()
+        self.delegate.clear()
         self.view.setGridSize(self.delegate.sizeHint(QStyleOptionViewItem(), QModelIndex()))
         self.model.layoutChanged.emit()
 

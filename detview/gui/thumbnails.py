@@ -163,8 +163,11 @@ class ThumbnailService(QObject):
         self.memory = memory
         self._mem: OrderedDict[tuple[str, XYXY | None, int], QImage] = OrderedDict()
         self._bad: dict[tuple[str, XYXY | None, int], str] = {}
-        self._queue: list[Thumb] = []  # LIFO
-        self._queued: set[tuple[str, XYXY | None, int]] = set()
+        # waiting requests: keys on a stack (last asked, first made; a key asked again
+        # is pushed again, its older place skipped), the thumbs by key; in the works
+        self._stack: list[tuple[str, XYXY | None, int]] = []
+        self._queued: dict[tuple[str, XYXY | None, int], Thumb] = {}
+        self._inflight: set[tuple[str, XYXY | None, int]] = set()
         self._cv = threading.Condition()
         self._stop = False
         self._decoded = _Decoded()
@@ -187,16 +190,16 @@ class ThumbnailService(QObject):
         if key in self._bad:
             return None
         with self._cv:
-            if key in self._queued:
-                # already waiting: bring it to the front (it is on screen again)
-                try:
-                    self._queue.remove(thumb)
-                except ValueError:
-                    return None
-                self._queue.append(thumb)
+            if key in self._inflight:
                 return None
-            self._queued.add(key)
-            self._queue.append(thumb)
+            if key in self._queued:  # waiting: to the front (it is on screen again)
+                if self._stack and self._stack[-1] != key:
+                    self._stack.append(key)
+                    if len(self._stack) > 4 * len(self._queued) + 256:
+                        self._compact()
+                return None
+            self._queued[key] = thumb
+            self._stack.append(key)
             self._cv.notify()
         if not self._threads:
             self._threads = [threading.Thread(target=self._work, daemon=True,
@@ -214,14 +217,26 @@ class ThumbnailService(QObject):
         were dropped."""
         keep = {t.key for t in thumbs}
         with self._cv:
-            old = len(self._queue)
-            self._queue = [t for t in self._queue if t.key in keep]
-            self._queued = {t.key for t in self._queue}
-            return old - len(self._queue)
+            old = len(self._queued)
+            self._queued = {k: t for k, t in self._queued.items() if k in keep}
+            self._compact()
+            return old - len(self._queued)
+
+    def _compact(self) -> None:
+        """The stack without dropped keys and older duplicates (lock held)."""
+        seen: set[tuple[str, XYXY | None, int]] = set()
+        out = []
+        for k in reversed(self._stack):
+            if k in self._queued and k not in seen:
+                seen.add(k)
+                out.append(k)
+        out.reverse()
+        self._stack = out
 
     def pending(self) -> int:
+        """Requests waiting or being made."""
         with self._cv:
-            return len(self._queue)
+            return len(self._queued) + len(self._inflight)
 
     def clear_memory(self) -> None:
         self._mem.clear()
@@ -230,7 +245,8 @@ class ThumbnailService(QObject):
     def shutdown(self) -> None:
         with self._cv:
             self._stop = True
-            self._queue.clear()
+            self._stack.clear()
+            self._queued.clear()
             self._cv.notify_all()
         for t in self._threads:
             t.join(2.0)
@@ -238,7 +254,7 @@ class ThumbnailService(QObject):
     def _deliver(self, thumb: Thumb, img: QImage | None, err: str) -> None:
         key = thumb.key
         with self._cv:
-            self._queued.discard(key)
+            self._inflight.discard(key)
         if img is None:
             self._bad[key] = err
             self.failed.emit(key, err)
@@ -262,11 +278,15 @@ class ThumbnailService(QObject):
     def _work(self) -> None:
         while True:
             with self._cv:
-                while not self._queue and not self._stop:
-                    self._cv.wait()
-                if self._stop:
-                    return
-                thumb = self._queue.pop()
+                thumb = None
+                while thumb is None:
+                    while not self._stack and not self._stop:
+                        self._cv.wait()
+                    if self._stop:
+                        return
+                    key = self._stack.pop()
+                    thumb = self._queued.pop(key, None)  # None: dropped or made already
+                self._inflight.add(thumb.key)
             img, err = self._make(thumb)
             if self._stop:
                 return
