@@ -14,6 +14,7 @@ the session in a worker once the edits pause.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -546,9 +547,15 @@ class AnalysisPanel(QWidget):
             self.hitsChosen.emit(e.error_hits(name))
 
     def _on_score_bin(self, kind: str, lo: float, hi: float, last: bool) -> None:
-        rec = self.records()
-        if rec is not None:
-            self.hitsChosen.emit(score_bin_hits(rec, kind, lo, hi, self.thresholds.cls, last))
+        rec, s = self.records(), self.session
+        if rec is None or s is None:
+            return
+        hits = score_bin_hits(rec, kind, lo, hi, self.thresholds.cls, last)
+        thr = s.params.score_threshold
+        if hi <= thr:  # the viewer draws none of them: say how to see them
+            hits = replace(hits, label=f"{hits.label} (under the threshold {thr:.2f}: lower "
+                                       "it to see them)")
+        self.hitsChosen.emit(hits)
 
     def _on_iou_bin(self, lo: float, hi: float, last: bool) -> None:
         rec, s = self.records(), self.session
