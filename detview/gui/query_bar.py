@@ -153,8 +153,7 @@ class QueryBar(QWidget):
         lay.replaceWidget(old, self)
         top = self.layout().itemAt(0).layout()  # type: ignore[union-attr]
         top.replaceWidget(self.edit, old)
-        self.edit.hide()
-        self.edit.setParent(None)  # type: ignore[call-overload]
+        self.edit.hide()  # out of the layout; still ours (Qt deletes it with the bar)
         self.edit.deleteLater()
         self.edit = old
         self.completer.setWidget(old)

@@ -255,3 +255,44 @@ def test_object_sets_sort_and_select(tables) -> None:
         hits.gt_box_id.tolist())
     g_ids, p_ids = pairs.ids(range(3))
     assert g_ids == [] and p_ids == pairs.box_id[:3].tolist()
+
+
+def test_label_quality_object_sets_take_the_issues_of_a_result(tables) -> None:
+    """quality_objects reads the columns of a label-quality result (the fields of
+    detview.core.label_quality.LabelQuality): the issue boxes, their score, the likely
+    class of a swap; boxes deleted since are left out."""
+    from types import SimpleNamespace
+
+    from detview.core.objects import quality_objects
+
+    gt, dets, k = tables
+    g = gt.copy()
+    n_g, n_p = len(g), len(dets)
+    rng = np.random.default_rng(0)
+    swap = rng.random(n_g)
+    badloc = rng.random(n_g)
+    over = np.where(rng.random(n_p) < 0.3, rng.random(n_p), np.nan)
+    lq = SimpleNamespace(
+        gt_box_id=g.box_id.copy(), swap=swap, swap_issue=swap < 0.2,
+        swap_class=(g.cls + 1) % k, badloc=badloc, badloc_issue=badloc < 0.1,
+        pred_box_id=dets.box_id.copy(), overlooked=over,
+        overlooked_issue=np.nan_to_num(over, nan=1.0) < 0.15)
+    gone = int(np.flatnonzero(swap < 0.2)[0])
+    g.alive[gone] = False  # deleted since the scores were computed
+    sw = quality_objects(lq, g, dets, "swap")
+    want = [int(g.box_id[r]) for r in range(n_g) if swap[r] < 0.2 and r != gone]
+    assert sorted(sw.box_id.tolist()) == sorted(want) and not sw.is_pred.any()
+    for b, q, h in zip(sw.box_id.tolist(), sw.quality.tolist(), sw.hint.tolist(),
+                       strict=True):
+        r = int(np.flatnonzero(g.box_id == b)[0])
+        assert q == swap[r] and h == (g.cls[r] + 1) % k
+    assert list(sw.sorted("quality").quality) == sorted(sw.quality)  # worst first
+    bl = quality_objects(lq, g, dets, "badloc")
+    assert sorted(bl.box_id.tolist()) == sorted(
+        int(g.box_id[r]) for r in range(n_g) if badloc[r] < 0.1 and r != gone)
+    assert (bl.hint == -1).all()
+    ov = quality_objects(lq, g, dets, "overlooked")
+    assert ov.is_pred.all() and sorted(ov.box_id.tolist()) == sorted(
+        int(dets.box_id[r]) for r in range(n_p) if lq.overlooked_issue[r])
+    every = quality_objects(lq, g, dets, "overlooked", issues_only=False)
+    assert len(every) == int(np.count_nonzero(~np.isnan(over)))
