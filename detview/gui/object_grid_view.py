@@ -175,8 +175,9 @@ class ObjectGridModel(QStringListModel):
 
 class GridDelegate(QStyledItemDelegate):
     """Paints a crop tile: the thumbnail (or a placeholder while it decodes), its
-    frame and caption. A finished tile is composed once into an image and kept (the
-    last few hundred): a repaint while scrolling is one image copy per crop."""
+    frame and caption. A tile is composed once into an image and kept (the last few
+    hundred), again when its crop arrives: a repaint while scrolling is one image copy
+    per crop."""
 
     TILES = 600
 
@@ -185,7 +186,8 @@ class GridDelegate(QStyledItemDelegate):
         self.grid = grid
         self.small = QFont()
         self.small.setPointSizeF(max(7.0, self.small.pointSizeF() - 1.5))
-        self.tiles: OrderedDict[int, QImage] = OrderedDict()
+        self.tiles: OrderedDict[int, tuple[QImage, bool]] = OrderedDict()
+        self._once: set[int] = set()  # rows drawn once as a placeholder
         self._sel = QColor(grid.palette().highlight().color())
         self._sel.setAlpha(80)
         self._sel_pen = QPen(self._sel.darker(140), 3)
@@ -200,6 +202,7 @@ class GridDelegate(QStyledItemDelegate):
 
     def clear(self) -> None:
         self.tiles.clear()
+        self._once.clear()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:  # noqa: N802
         s = self.grid.model.size
@@ -208,33 +211,45 @@ class GridDelegate(QStyledItemDelegate):
     def paint(self, p: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         row = index.row()
         r: QRect = option.rect  # type: ignore[attr-defined]
-        tile = self.tiles.get(row)
-        if tile is not None:
+        entry = self.tiles.get(row)
+        if entry is not None:
             self.tiles.move_to_end(row)
-        if tile is None or tile.width() != r.width() or tile.height() != r.height():
-            tile = self._compose(row, r.width(), r.height())
-            if tile is None:  # not decoded yet: the placeholder, drawn each time
-                self._draw(p, row, r)
-            else:
-                self.tiles[row] = tile
-                while len(self.tiles) > self.TILES:
-                    self.tiles.popitem(last=False)
-        if tile is not None:
-            p.drawImage(r.x(), r.y(), tile)
+        if entry is None and row not in self._once and \
+                self.grid.service.get(self.grid.model.thumb(row)) is None:
+            # first sight, not decoded (a jump): drawn directly, a tile next time
+            self._once.add(row)
+            if len(self._once) > 4 * self.TILES:
+                self._once.clear()
+            self._draw(p, row, r)
+            self._selected(p, option, r)
+            return
+        if entry is None or entry[0].width() != r.width() or entry[0].height() != r.height() \
+                or (not entry[1] and self.grid.service.get(self.grid.model.thumb(row))
+                    is not None):  # new, resized, or its crop has arrived
+            entry = self._compose(row, r.width(), r.height())
+            self.tiles[row] = entry
+            while len(self.tiles) > self.TILES:
+                self.tiles.popitem(last=False)
+        elif not entry[1]:  # still decoding: keep asking (it is on screen)
+            self.grid.service.get(self.grid.model.thumb(row))
+        p.drawImage(r.x(), r.y(), entry[0])
+        self._selected(p, option, r)
+
+    def _selected(self, p: QPainter, option: QStyleOptionViewItem, r: QRect) -> None:
         if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[attr-defined]
             p.fillRect(r, self._sel)
             p.setPen(self._sel_pen)
             p.drawRect(r.adjusted(1, 1, -2, -2))
 
-    def _compose(self, row: int, w: int, h: int) -> QImage | None:
-        if self.grid.service.get(self.grid.model.thumb(row)) is None:
-            return None
+    def _compose(self, row: int, w: int, h: int) -> tuple[QImage, bool]:
+        """The tile of ``row``, and whether it holds the crop (else the placeholder)."""
+        done = self.grid.service.get(self.grid.model.thumb(row)) is not None
         tile = QImage(w, h, QImage.Format.Format_RGB32)
         tile.fill(self.grid.view.palette().base().color())
         p = QPainter(tile)
         self._draw(p, row, QRect(0, 0, w, h))
         p.end()
-        return tile
+        return tile, done
 
     def _draw(self, p: QPainter, row: int, r: QRect) -> None:
         m = self.grid.model
