@@ -1,0 +1,682 @@
+"""Label-quality scores: which annotations are probably wrong (ObjectLab).
+
+The method of Tkachenko, Thyagarajan and Mueller (2023), "ObjectLab: Automated
+Diagnosis of Mislabeled Images in Object Detection Data", as `cleanlab.object_detection`
+(2.9) defines it, computed here in columns over the whole dataset at once. Every number
+equals cleanlab's (``get_label_quality_scores``, ``compute_overlooked_box_scores``,
+``compute_badloc_box_scores``, ``compute_swap_box_scores`` and the issue rule of
+``find_label_issues``) to floating-point rounding.
+
+The predictions must come from a model that did **not** train on these images
+(held-out or cross-validated predictions); a model that memorised the labels agrees
+with their mistakes. Use all of a run's predictions: the method applies its own
+confidence thresholds.
+
+Definitions (``sim`` = similarity of an annotated box and a predicted box in the same
+image: ``alpha * IoU + (1 - alpha) * exp(-0.1 * centre distance in pixels)``, alpha 0.9;
+``msim`` = the smallest non-zero ``sim`` of any annotated/predicted pair of any image):
+
+- *overlooked* (per prediction; a missing annotation): defined only for a confident
+  prediction (score >= 0.95) that overlaps no annotated box at all (IoU 0 with every
+  one); it is the highest ``sim`` to an annotated box of the predicted class, or
+  ``msim * (1 - score)`` when the image has none of that class. NaN otherwise.
+- *swap* (per annotated box; wrong class): the confident predictions (score > 0.95) of
+  another class; ``max(msim, 1 - sim)`` with the most similar one (whose class is
+  :attr:`LabelQuality.swap_class`, "likely <class>"), 1 when there is none, and ``msim``
+  when another annotated box of a different class covers it (IoU >= 0.95: two
+  conflicting labels for one object).
+- *badloc* (per annotated box; badly placed): the predictions of the same class with
+  score > 0.5 that overlap it; the highest ``sim`` to one of them (the box to snap onto,
+  :attr:`LabelQuality.badloc_pred_box_id`), 1 when there is none.
+- *label_quality* (per image): each subtype's box scores pooled by a softmin
+  (temperature 0.1; 1 when the image has no such score), then the weighted geometric
+  mean of the three (weights 1/3): 0 = surely mislabeled, 1 = clean.
+
+Lower is worse everywhere. ``n_overlooked``, ``n_swap``, ``n_badloc`` count the boxes
+that cleanlab's ``find_label_issues`` would call issues: a box score at or below
+``0.8 * 0.25 * AP(class)``, where ``AP(class)`` is the class's average precision over
+IoU .50:.95 computed as cleanlab does (its own greedy matching and all-point
+interpolated AP, on the whole dataset), the class being the prediction's for
+overlooked and the annotation's for swap and badloc. A missing overlooked score counts
+as 1 (no issue); a class never annotated has AP 0, so its predictions are never counted
+as overlooked.
+
+Scope: alive ground-truth boxes and predictions with a finite score >= 0 (cleanlab's
+``get_label_quality_scores`` drops scores below 0). The two dataset-wide quantities
+(``msim`` and the per-class AP) come from the *active* images (all, or those the caller
+passes, e.g. not deleted); every image gets scores. :func:`update_label_quality`
+re-scores only the images an edit touched (the pairs of the other images are kept) and
+then re-pools everything, which is exact because the per-image part is independent of
+the other images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .tables import Boxes
+
+__all__ = [
+    "LQ_COLUMNS",
+    "LabelQuality",
+    "LabelQualityParams",
+    "compute_label_quality",
+    "update_label_quality",
+]
+
+#: the per-image columns :meth:`LabelQuality.image_table` adds
+LQ_COLUMNS: tuple[str, ...] = ("label_quality", "n_overlooked", "n_swap", "n_badloc")
+
+_EPS = 1e-6  # cleanlab: IoU denominator clip, softmax temperature floor
+_TINY = 1e-100  # cleanlab: added inside the log of the pooled scores
+_EUC_FACTOR = 0.1  # cleanlab: exp(-EUC_FACTOR * centre distance)
+_IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+_PAIRS_PER_CHUNK = 1_500_000  # bounds the memory of the all-pairs pass
+
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class LabelQualityParams:
+    """cleanlab 2.9's defaults (``cleanlab.internal.constants``)."""
+
+    alpha: float = 0.9  # weight of IoU against centre distance in ``sim``
+    low_probability_threshold: float = 0.5  # badloc: predictions with score > this
+    high_probability_threshold: float = 0.95  # overlooked: >= this; swap: > this
+    temperature: float = 0.1  # softmin pooling of box scores into image scores
+    overlapping_label_check: bool = True  # swap = msim for conflicting duplicate labels
+    label_overlap_iou: float = 0.95  # what "conflicting duplicate" means
+    weight_overlooked: float = 1 / 3
+    weight_swap: float = 1 / 3
+    weight_badloc: float = 1 / 3
+    ap_scale: float = 0.25  # issue threshold = factor * ap_scale * AP(class)
+    overlooked_factor: float = 0.8
+    swap_factor: float = 0.8
+    badloc_factor: float = 0.8
+
+    def __post_init__(self) -> None:
+        w = np.array([self.weight_overlooked, self.weight_swap, self.weight_badloc])
+        if not np.isclose(w.sum(), 1.0) or w.min() < 0:
+            raise ValueError("label-quality weights must be non-negative and sum to 1")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
+
+
+# --------------------------------------------------------------------------- result
+@dataclass(frozen=True, eq=False)
+class _Parts:
+    """Per-image intermediate values, kept so that an edit re-scores one image only."""
+
+    gt_offsets: np.ndarray  # the gt table's offsets these rows were computed with
+    gt_key: np.ndarray  # (box_id, cls, alive) per gt row, to check untouched images
+    gt_xyxy: np.ndarray
+    badloc: np.ndarray  # float per gt row (NaN: not scored)
+    badloc_pred: np.ndarray  # pred row or -1
+    swap_sim: np.ndarray  # max sim to a confident other-class prediction (NaN: none)
+    swap_pred: np.ndarray  # pred row or -1
+    overlap: np.ndarray  # bool: conflicting duplicate label
+    pred_valid: np.ndarray  # bool per pred row: finite score >= 0
+    ov_cand: np.ndarray  # bool per pred row: confident and overlaps no gt box
+    ov_sim: np.ndarray  # max sim to a gt box of its class (NaN: none)
+    tp: np.ndarray  # bool (n_pred, 10): cleanlab's TP at IoU .50:.05:.95
+    min_sim: np.ndarray  # per image: smallest non-zero sim (inf: none)
+
+
+@dataclass(frozen=True, eq=False)
+class LabelQuality:
+    """Label-quality scores of one ground truth against one prediction run.
+
+    Per ground-truth row (aligned with the ``gt`` table's rows; NaN / -1 / False for
+    deleted boxes): :attr:`swap`, :attr:`badloc`, the issue flags, :attr:`swap_class`
+    (the likely right class), :attr:`swap_pred_box_id` and :attr:`badloc_pred_box_id`
+    (the prediction behind each score: what a box should be relabeled as or snapped
+    onto). Per prediction row: :attr:`overlooked` and its issue flag. Per image:
+    :attr:`label_quality`, the pooled subtype scores and the issue counts.
+    """
+
+    params: LabelQualityParams
+    n_classes: int
+    gt_box_id: np.ndarray
+    gt_image: np.ndarray
+    swap: np.ndarray
+    badloc: np.ndarray
+    swap_issue: np.ndarray
+    badloc_issue: np.ndarray
+    swap_class: np.ndarray
+    swap_pred_box_id: np.ndarray
+    badloc_pred_box_id: np.ndarray
+    pred_box_id: np.ndarray
+    pred_image: np.ndarray
+    overlooked: np.ndarray
+    overlooked_issue: np.ndarray
+    label_quality: np.ndarray
+    overlooked_score: np.ndarray
+    swap_score: np.ndarray
+    badloc_score: np.ndarray
+    n_overlooked: np.ndarray
+    n_swap: np.ndarray
+    n_badloc: np.ndarray
+    min_possible_similarity: float
+    class_ap: np.ndarray  # float32 per class: cleanlab's AP@[.5:.95] (issue thresholds)
+    active: np.ndarray
+    _parts: _Parts = field(repr=False)
+
+    @property
+    def n_images(self) -> int:
+        return int(self.label_quality.shape[0])
+
+    def image_table(self) -> pd.DataFrame:
+        """One row per image: ``label_quality, n_overlooked, n_swap, n_badloc``."""
+        return pd.DataFrame({
+            "label_quality": self.label_quality,
+            "n_overlooked": self.n_overlooked,
+            "n_swap": self.n_swap,
+            "n_badloc": self.n_badloc,
+        })
+
+    # ---- what the viewer acts on
+    def likely_class(self, gt_box_id: int) -> int | None:
+        """The class a ground-truth box is likely swapped to, when it is a swap issue."""
+        r = self._gt_row(gt_box_id)
+        return int(self.swap_class[r]) if self.swap_issue[r] and self.swap_class[r] >= 0 else None
+
+    def snap_target(self, gt_box_id: int) -> int | None:
+        """The prediction box id a badly located ground-truth box should snap onto."""
+        r = self._gt_row(gt_box_id)
+        b = int(self.badloc_pred_box_id[r])
+        return b if self.badloc_issue[r] and b >= 0 else None
+
+    def overlooked_box_ids(self, image: int | None = None) -> np.ndarray:
+        """Prediction box ids flagged as overlooked objects (of one image, or all)."""
+        mask = self.overlooked_issue
+        if image is not None:
+            mask = mask & (self.pred_image == image)
+        return self.pred_box_id[mask]
+
+    def _gt_row(self, box_id: int) -> int:
+        hit = np.flatnonzero(self.gt_box_id == box_id)
+        if not hit.size:
+            raise KeyError(box_id)
+        return int(hit[0])
+
+
+# --------------------------------------------------------------------------- entry points
+def compute_label_quality(
+    gt: Boxes,
+    pred: Boxes,
+    n_classes: int,
+    params: LabelQualityParams | None = None,
+    *,
+    active: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> LabelQuality:
+    """Score every image, annotated box and prediction (see the module docstring).
+
+    ``gt`` and ``pred`` share the image index; ``active`` (bool per image, default all)
+    names the images that define the dataset-wide ``msim`` and per-class AP.
+    """
+    params = params or LabelQualityParams()
+    _check(gt, pred, n_classes)
+    images = np.arange(gt.n_images, dtype=np.int64)
+    parts = _empty_parts(gt, pred)
+    local = _score_images(gt, pred, images, params, progress)
+    _store(parts, local, images)
+    return _finalize(parts, gt, pred, n_classes, params, _active(active, gt.n_images))
+
+
+def update_label_quality(
+    prev: LabelQuality,
+    gt: Boxes,
+    pred: Boxes,
+    images: Iterable[int],
+    *,
+    active: np.ndarray | None = None,
+) -> LabelQuality:
+    """Re-score after edits to the ground truth of ``images``; the same ``pred`` table.
+
+    The other images' boxes must be as they were (checked: a ``ValueError`` names the
+    first image that changed without being listed). ``active`` as in
+    :func:`compute_label_quality` (default: the previous one).
+    """
+    old = prev._parts
+    if len(pred) != old.pred_valid.shape[0] or not np.array_equal(pred.box_id, prev.pred_box_id):
+        raise ValueError("update_label_quality: the prediction table is not the one scored")
+    if gt.n_images != prev.n_images:
+        raise ValueError("update_label_quality: the number of images changed")
+    _check(gt, pred, prev.n_classes)
+    touched = np.unique(np.asarray(list(images), dtype=np.int64))
+    if touched.size and (touched[0] < 0 or touched[-1] >= gt.n_images):
+        raise ValueError("update_label_quality: image index out of range")
+    keep = np.ones(gt.n_images, dtype=bool)
+    keep[touched] = False
+    old_n = np.diff(old.gt_offsets)
+    new_n = np.diff(gt.offsets)
+    bad = np.flatnonzero(keep & (old_n != new_n))
+    old_rows = _ranges(old.gt_offsets[:-1][keep], old_n[keep])
+    new_rows = _ranges(gt.offsets[:-1][keep], new_n[keep])
+    if not bad.size:
+        same = (np.all(old.gt_key[old_rows] == _gt_key(gt)[new_rows], axis=1)
+                & np.all(old.gt_xyxy[old_rows] == gt.xyxy[new_rows], axis=1))
+        if not same.all():
+            bad = np.unique(gt.image[new_rows[~same]])
+    if bad.size:
+        raise ValueError(f"update_label_quality: image {int(bad[0])} changed but was not "
+                         "listed as touched")
+    parts = _empty_parts(gt, pred)
+    for name in ("badloc", "badloc_pred", "swap_sim", "swap_pred", "overlap"):
+        getattr(parts, name)[new_rows] = getattr(old, name)[old_rows]
+    for name in ("ov_cand", "ov_sim", "tp"):
+        getattr(parts, name)[:] = getattr(old, name)
+    parts.min_sim[:] = old.min_sim
+    if touched.size:
+        p_rows = _ranges(pred.offsets[:-1][touched], np.diff(pred.offsets)[touched])
+        parts.ov_cand[p_rows] = False
+        parts.ov_sim[p_rows] = np.nan
+        parts.tp[p_rows] = False
+        _store(parts, _score_images(gt, pred, touched, prev.params, None), touched)
+    act = prev.active if active is None else _active(active, gt.n_images)
+    return _finalize(parts, gt, pred, prev.n_classes, prev.params, act)
+
+
+# --------------------------------------------------------------------------- helpers
+def _check(gt: Boxes, pred: Boxes, n_classes: int) -> None:
+    if gt.n_images != pred.n_images:
+        raise ValueError("ground truth and predictions have different image counts")
+    for name, t in (("ground-truth", gt), ("prediction", pred)):
+        if len(t) and (t.cls.min() < 0 or t.cls.max() >= n_classes):
+            raise ValueError(f"a {name} box has a class index outside 0..{n_classes - 1}")
+
+
+def _active(active: np.ndarray | None, n: int) -> np.ndarray:
+    if active is None:
+        return np.ones(n, dtype=bool)
+    a = np.asarray(active, dtype=bool)
+    if a.shape != (n,):
+        raise ValueError(f"active must be a bool per image ({n}), got shape {a.shape}")
+    return a.copy()
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + c)`` for each start and count."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    return np.repeat(np.asarray(starts, dtype=np.int64) - (ends - counts), counts) + np.arange(
+        total, dtype=np.int64
+    )
+
+
+def _gt_key(gt: Boxes) -> np.ndarray:
+    return np.stack([gt.box_id, gt.cls, gt.alive.astype(np.int64)], axis=1)
+
+
+def _empty_parts(gt: Boxes, pred: Boxes) -> _Parts:
+    ng, npr = len(gt), len(pred)
+    return _Parts(
+        gt_offsets=gt.offsets.copy(),
+        gt_key=_gt_key(gt),
+        gt_xyxy=gt.xyxy.copy(),
+        badloc=np.full(ng, np.nan),
+        badloc_pred=np.full(ng, -1, dtype=np.int64),
+        swap_sim=np.full(ng, np.nan),
+        swap_pred=np.full(ng, -1, dtype=np.int64),
+        overlap=np.zeros(ng, dtype=bool),
+        pred_valid=np.isfinite(pred.score) & (pred.score >= 0),
+        ov_cand=np.zeros(npr, dtype=bool),
+        ov_sim=np.full(npr, np.nan),
+        tp=np.zeros((npr, _IOU_THRS.shape[0]), dtype=bool),
+        min_sim=np.full(gt.n_images, np.inf),
+    )
+
+
+def _store(parts: _Parts, local: dict[str, np.ndarray], images: np.ndarray) -> None:
+    g, p = local["g_rows"], local["p_rows"]
+    parts.badloc[g] = local["badloc"]
+    parts.badloc_pred[g] = local["badloc_pred"]
+    parts.swap_sim[g] = local["swap_sim"]
+    parts.swap_pred[g] = local["swap_pred"]
+    parts.overlap[g] = local["overlap"]
+    parts.ov_cand[p] = local["ov_cand"]
+    parts.ov_sim[p] = local["ov_sim"]
+    parts.tp[p] = local["tp"]
+    parts.min_sim[images] = local["min_sim"]
+
+
+def _seg_starts(seg: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
+
+
+def _seg_max(seg: np.ndarray, val: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment id (``seg`` sorted): the max of ``val`` (-inf when empty) and the
+    position of its first occurrence (-1)."""
+    out = np.full(n, -np.inf)
+    pos = np.full(n, -1, dtype=np.int64)
+    if seg.size == 0:
+        return out, pos
+    starts = _seg_starts(seg)
+    out[seg[starts]] = np.maximum.reduceat(val, starts)
+    hit = np.flatnonzero(val == out[seg])
+    first = hit[np.concatenate(([True], seg[hit[1:]] != seg[hit[:-1]]))]
+    pos[seg[first]] = first
+    return out, pos
+
+
+def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """cleanlab's IoU of paired rows: 0 without overlap, union clipped at 1e-6."""
+    x_left = np.maximum(a[:, 0], b[:, 0])
+    y_top = np.maximum(a[:, 1], b[:, 1])
+    x_right = np.minimum(a[:, 2], b[:, 2])
+    y_bottom = np.minimum(a[:, 3], b[:, 3])
+    inter = (x_right - x_left) * (y_bottom - y_top)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    iou = inter / np.maximum(area_a + area_b - inter, _EPS)
+    iou[(x_right < x_left) | (y_bottom < y_top)] = 0.0
+    return iou
+
+
+def _pair_sim(a: np.ndarray, b: np.ndarray, iou: np.ndarray, alpha: float) -> np.ndarray:
+    dx = (a[:, 0] + a[:, 2]) / 2 - (b[:, 0] + b[:, 2]) / 2
+    dy = (a[:, 1] + a[:, 3]) / 2 - (b[:, 1] + b[:, 3]) / 2
+    close = np.exp(-np.sqrt(dx * dx + dy * dy) * _EUC_FACTOR)
+    # cleanlab: iou * alpha + (1 - alpha) * (1 - dist) with dist = 1 - close
+    return iou * alpha + (1 - alpha) * (1 - (1 - close))
+
+
+# --------------------------------------------------------------------------- per image
+def _score_images(
+    gt: Boxes, pred: Boxes, images: np.ndarray, params: LabelQualityParams,
+    progress: Progress | None,
+) -> dict[str, np.ndarray]:
+    """Everything that depends on one image alone, for the given images."""
+    g_all = _ranges(gt.offsets[:-1][images], np.diff(gt.offsets)[images])
+    g_rows = g_all[gt.alive[g_all]]
+    p_all = _ranges(pred.offsets[:-1][images], np.diff(pred.offsets)[images])
+    p_rows = p_all[np.isfinite(pred.score[p_all]) & (pred.score[p_all] >= 0)]
+    ng, npr = g_rows.shape[0], p_rows.shape[0]
+    # local image index 0..len(images)-1 of each row
+    pos_of = np.full(gt.n_images, -1, dtype=np.int64)
+    pos_of[images] = np.arange(images.shape[0])
+    g_img = pos_of[gt.image[g_rows]]
+    p_img = pos_of[pred.image[p_rows]]
+    n_img = images.shape[0]
+    g_cnt = np.bincount(g_img, minlength=n_img)
+    p_cnt = np.bincount(p_img, minlength=n_img)
+    p_start = np.concatenate(([0], np.cumsum(p_cnt)[:-1]))
+    g_box, g_cls = gt.xyxy[g_rows], gt.cls[g_rows]
+    p_box, p_cls, p_score = pred.xyxy[p_rows], pred.cls[p_rows], pred.score[p_rows]
+    hi, lo = params.high_probability_threshold, params.low_probability_threshold
+
+    out = {
+        "g_rows": g_rows, "p_rows": p_rows,
+        "badloc": np.ones(ng), "badloc_pred": np.full(ng, -1, dtype=np.int64),
+        "swap_sim": np.full(ng, np.nan), "swap_pred": np.full(ng, -1, dtype=np.int64),
+        "overlap": np.zeros(ng, dtype=bool),
+        "ov_cand": p_score >= hi, "ov_sim": np.full(npr, np.nan),
+        "min_sim": np.full(n_img, np.inf),
+    }
+    # pieces of the per-prediction reductions gathered over the chunks
+    same_p, same_g, same_iou = [], [], []  # same-class pairs (AP matching, overlooked)
+    same_sim: list[np.ndarray] = []
+    hit_p: list[np.ndarray] = []  # confident predictions that overlap some gt box
+
+    # chunks of whole images, ~_PAIRS_PER_CHUNK pairs each
+    pairs_img = g_cnt * p_cnt
+    cum = np.cumsum(pairs_img)
+    bounds = [0]
+    while bounds[-1] < n_img:
+        base = cum[bounds[-1] - 1] if bounds[-1] else 0
+        nxt = int(np.searchsorted(cum, base + _PAIRS_PER_CHUNK, side="right"))
+        bounds.append(min(max(nxt, bounds[-1] + 1), n_img))
+    g_start = np.concatenate(([0], np.cumsum(g_cnt)))
+    for c0, c1 in zip(bounds[:-1], bounds[1:], strict=True):
+        if progress is not None:
+            progress(c0 / max(n_img, 1))
+        gi = np.arange(g_start[c0], g_start[c1])  # local gt rows of the chunk
+        reps = p_cnt[g_img[gi]]
+        pg = np.repeat(gi, reps)
+        pp = _ranges(p_start[g_img[gi]], reps)
+        if not pg.size:
+            continue
+        a, b = g_box[pg], p_box[pp]
+        iou = _pair_iou(a, b)
+        sim = _pair_sim(a, b, iou, params.alpha)
+        del a, b
+        # msim: smallest non-zero similarity per image
+        img_of = g_img[pg]
+        nz = np.where(sim != 0, sim, np.inf)
+        st = _seg_starts(img_of)
+        out["min_sim"][img_of[st]] = np.minimum.reduceat(nz, st)
+        del nz
+        same = g_cls[pg] == p_cls[pp]
+        score = p_score[pp]
+        # badloc: same class, score > lo, IoU > 0 -> max sim (pairs are grouped by gt row)
+        m = np.flatnonzero(same & (score > lo) & (iou > 0))
+        mx, at = _seg_max(pg[m], sim[m], ng)
+        got = at >= 0
+        out["badloc"][got] = mx[got]
+        out["badloc_pred"][got] = p_rows[pp[m[at[got]]]]
+        # swap: other class, score > hi -> max sim
+        m = np.flatnonzero(~same & (score > hi))
+        mx, at = _seg_max(pg[m], sim[m], ng)
+        got = at >= 0
+        out["swap_sim"][got] = mx[got]
+        out["swap_pred"][got] = p_rows[pp[m[at[got]]]]
+        # overlooked: confident predictions; any overlap with a gt box disqualifies
+        conf = score >= hi
+        hit_p.append(pp[conf & (iou > 0)])
+        m = np.flatnonzero(same)
+        same_p.append(pp[m])
+        same_g.append(pg[m])
+        same_iou.append(iou[m])
+        same_sim.append(sim[m])
+        del iou, sim, same, score, pg, pp
+    if progress is not None:
+        progress(1.0)
+
+    # ---- per-prediction reductions over the same-class pairs
+    sp = np.concatenate(same_p) if same_p else np.zeros(0, dtype=np.int64)
+    sg = np.concatenate(same_g) if same_g else np.zeros(0, dtype=np.int64)
+    siou = np.concatenate(same_iou) if same_iou else np.zeros(0)
+    ssim = np.concatenate(same_sim) if same_sim else np.zeros(0)
+    order = np.argsort(sp, kind="stable")  # by prediction, gt rows in order within
+    sp, sg, siou, ssim = sp[order], sg[order], siou[order], ssim[order]
+    if hit_p:
+        out["ov_cand"][np.concatenate(hit_p)] = False
+    ov_max, _ = _seg_max(sp, ssim, npr)
+    has = np.isfinite(ov_max)
+    out["ov_sim"][has & out["ov_cand"]] = ov_max[has & out["ov_cand"]]
+    max_iou, at = _seg_max(sp, siou, npr)
+    target = np.full(npr, -1, dtype=np.int64)
+    target[at >= 0] = sg[at[at >= 0]]
+    out["tp"] = _true_positives(max_iou, target, p_score, p_img, p_cls)
+
+    # ---- conflicting duplicate labels: another gt box of another class at IoU >= .95
+    if params.overlapping_label_check and ng:
+        reps = g_cnt[g_img]
+        qa = np.repeat(np.arange(ng), reps)
+        qb = _ranges(g_start[:-1][g_img], reps)
+        m = (qa != qb) & (g_cls[qa] != g_cls[qb])
+        qa, qb = qa[m], qb[m]
+        conflict = _pair_iou(g_box[qa], g_box[qb]) >= params.label_overlap_iou
+        out["overlap"][qa[conflict]] = True
+    return out
+
+
+def _true_positives(
+    max_iou: np.ndarray, target: np.ndarray, score: np.ndarray, img: np.ndarray,
+    cls: np.ndarray,
+) -> np.ndarray:
+    """cleanlab's per-image TP flags at each IoU threshold (``filter._calculate_true_
+    positives_false_positives``): predictions of a class in score order; one whose
+    best-IoU same-class gt box is at or above the threshold and not yet covered is a TP.
+
+    Predictions tied in score with the same best box are ordered exactly as cleanlab's
+    ``np.argsort(-scores)`` of that image and class orders them.
+    """
+    n = max_iou.shape[0]
+    tp = np.zeros((n, _IOU_THRS.shape[0]), dtype=bool)
+    el = np.flatnonzero(max_iou >= _IOU_THRS[0])
+    if not el.size:
+        return tp
+    tie_rank = np.zeros(n, dtype=np.int64)
+    o = np.lexsort((el, -score[el], target[el]))
+    srt = el[o]
+    tied = (target[srt][1:] == target[srt][:-1]) & (score[srt][1:] == score[srt][:-1])
+    if tied.any():
+        groups = np.unique(np.stack([img[srt[1:][tied]], cls[srt[1:][tied]]], axis=1), axis=0)
+        for i, k in groups.tolist():
+            rows = np.flatnonzero((img == i) & (cls == k))  # cleanlab's per-class list
+            tie_rank[rows[np.argsort(-score[rows])]] = np.arange(rows.shape[0])
+        o = np.lexsort((tie_rank[el], -score[el], target[el]))
+        srt = el[o]
+    tgt = target[srt]
+    seg = np.cumsum(np.concatenate(([True], tgt[1:] != tgt[:-1]))) - 1
+    starts = _seg_starts(tgt)
+    iou_s = max_iou[srt]
+    for t, thr in enumerate(_IOU_THRS):
+        e = iou_s >= thr
+        c = np.cumsum(e)
+        before = (c - e)[starts]  # count of eligible ones before each segment
+        tp[srt, t] = e & ((c - before[seg]) == 1)
+    return tp
+
+
+# --------------------------------------------------------------------------- global part
+def _finalize(
+    parts: _Parts, gt: Boxes, pred: Boxes, n_classes: int, params: LabelQualityParams,
+    active: np.ndarray,
+) -> LabelQuality:
+    n_img = gt.n_images
+    act_min = parts.min_sim[active]
+    msim = float(min(1.0, act_min.min())) if act_min.size else 1.0
+
+    # per-box scores
+    g_ok = gt.alive
+    swap = np.where(np.isnan(parts.swap_sim), 1.0, np.maximum(msim, 1 - parts.swap_sim))
+    if params.overlapping_label_check:
+        swap = np.where(parts.overlap, msim, swap)
+    swap = np.where(g_ok, swap, np.nan)
+    badloc = np.where(g_ok, parts.badloc, np.nan)
+    valid = parts.pred_valid
+    overlooked = np.where(np.isnan(parts.ov_sim), msim * (1 - pred.score), parts.ov_sim)
+    overlooked = np.where(parts.ov_cand & valid, overlooked, np.nan)
+
+    # pooled image scores
+    t = params.temperature
+    ov_img = _softmin_pool(pred.image, overlooked, n_img, t)
+    sw_img = _softmin_pool(gt.image, swap, n_img, t)
+    bl_img = _softmin_pool(gt.image, badloc, n_img, t)
+    lq = np.exp(
+        params.weight_overlooked * np.log(_TINY + ov_img)
+        + params.weight_badloc * np.log(_TINY + bl_img)
+        + params.weight_swap * np.log(_TINY + sw_img)
+    )
+
+    # issue flags: score <= factor * ap_scale * AP(class), in cleanlab's float32
+    ap = _class_ap(parts, gt, pred, n_classes, active)
+    thr = ap * params.ap_scale  # float32, as cleanlab's dict values
+    ov_issue = np.where(np.isnan(overlooked), 1.0, overlooked) <= (
+        thr[pred.cls] * params.overlooked_factor)
+    ov_issue &= valid
+    sw_issue = g_ok & (swap <= thr[gt.cls] * params.swap_factor)
+    bl_issue = g_ok & (badloc <= thr[gt.cls] * params.badloc_factor)
+
+    def count(img: np.ndarray, flag: np.ndarray) -> np.ndarray:
+        return np.bincount(img[flag], minlength=n_img).astype(np.int64)
+
+    swap_pred = np.where(g_ok, parts.swap_pred, -1)
+    badloc_pred = np.where(g_ok, parts.badloc_pred, -1)
+
+    def of_pred(rows: np.ndarray, column: np.ndarray) -> np.ndarray:
+        if not len(pred):
+            return np.full(rows.shape[0], -1, dtype=np.int64)
+        return np.where(rows >= 0, column[np.maximum(rows, 0)], -1)
+
+    return LabelQuality(
+        params=params,
+        n_classes=n_classes,
+        gt_box_id=gt.box_id.copy(),
+        gt_image=gt.image.copy(),
+        swap=swap,
+        badloc=badloc,
+        swap_issue=sw_issue,
+        badloc_issue=bl_issue,
+        swap_class=of_pred(swap_pred, pred.cls),
+        swap_pred_box_id=of_pred(swap_pred, pred.box_id),
+        badloc_pred_box_id=of_pred(badloc_pred, pred.box_id),
+        pred_box_id=pred.box_id.copy(),
+        pred_image=pred.image.copy(),
+        overlooked=overlooked,
+        overlooked_issue=ov_issue,
+        label_quality=lq,
+        overlooked_score=ov_img,
+        swap_score=sw_img,
+        badloc_score=bl_img,
+        n_overlooked=count(pred.image, ov_issue),
+        n_swap=count(gt.image, sw_issue),
+        n_badloc=count(gt.image, bl_issue),
+        min_possible_similarity=msim,
+        class_ap=ap,
+        active=active,
+        _parts=parts,
+    )
+
+
+def _softmin_pool(img: np.ndarray, s: np.ndarray, n_img: int, temperature: float) -> np.ndarray:
+    """cleanlab's ``softmin1d`` of each image's non-NaN scores (1 when none)."""
+    out = np.ones(n_img)
+    keep = ~np.isnan(s)
+    seg, s = img[keep], s[keep]
+    if not s.size:
+        return out
+    x = -s / max(temperature, _EPS)
+    mx, _ = _seg_max(seg, x, n_img)
+    e = np.exp(x - mx[seg])
+    z = np.bincount(seg, e, n_img)
+    num = np.bincount(seg, e / z[seg] * s, n_img)
+    has = np.bincount(seg, minlength=n_img) > 0
+    out[has] = num[has]
+    return out
+
+
+def _class_ap(
+    parts: _Parts, gt: Boxes, pred: Boxes, n_classes: int, active: np.ndarray
+) -> np.ndarray:
+    """cleanlab's per-class AP averaged over IoU .50:.95 (``filter._get_per_class_ap``
+    before its scale factor), float32 as there."""
+    eps = np.finfo(np.float32).eps
+    g_cnt = np.bincount(gt.cls[gt.alive & active[gt.image]], minlength=n_classes)
+    use = parts.pred_valid & active[pred.image]
+    rows = np.flatnonzero(use)
+    by_cls = rows[np.argsort(pred.cls[rows], kind="stable")]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(pred.cls[rows], minlength=n_classes))))
+    out = np.zeros(n_classes, dtype=np.float32)
+    for k in range(n_classes):
+        r = by_cls[bounds[k]:bounds[k + 1]]  # class k, image order then row order
+        order = np.argsort(-pred.score[r])  # cleanlab's (unstable) order, same input
+        tp = parts.tp[r[order]]
+        tpc = np.cumsum(tp, axis=0).astype(np.float32)
+        fpc = np.cumsum(~tp, axis=0).astype(np.float32)
+        recall = tpc / np.maximum(np.array([g_cnt[k]]), eps)  # float64
+        precision = tpc / np.maximum(tpc + fpc, eps)  # float32
+        aps = np.zeros((_IOU_THRS.shape[0], 1), dtype=np.float32)
+        for t in range(_IOU_THRS.shape[0]):
+            aps[t, 0] = _average_precision(recall[:, t], precision[:, t])
+        out[k] = np.mean(aps)
+    return out
+
+
+def _average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
+    """All-point interpolated AP, as cleanlab's ``_calculate_average_precision``."""
+    mrec = np.concatenate(([0.0], recall, [1.0]))
+    mpre = np.concatenate(([0.0], precision.astype(np.float64), [0.0]))
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    idx = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]))
