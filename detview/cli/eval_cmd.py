@@ -13,7 +13,8 @@ from detview.io.errors import InputError
 
 from .common import add_dataset_options, load_from_args
 
-ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50"}
+ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50",
+                        "label_quality"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "predictions, as pycocotools), err_cls, err_loc, err_both, err_dupe, "
                         "err_bkg, err_miss (TIDE error types of the predictions >= the score "
                         "threshold) and confusion ('dog→cat ×2': true → predicted class)")
+    p.add_argument("--label-quality", action="store_true",
+                   help="add label_quality (ObjectLab/cleanlab score of the image's labels: 0 "
+                        "= likely mislabeled, 1 = clean; from all predictions of the run, "
+                        "which must come from a model not trained on these images), "
+                        "n_overlooked, n_swap, n_badloc (suspected missing, wrong-class and "
+                        "badly placed boxes)")
     p.add_argument("--include-deleted", action="store_true",
                    help="keep images deleted by a corrections log")
     p.add_argument("--out", type=Path, required=True, help="output CSV ('-' for stdout)")
@@ -91,9 +98,18 @@ def run(args: argparse.Namespace) -> int:
     elif args.more:
         print("detview: --more needs a prediction run (--pred); no columns added",
               file=sys.stderr)
+    lq_cols: list[str] = []
+    if args.label_quality and run_name is not None:
+        from detview.core.label_quality import LQ_COLUMNS, dataset_label_quality
+
+        lq_cols, lq = list(LQ_COLUMNS), dataset_label_quality(ds, run_name).image_table()
+        for c in lq_cols:
+            df[c] = lq[c].to_numpy()
+    elif args.label_quality:
+        print("detview: --label-quality needs a prediction run (--pred)", file=sys.stderr)
     if not args.include_deleted:
         df = df[~df["deleted"]]
-    cols = ["file_name", *COLUMNS] + [c for c in ("loss",) if c in df.columns] + more
+    cols = ["file_name", *COLUMNS] + [c for c in ("loss",) if c in df.columns] + more + lq_cols
     df = df[cols]
     if args.sort:
         df = sort_table(df, args.sort, args.ascending)

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .dataset import Dataset
 from .tables import Boxes
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "LabelQuality",
     "LabelQualityParams",
     "compute_label_quality",
+    "dataset_label_quality",
     "update_label_quality",
 ]
 
@@ -680,3 +682,17 @@ def _average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     mpre = np.maximum.accumulate(mpre[::-1])[::-1]
     idx = np.flatnonzero(mrec[1:] != mrec[:-1])
     return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]))
+
+
+def dataset_label_quality(
+    dataset: Dataset,
+    run: str,
+    params: LabelQualityParams | None = None,
+    progress: Progress | None = None,
+) -> LabelQuality:
+    """:func:`compute_label_quality` of a dataset's ground truth against one of its runs;
+    the images not deleted define the dataset-wide quantities."""
+    if run not in dataset.runs:
+        raise KeyError(run)
+    return compute_label_quality(dataset.gt, dataset.runs[run], len(dataset.classes), params,
+                                 active=~dataset.images.deleted, progress=progress)
