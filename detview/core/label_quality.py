@@ -52,6 +52,7 @@ the other images.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -77,7 +78,7 @@ _EPS = 1e-6  # cleanlab: IoU denominator clip, softmax temperature floor
 _TINY = 1e-100  # cleanlab: added inside the log of the pooled scores
 _EUC_FACTOR = 0.1  # cleanlab: exp(-EUC_FACTOR * centre distance)
 _IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
-_PAIRS_PER_CHUNK = 1_500_000  # bounds the memory of the all-pairs pass
+_PAIRS_PER_CHUNK = 65_536  # pair passes in chunks whose temporaries stay in the cache
 
 Progress = Callable[[float], None]
 
@@ -383,12 +384,25 @@ def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return iou
 
 
-def _pair_sim(a: np.ndarray, b: np.ndarray, iou: np.ndarray, alpha: float) -> np.ndarray:
+def _pair_sim(
+    a: np.ndarray, b: np.ndarray, alpha: float, iou: np.ndarray | None = None
+) -> np.ndarray:
+    """cleanlab's similarity of paired rows: ``alpha * IoU + (1 - alpha) * exp(-0.1 d)``
+    (d: distance of the centres), written as cleanlab computes it, rounding included."""
+    if iou is None:
+        iou = _pair_iou(a, b)
     dx = (a[:, 0] + a[:, 2]) / 2 - (b[:, 0] + b[:, 2]) / 2
     dy = (a[:, 1] + a[:, 3]) / 2 - (b[:, 1] + b[:, 3]) / 2
-    close = np.exp(-np.sqrt(dx * dx + dy * dy) * _EUC_FACTOR)
+    d = np.sqrt(dx * dx + dy * dy)
+    d *= -_EUC_FACTOR
+    close = np.exp(d, out=d)
     # cleanlab: iou * alpha + (1 - alpha) * (1 - dist) with dist = 1 - close
-    return iou * alpha + (1 - alpha) * (1 - (1 - close))
+    dist = np.subtract(1, close, out=close)
+    np.subtract(1, dist, out=dist)
+    dist *= 1 - alpha
+    iou = iou * alpha
+    iou += dist
+    return iou
 
 
 # --------------------------------------------------------------------------- per image
@@ -396,119 +410,247 @@ def _score_images(
     gt: Boxes, pred: Boxes, images: np.ndarray, params: LabelQualityParams,
     progress: Progress | None,
 ) -> dict[str, np.ndarray]:
-    """Everything that depends on one image alone, for the given images."""
+    """Everything that depends on one image alone, for the given images.
+
+    Three pair sets, each only as large as it has to be: every annotated/predicted pair
+    of an image, for the smallest similarity alone; the same-class pairs, for cleanlab's
+    TP matching and badloc; the pairs of the confident predictions, for overlooked and
+    swap.
+    """
     g_all = _ranges(gt.offsets[:-1][images], np.diff(gt.offsets)[images])
     g_rows = g_all[gt.alive[g_all]]
     p_all = _ranges(pred.offsets[:-1][images], np.diff(pred.offsets)[images])
     p_rows = p_all[np.isfinite(pred.score[p_all]) & (pred.score[p_all] >= 0)]
     ng, npr = g_rows.shape[0], p_rows.shape[0]
-    # local image index 0..len(images)-1 of each row
     pos_of = np.full(gt.n_images, -1, dtype=np.int64)
     pos_of[images] = np.arange(images.shape[0])
-    g_img = pos_of[gt.image[g_rows]]
+    g_img = pos_of[gt.image[g_rows]]  # local image index, sorted
     p_img = pos_of[pred.image[p_rows]]
     n_img = images.shape[0]
+    g_box = np.ascontiguousarray(gt.xyxy[g_rows])
+    g_cls = gt.cls[g_rows]
+    p_box = np.ascontiguousarray(pred.xyxy[p_rows])
+    p_cls, p_score = pred.cls[p_rows], pred.score[p_rows]
+    hi, lo, alpha = params.high_probability_threshold, params.low_probability_threshold, \
+        params.alpha
+    out: dict[str, np.ndarray] = {"g_rows": g_rows, "p_rows": p_rows}
+
     g_cnt = np.bincount(g_img, minlength=n_img)
     p_cnt = np.bincount(p_img, minlength=n_img)
-    p_start = np.concatenate(([0], np.cumsum(p_cnt)[:-1]))
-    g_box, g_cls = gt.xyxy[g_rows], gt.cls[g_rows]
-    p_box, p_cls, p_score = pred.xyxy[p_rows], pred.cls[p_rows], pred.score[p_rows]
-    hi, lo = params.high_probability_threshold, params.low_probability_threshold
-
-    out = {
-        "g_rows": g_rows, "p_rows": p_rows,
-        "badloc": np.ones(ng), "badloc_pred": np.full(ng, -1, dtype=np.int64),
-        "swap_sim": np.full(ng, np.nan), "swap_pred": np.full(ng, -1, dtype=np.int64),
-        "overlap": np.zeros(ng, dtype=bool),
-        "ov_cand": p_score >= hi, "ov_sim": np.full(npr, np.nan),
-        "min_sim": np.full(n_img, np.inf),
-    }
-    # pieces of the per-prediction reductions gathered over the chunks
-    same_p, same_g, same_iou = [], [], []  # same-class pairs (AP matching, overlooked)
-    same_sim: list[np.ndarray] = []
-    hit_p: list[np.ndarray] = []  # confident predictions that overlap some gt box
-
-    # chunks of whole images, ~_PAIRS_PER_CHUNK pairs each
-    pairs_img = g_cnt * p_cnt
-    cum = np.cumsum(pairs_img)
-    bounds = [0]
-    while bounds[-1] < n_img:
-        base = cum[bounds[-1] - 1] if bounds[-1] else 0
-        nxt = int(np.searchsorted(cum, base + _PAIRS_PER_CHUNK, side="right"))
-        bounds.append(min(max(nxt, bounds[-1] + 1), n_img))
     g_start = np.concatenate(([0], np.cumsum(g_cnt)))
-    for c0, c1 in zip(bounds[:-1], bounds[1:], strict=True):
-        if progress is not None:
-            progress(c0 / max(n_img, 1))
-        gi = np.arange(g_start[c0], g_start[c1])  # local gt rows of the chunk
-        reps = p_cnt[g_img[gi]]
-        pg = np.repeat(gi, reps)
-        pp = _ranges(p_start[g_img[gi]], reps)
-        if not pg.size:
-            continue
-        a, b = g_box[pg], p_box[pp]
-        iou = _pair_iou(a, b)
-        sim = _pair_sim(a, b, iou, params.alpha)
-        del a, b
-        # msim: smallest non-zero similarity per image
-        img_of = g_img[pg]
-        nz = np.where(sim != 0, sim, np.inf)
-        st = _seg_starts(img_of)
-        out["min_sim"][img_of[st]] = np.minimum.reduceat(nz, st)
-        del nz
-        same = g_cls[pg] == p_cls[pp]
-        score = p_score[pp]
-        # badloc: same class, score > lo, IoU > 0 -> max sim (pairs are grouped by gt row)
-        m = np.flatnonzero(same & (score > lo) & (iou > 0))
-        mx, at = _seg_max(pg[m], sim[m], ng)
-        got = at >= 0
-        out["badloc"][got] = mx[got]
-        out["badloc_pred"][got] = p_rows[pp[m[at[got]]]]
-        # swap: other class, score > hi -> max sim
-        m = np.flatnonzero(~same & (score > hi))
-        mx, at = _seg_max(pg[m], sim[m], ng)
-        got = at >= 0
-        out["swap_sim"][got] = mx[got]
-        out["swap_pred"][got] = p_rows[pp[m[at[got]]]]
-        # overlooked: confident predictions; any overlap with a gt box disqualifies
-        conf = score >= hi
-        hit_p.append(pp[conf & (iou > 0)])
-        m = np.flatnonzero(same)
-        same_p.append(pp[m])
-        same_g.append(pg[m])
-        same_iou.append(iou[m])
-        same_sim.append(sim[m])
-        del iou, sim, same, score, pg, pp
-    if progress is not None:
-        progress(1.0)
+    p_start = np.concatenate(([0], np.cumsum(p_cnt)))
 
-    # ---- per-prediction reductions over the same-class pairs
-    sp = np.concatenate(same_p) if same_p else np.zeros(0, dtype=np.int64)
-    sg = np.concatenate(same_g) if same_g else np.zeros(0, dtype=np.int64)
-    siou = np.concatenate(same_iou) if same_iou else np.zeros(0)
-    ssim = np.concatenate(same_sim) if same_sim else np.zeros(0)
-    order = np.argsort(sp, kind="stable")  # by prediction, gt rows in order within
-    sp, sg, siou, ssim = sp[order], sg[order], siou[order], ssim[order]
-    if hit_p:
-        out["ov_cand"][np.concatenate(hit_p)] = False
-    ov_max, _ = _seg_max(sp, ssim, npr)
-    has = np.isfinite(ov_max)
-    out["ov_sim"][has & out["ov_cand"]] = ov_max[has & out["ov_cand"]]
-    max_iou, at = _seg_max(sp, siou, npr)
+    # ---- 1. smallest non-zero similarity of each image
+    out["min_sim"] = _min_similarity(g_box, g_img, p_box, p_start, n_img, alpha, progress)
+
+    # ---- 2. same-class pairs, prediction by prediction (gt rows in order within)
+    n_key = int(max(g_cls.max(initial=0), p_cls.max(initial=0))) + 1
+    g_key = g_img * n_key + g_cls
+    g_ord = np.argsort(g_key, kind="stable")
+    g_key_s = g_key[g_ord]
+    p_key = p_img * n_key + p_cls
+    first = np.searchsorted(g_key_s, p_key, side="left")
+    n_same = np.searchsorted(g_key_s, p_key, side="right") - first
+    max_iou = np.full(npr, -np.inf)
     target = np.full(npr, -1, dtype=np.int64)
-    target[at >= 0] = sg[at[at >= 0]]
+    loc_g, loc_p = [], []  # badloc candidates: same class, score > lo, IoU > 0
+    for c0, c1 in _chunks(n_same, _PAIRS_PER_CHUNK):
+        reps = n_same[c0:c1]
+        sp = np.repeat(np.arange(c0, c1), reps)
+        if not sp.size:
+            continue
+        sg = g_ord[_ranges(first[c0:c1], reps)]
+        iou = _pair_iou(g_box[sg], p_box[sp])
+        mx, at = _seg_max(sp - c0, iou, c1 - c0)
+        got = at >= 0
+        max_iou[c0:c1] = mx
+        target[c0:c1][got] = sg[at[got]]
+        m = np.flatnonzero((iou > 0) & (p_score[sp] > lo))
+        loc_g.append(sg[m])
+        loc_p.append(sp[m])
     out["tp"] = _true_positives(max_iou, target, p_score, p_img, p_cls)
+    bg = np.concatenate(loc_g) if loc_g else np.zeros(0, dtype=np.int64)
+    bp = np.concatenate(loc_p) if loc_p else np.zeros(0, dtype=np.int64)
+    o = np.argsort(bg, kind="stable")
+    bg, bp = bg[o], bp[o]
+    mx, at = _seg_max(bg, _pair_sim(g_box[bg], p_box[bp], alpha), ng)
+    got = at >= 0
+    out["badloc"] = np.where(got, mx, 1.0)
+    out["badloc_pred"] = np.full(ng, -1, dtype=np.int64)
+    out["badloc_pred"][got] = p_rows[bp[at[got]]]
+    if progress is not None:
+        progress(0.95)
 
-    # ---- conflicting duplicate labels: another gt box of another class at IoU >= .95
+    # ---- 3. confident predictions against every gt box of their image
+    conf = np.flatnonzero(p_score >= hi)
+    reps = g_cnt[p_img[conf]]
+    cp = np.repeat(conf, reps)  # prediction-major
+    cg = _ranges(g_start[p_img[conf]], reps)
+    iou = _pair_iou(g_box[cg], p_box[cp])
+    sim = _pair_sim(g_box[cg], p_box[cp], alpha, iou)
+    same = g_cls[cg] == p_cls[cp]
+    # overlooked: confident, overlapping no gt box at all; its most similar same-class box
+    ov_cand = np.zeros(npr, dtype=bool)
+    ov_cand[conf] = True
+    ov_cand[cp[iou > 0]] = False
+    ov_sim = np.full(npr, np.nan)
+    m = np.flatnonzero(same)
+    mx, at = _seg_max(cp[m], sim[m], npr)
+    has = (at >= 0) & ov_cand
+    ov_sim[has] = mx[has]
+    out["ov_cand"], out["ov_sim"] = ov_cand, ov_sim
+    # swap: confident (score > hi) predictions of another class -> the most similar one
+    m = np.flatnonzero(~same & (p_score[cp] > hi))
+    o = m[np.argsort(cg[m], kind="stable")]
+    mx, at = _seg_max(cg[o], sim[o], ng)
+    got = at >= 0
+    out["swap_sim"] = np.where(got, mx, np.nan)
+    out["swap_pred"] = np.full(ng, -1, dtype=np.int64)
+    out["swap_pred"][got] = p_rows[cp[o[at[got]]]]
+
+    # ---- 4. conflicting duplicate labels: another gt box of another class at IoU >= .95
+    out["overlap"] = np.zeros(ng, dtype=bool)
     if params.overlapping_label_check and ng:
         reps = g_cnt[g_img]
         qa = np.repeat(np.arange(ng), reps)
-        qb = _ranges(g_start[:-1][g_img], reps)
+        qb = _ranges(g_start[g_img], reps)
         m = (qa != qb) & (g_cls[qa] != g_cls[qb])
         qa, qb = qa[m], qb[m]
         conflict = _pair_iou(g_box[qa], g_box[qb]) >= params.label_overlap_iou
         out["overlap"][qa[conflict]] = True
+    if progress is not None:
+        progress(1.0)
     return out
+
+
+def _chunks(sizes: np.ndarray, per_chunk: int) -> list[tuple[int, int]]:
+    """Consecutive ``[start, end)`` runs of items whose ``sizes`` add up to ~per_chunk."""
+    n = sizes.shape[0]
+    cum = np.cumsum(sizes)
+    out = []
+    start = 0
+    while start < n:
+        base = int(cum[start - 1]) if start else 0
+        end = int(np.searchsorted(cum, base + per_chunk, side="right"))
+        end = min(max(end, start + 1), n)
+        out.append((start, end))
+        start = end
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _near_limit(alpha: float) -> float:
+    """The largest squared centre distance at which the distance part of the
+    similarity, ``(1 - alpha) * (1 - (1 - exp(-0.1 d)))`` as computed, is not 0
+    (-1 when it is 0 everywhere); found by bisection over the float64 bit patterns."""
+
+    def positive(bits: int) -> bool:
+        d2 = np.array([bits], dtype=np.int64).view(np.float64)
+        d = np.sqrt(d2)
+        d *= -_EUC_FACTOR
+        q = 1 - (1 - np.exp(d))
+        return bool(((1 - alpha) * q)[0] > 0)
+
+    lo = 0  # bits of 0.0: exp(0) = 1, positive unless alpha == 1
+    hi = int(np.array([1e12]).view(np.int64)[0])
+    if not positive(lo) or positive(hi):
+        return -1.0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if positive(mid):
+            lo = mid
+        else:
+            hi = mid
+    return float(np.array([lo], dtype=np.int64).view(np.float64)[0])
+
+
+def _min_similarity(
+    g_box: np.ndarray, g_img: np.ndarray, p_box: np.ndarray, p_start: np.ndarray,
+    n_img: int, alpha: float, progress: Progress | None,
+) -> np.ndarray:
+    """Per image, the smallest non-zero similarity over its annotated/predicted pairs.
+
+    Exact, without the similarity of every pair: a pair's similarity is at least its
+    distance part, which is 0 beyond a fixed distance (:func:`_near_limit`) and falls
+    with the distance below it. So only these pairs can be an image's minimum: its
+    farthest "near" pairs (when one of them does not overlap, its similarity is the
+    distance part alone: no nearer pair can go below it), and the "far" pairs (beyond
+    the limit, non-zero only when they overlap). A thin band around the limit is
+    computed exactly, as is any image whose farthest near pairs all overlap.
+    """
+    ng = g_box.shape[0]
+    min_sim = np.full(n_img, np.inf)
+    if not ng:
+        return min_sim
+    p_cnt = np.diff(p_start)
+    per_g = p_cnt[g_img]
+    gcx, gcy = (g_box[:, 0] + g_box[:, 2]) / 2, (g_box[:, 1] + g_box[:, 3]) / 2
+    pcx, pcy = (p_box[:, 0] + p_box[:, 2]) / 2, (p_box[:, 1] + p_box[:, 3]) / 2
+    limit = _near_limit(alpha)
+    t_near = limit * (1 - 1e-9) if limit > 0 else -1.0  # below: near for sure
+    row_max = np.full(ng, -1.0)  # per gt row: the largest near squared distance
+    total = int(per_g.sum())
+    done = 0
+
+    def take_min(img: np.ndarray, sim: np.ndarray) -> None:
+        nz = sim != 0
+        img, sim = img[nz], sim[nz]
+        if sim.size:
+            st = _seg_starts(img)
+            np.minimum.at(min_sim, img[st], np.minimum.reduceat(sim, st))
+
+    for c0, c1 in _chunks(per_g, _PAIRS_PER_CHUNK):
+        gi = np.arange(c0, c1)
+        reps = per_g[c0:c1]
+        pg = np.repeat(gi, reps)
+        if not pg.size:
+            continue
+        pp = _ranges(p_start[g_img[c0:c1]], reps)
+        dx = np.repeat(gcx[c0:c1], reps) - pcx[pp]
+        dy = np.repeat(gcy[c0:c1], reps) - pcy[pp]
+        d2 = dx * dx + dy * dy
+        near = d2 < t_near
+        st = np.concatenate(([0], np.cumsum(reps)[:-1]))[reps > 0]
+        row_max[gi[reps > 0]] = np.maximum.reduceat(np.where(near, d2, -1.0), st)
+        ex = np.flatnonzero(~near)  # far (and the band): exact
+        if ex.size:
+            take_min(g_img[pg[ex]], _pair_sim(g_box[pg[ex]], p_box[pp[ex]], alpha))
+        done += pg.size
+        if progress is not None and total:
+            progress(0.8 * done / total)
+
+    # the farthest near pairs of each image
+    has = row_max >= 0
+    far_img = np.full(n_img, -1.0)
+    rows = np.flatnonzero(has)
+    if rows.size:
+        st = _seg_starts(g_img[rows])
+        far_img[g_img[rows][st]] = np.maximum.reduceat(row_max[rows], st)
+    cand = np.flatnonzero(has & (row_max >= far_img[g_img] * (1 - 1e-9)))
+    reps = per_g[cand]
+    pg = np.repeat(cand, reps)
+    pp = _ranges(p_start[g_img[cand]], reps)
+    dx = gcx[pg] - pcx[pp]
+    dy = gcy[pg] - pcy[pp]
+    d2 = dx * dx + dy * dy
+    top = far_img[g_img[pg]]
+    keep = (d2 < t_near) & (d2 >= top * (1 - 1e-9))
+    pg, pp, d2, top = pg[keep], pp[keep], d2[keep], top[keep]
+    iou = _pair_iou(g_box[pg], p_box[pp])
+    sim = _pair_sim(g_box[pg], p_box[pp], alpha, iou)
+    img = g_img[pg]
+    take_min(img, sim)
+    # resolved where a farthest pair overlaps nothing; else the whole image, exactly
+    ok = np.zeros(n_img, dtype=bool)
+    ok[img[(d2 == top) & (iou == 0)]] = True
+    redo = np.flatnonzero((far_img >= 0) & ~ok)
+    for i in redo.tolist():
+        rows = np.flatnonzero(g_img == i)
+        reps = per_g[rows]
+        pg = np.repeat(rows, reps)
+        pp = _ranges(p_start[g_img[rows]], reps)
+        take_min(g_img[pg], _pair_sim(g_box[pg], p_box[pp], alpha))
+    return min_sim
 
 
 def _true_positives(
@@ -664,10 +806,11 @@ def _class_ap(
         r = by_cls[bounds[k]:bounds[k + 1]]  # class k, image order then row order
         order = np.argsort(-pred.score[r])  # cleanlab's (unstable) order, same input
         tp = parts.tp[r[order]]
-        tpc = np.cumsum(tp, axis=0).astype(np.float32)
-        fpc = np.cumsum(~tp, axis=0).astype(np.float32)
+        # cleanlab's float32 cumulative counts (exact below 2**24) and precision
+        tpc = np.cumsum(tp, axis=0, dtype=np.float32)
+        seen = np.arange(1, tp.shape[0] + 1, dtype=np.float32)[:, None]  # = tp + fp
         recall = tpc / np.maximum(np.array([g_cnt[k]]), eps)  # float64
-        precision = tpc / np.maximum(tpc + fpc, eps)  # float32
+        precision = tpc / seen  # float32
         aps = np.zeros((_IOU_THRS.shape[0], 1), dtype=np.float32)
         for t in range(_IOU_THRS.shape[0]):
             aps[t, 0] = _average_precision(recall[:, t], precision[:, t])

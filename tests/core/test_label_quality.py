@@ -439,3 +439,59 @@ def test_what_the_viewer_acts_on_points_at_the_planted_boxes():
     assert res.likely_class(102) is None and res.snap_target(102) is None
     with pytest.raises(KeyError):
         res.likely_class(999)
+
+
+# --------------------------------------------------------------------------- msim
+def _corner_cases():
+    """One image per way the smallest non-zero similarity can arise (see
+    ``_min_similarity``): each image's own minimum is what the test compares."""
+    from detview.core.label_quality import _near_limit
+
+    edge = float(np.sqrt(_near_limit(0.9)))  # centre distance where exp(-0.1 d) -> 0
+    u = np.nextafter(1000.0, 2000.0)
+    imgs = [
+        # 0: only far pairs; one overlaps by a hair (1 ulp): its similarity is ~1e-16
+        ([[0, 0, u, 1000]], [[1000, 0, 1800, 1000]]),
+        # 1: a near pair (sim ~0.04) and a far pair overlapping a little (sim ~1e-3)
+        ([[0, 0, 1000, 40], [10, 60, 30, 80]], [[999, 0, 1900, 40], [12, 62, 32, 82]]),
+        # 2: the farthest near pair overlaps; a slightly nearer one does not
+        ([[0, 0, 400, 20]], [[280, 0, 680, 20], [0, 200, 10, 210]]),
+        # 3: centre distances at the limit and just either side of it
+        ([[100, 100, 110, 110]], [[100 + edge, 100, 110 + edge, 110],
+                                  [100 + edge * (1 - 1e-12), 100, 110 + edge * (1 - 1e-12), 110],
+                                  [100 + edge * (1 + 1e-12), 100, 110 + edge * (1 + 1e-12), 110]]),
+        # 4: the farthest near pairs tie, one overlapping, one not
+        ([[0, 0, 10, 10], [200, 0, 210, 10]], [[100, 0, 110, 10], [100, 5, 110, 15]]),
+        # 5: no predictions; 6: no boxes
+        ([[0, 0, 10, 10]], []),
+        ([], [[0, 0, 10, 10]]),
+        # 7: everything far apart and disjoint: no non-zero similarity at all
+        ([[0, 0, 10, 10]], [[900, 900, 910, 910]]),
+    ]
+    gi, gb, pi, pb = [], [], [], []
+    for i, (g, p) in enumerate(imgs):
+        gi += [i] * len(g)
+        gb += g
+        pi += [i] * len(p)
+        pb += p
+    n = len(imgs)
+    gt = Boxes.build(n, gi, np.zeros(len(gi), int), np.array(gb, float).reshape(-1, 4))
+    pred = Boxes.build(n, pi, np.arange(len(pi)) % 2, np.array(pb, float).reshape(-1, 4),
+                       score=np.full(len(pi), 0.3))
+    return gt, pred
+
+
+@pytest.mark.parametrize("alpha", [0.9, 0.5, 1.0])
+def test_smallest_similarity_equals_cleanlab_in_its_corner_cases(alpha):
+    gt, pred = _corner_cases()
+    labels, preds, _ = to_cleanlab(gt, pred, 2)
+    params = LabelQualityParams(alpha=alpha)
+    for i in range(gt.n_images):
+        only = np.zeros(gt.n_images, bool)
+        only[i] = True
+        mine = compute_label_quality(gt, pred, 2, params, active=only).min_possible_similarity
+        theirs = cl_rank._get_min_possible_similarity(alpha, preds[i:i + 1], labels[i:i + 1])
+        assert mine == pytest.approx(theirs, rel=1e-12, abs=0), (i, mine, theirs)
+    res = compute_label_quality(gt, pred, 2, params)
+    assert res.min_possible_similarity == cl_rank._get_min_possible_similarity(alpha, preds,
+                                                                              labels)
