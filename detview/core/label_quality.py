@@ -125,7 +125,7 @@ class _Parts:
     pred_valid: np.ndarray  # bool per pred row: finite score >= 0
     ov_cand: np.ndarray  # bool per pred row: confident and overlaps no gt box
     ov_sim: np.ndarray  # max sim to a gt box of its class (NaN: none)
-    tp: np.ndarray  # bool (n_pred, 10): cleanlab's TP at IoU .50:.05:.95
+    tp: np.ndarray  # bool (10, n_pred): cleanlab's TP at IoU .50:.05:.95
     min_sim: np.ndarray  # per image: smallest non-zero sim (inf: none)
 
 
@@ -279,7 +279,7 @@ def update_label_quality(
         p_rows = _ranges(pred.offsets[:-1][touched], np.diff(pred.offsets)[touched])
         parts.ov_cand[p_rows] = False
         parts.ov_sim[p_rows] = np.nan
-        parts.tp[p_rows] = False
+        parts.tp[:, p_rows] = False
         _store(parts, _score_images(gt, pred, touched, prev.params, None), touched)
     act = prev.active if active is None else _active(active, gt.n_images)
     return _finalize(parts, gt, pred, prev.n_classes, prev.params, act)
@@ -333,7 +333,7 @@ def _empty_parts(gt: Boxes, pred: Boxes) -> _Parts:
         pred_valid=np.isfinite(pred.score) & (pred.score >= 0),
         ov_cand=np.zeros(npr, dtype=bool),
         ov_sim=np.full(npr, np.nan),
-        tp=np.zeros((npr, _IOU_THRS.shape[0]), dtype=bool),
+        tp=np.zeros((_IOU_THRS.shape[0], npr), dtype=bool),
         min_sim=np.full(gt.n_images, np.inf),
     )
 
@@ -347,7 +347,7 @@ def _store(parts: _Parts, local: dict[str, np.ndarray], images: np.ndarray) -> N
     parts.overlap[g] = local["overlap"]
     parts.ov_cand[p] = local["ov_cand"]
     parts.ov_sim[p] = local["ov_sim"]
-    parts.tp[p] = local["tp"]
+    parts.tp[:, p] = local["tp"]
     parts.min_sim[images] = local["min_sim"]
 
 
@@ -454,18 +454,30 @@ def _score_images(
     max_iou = np.full(npr, -np.inf)
     target = np.full(npr, -1, dtype=np.int64)
     loc_g, loc_p = [], []  # badloc candidates: same class, score > lo, IoU > 0
+    gx1, gy1, gx2, gy2 = (np.ascontiguousarray(g_box[:, j]) for j in range(4))
+    px1, py1, px2, py2 = (np.ascontiguousarray(p_box[:, j]) for j in range(4))
+    g_area, p_area = (gx2 - gx1) * (gy2 - gy1), (px2 - px1) * (py2 - py1)
     for c0, c1 in _chunks(n_same, _PAIRS_PER_CHUNK):
         reps = n_same[c0:c1]
         sp = np.repeat(np.arange(c0, c1), reps)
         if not sp.size:
             continue
         sg = g_ord[_ranges(first[c0:c1], reps)]
-        iou = _pair_iou(g_box[sg], p_box[sp])
+        # overlap first (IoU > 0 iff both sides of the intersection are > 0), then the
+        # IoU of the overlapping pairs only, as _pair_iou computes it
+        iw = np.minimum(gx2[sg], np.repeat(px2[c0:c1], reps))
+        iw -= np.maximum(gx1[sg], np.repeat(px1[c0:c1], reps))
+        ih = np.minimum(gy2[sg], np.repeat(py2[c0:c1], reps))
+        ih -= np.maximum(gy1[sg], np.repeat(py1[c0:c1], reps))
+        m = np.flatnonzero((iw > 0) & (ih > 0))
+        sg, sp = sg[m], sp[m]
+        inter = iw[m] * ih[m]
+        iou = inter / np.maximum(g_area[sg] + p_area[sp] - inter, _EPS)
         mx, at = _seg_max(sp - c0, iou, c1 - c0)
         got = at >= 0
-        max_iou[c0:c1] = mx
+        max_iou[c0:c1][got] = mx[got]
         target[c0:c1][got] = sg[at[got]]
-        m = np.flatnonzero((iou > 0) & (p_score[sp] > lo))
+        m = np.flatnonzero(p_score[sp] > lo)
         loc_g.append(sg[m])
         loc_p.append(sp[m])
     out["tp"] = _true_positives(max_iou, target, p_score, p_img, p_cls)
@@ -665,7 +677,7 @@ def _true_positives(
     ``np.argsort(-scores)`` of that image and class orders them.
     """
     n = max_iou.shape[0]
-    tp = np.zeros((n, _IOU_THRS.shape[0]), dtype=bool)
+    tp = np.zeros((_IOU_THRS.shape[0], n), dtype=bool)
     el = np.flatnonzero(max_iou >= _IOU_THRS[0])
     if not el.size:
         return tp
@@ -688,7 +700,7 @@ def _true_positives(
         e = iou_s >= thr
         c = np.cumsum(e)
         before = (c - e)[starts]  # count of eligible ones before each segment
-        tp[srt, t] = e & ((c - before[seg]) == 1)
+        tp[t, srt] = e & ((c - before[seg]) == 1)
     return tp
 
 
@@ -794,37 +806,47 @@ def _class_ap(
     parts: _Parts, gt: Boxes, pred: Boxes, n_classes: int, active: np.ndarray
 ) -> np.ndarray:
     """cleanlab's per-class AP averaged over IoU .50:.95 (``filter._get_per_class_ap``
-    before its scale factor), float32 as there."""
+    before its scale factor), float32 as there, bit for bit.
+
+    cleanlab sorts each class's predictions by score (``np.argsort(-scores)`` over the
+    images in order: the same call on the same array here, ties included), takes float32
+    cumulative TP/FP counts, and sums ``(r[i+1] - r[i]) * p[i+1]`` where the recall r
+    changes, p being the precision made non-increasing from the right. The recall only
+    changes at a TP, and a TP's precision is never below the FPs' that follow it, so
+    the terms come from the TPs alone; the array summed is cleanlab's, term for term.
+    """
     eps = np.finfo(np.float32).eps
     g_cnt = np.bincount(gt.cls[gt.alive & active[gt.image]], minlength=n_classes)
+    denom = np.maximum(g_cnt, eps)  # float64, as np.maximum(num_gts, float32 eps)
     use = parts.pred_valid & active[pred.image]
     rows = np.flatnonzero(use)
     by_cls = rows[np.argsort(pred.cls[rows], kind="stable")]
     bounds = np.concatenate(([0], np.cumsum(np.bincount(pred.cls[rows], minlength=n_classes))))
-    out = np.zeros(n_classes, dtype=np.float32)
+    rank = np.zeros(len(pred), dtype=np.int64)  # position in its class's score order
     for k in range(n_classes):
         r = by_cls[bounds[k]:bounds[k + 1]]  # class k, image order then row order
-        order = np.argsort(-pred.score[r])  # cleanlab's (unstable) order, same input
-        tp = parts.tp[r[order]]
-        # cleanlab's float32 cumulative counts (exact below 2**24) and precision
-        tpc = np.cumsum(tp, axis=0, dtype=np.float32)
-        seen = np.arange(1, tp.shape[0] + 1, dtype=np.float32)[:, None]  # = tp + fp
-        recall = tpc / np.maximum(np.array([g_cnt[k]]), eps)  # float64
-        precision = tpc / seen  # float32
-        aps = np.zeros((_IOU_THRS.shape[0], 1), dtype=np.float32)
-        for t in range(_IOU_THRS.shape[0]):
-            aps[t, 0] = _average_precision(recall[:, t], precision[:, t])
-        out[k] = np.mean(aps)
-    return out
-
-
-def _average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
-    """All-point interpolated AP, as cleanlab's ``_calculate_average_precision``."""
-    mrec = np.concatenate(([0.0], recall, [1.0]))
-    mpre = np.concatenate(([0.0], precision.astype(np.float64), [0.0]))
-    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
-    idx = np.flatnonzero(mrec[1:] != mrec[:-1])
-    return float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]))
+        rank[r[np.argsort(-pred.score[r])]] = np.arange(r.shape[0])
+    n_thr = _IOU_THRS.shape[0]
+    aps = np.zeros((n_classes, n_thr, 1), dtype=np.float32)
+    for t in range(n_thr):
+        hit = np.flatnonzero(parts.tp[t] & use)
+        cls = pred.cls[hit]
+        o = np.lexsort((rank[hit], cls))
+        cls, pos = cls[o], rank[hit][o]
+        starts = np.searchsorted(cls, np.arange(n_classes + 1))
+        for k in np.flatnonzero(np.diff(starts)).tolist():
+            p = pos[starts[k]:starts[k + 1]]
+            cnt = np.arange(1, p.shape[0] + 1, dtype=np.float32)
+            rec = np.empty(p.shape[0] + 1)
+            rec[0] = 0.0
+            np.divide(cnt, denom[k], out=rec[1:])
+            prec = (cnt / (p + 1).astype(np.float32)).astype(np.float64)
+            prec = np.maximum.accumulate(prec[::-1])[::-1]
+            terms = (rec[1:] - rec[:-1]) * prec
+            if rec[-1] != 1.0:  # the last step, to recall 1, at precision 0
+                terms = np.append(terms, (1.0 - rec[-1]) * 0.0)
+            aps[k, t, 0] = np.sum(terms)
+    return np.array([np.mean(aps[k]) for k in range(n_classes)], dtype=np.float32)
 
 
 def dataset_label_quality(
