@@ -78,7 +78,7 @@ _EPS = 1e-6  # cleanlab: IoU denominator clip, softmax temperature floor
 _TINY = 1e-100  # cleanlab: added inside the log of the pooled scores
 _EUC_FACTOR = 0.1  # cleanlab: exp(-EUC_FACTOR * centre distance)
 _IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
-_PAIRS_PER_CHUNK = 65_536  # pair passes in chunks whose temporaries stay in the cache
+_PAIRS_PER_CHUNK = 131_072  # pair passes in chunks whose temporaries stay in the cache
 
 Progress = Callable[[float], None]
 
@@ -447,10 +447,15 @@ def _score_images(
     n_key = int(max(g_cls.max(initial=0), p_cls.max(initial=0))) + 1
     g_key = g_img * n_key + g_cls
     g_ord = np.argsort(g_key, kind="stable")
-    g_key_s = g_key[g_ord]
     p_key = p_img * n_key + p_cls
-    first = np.searchsorted(g_key_s, p_key, side="left")
-    n_same = np.searchsorted(g_key_s, p_key, side="right") - first
+    if n_img * n_key <= 1 << 23:  # a table per (image, class)
+        key_cnt = np.bincount(g_key, minlength=n_img * n_key)
+        n_same = key_cnt[p_key]
+        first = (np.cumsum(key_cnt) - key_cnt)[p_key]
+    else:
+        g_key_s = g_key[g_ord]
+        first = np.searchsorted(g_key_s, p_key, side="left")
+        n_same = np.searchsorted(g_key_s, p_key, side="right") - first
     max_iou = np.full(npr, -np.inf)
     target = np.full(npr, -1, dtype=np.int64)
     loc_g, loc_p = [], []  # badloc candidates: same class, score > lo, IoU > 0
