@@ -127,6 +127,9 @@ class _Parts:
     ov_sim: np.ndarray  # max sim to a gt box of its class (NaN: none)
     tp: np.ndarray  # bool (10, n_pred): cleanlab's TP at IoU .50:.05:.95
     min_sim: np.ndarray  # per image: smallest non-zero sim (inf: none)
+    # per prediction, its place in its class's score order, for the predictions used
+    # (they never change; an update reuses it while the active images stay the same)
+    rank_cache: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,6 +278,7 @@ def update_label_quality(
     for name in ("ov_cand", "ov_sim", "tp"):
         getattr(parts, name)[:] = getattr(old, name)
     parts.min_sim[:] = old.min_sim
+    parts.rank_cache.update(old.rank_cache)
     if touched.size:
         p_rows = _ranges(pred.offsets[:-1][touched], np.diff(pred.offsets)[touched])
         parts.ov_cand[p_rows] = False
@@ -824,13 +828,19 @@ def _class_ap(
     g_cnt = np.bincount(gt.cls[gt.alive & active[gt.image]], minlength=n_classes)
     denom = np.maximum(g_cnt, eps)  # float64, as np.maximum(num_gts, float32 eps)
     use = parts.pred_valid & active[pred.image]
-    rows = np.flatnonzero(use)
-    by_cls = rows[np.argsort(pred.cls[rows], kind="stable")]
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(pred.cls[rows], minlength=n_classes))))
-    rank = np.zeros(len(pred), dtype=np.int64)  # position in its class's score order
-    for k in range(n_classes):
-        r = by_cls[bounds[k]:bounds[k + 1]]  # class k, image order then row order
-        rank[r[np.argsort(-pred.score[r])]] = np.arange(r.shape[0])
+    cache = parts.rank_cache
+    if "use" in cache and np.array_equal(cache["use"], use):
+        rank = cache["rank"]
+    else:
+        rows = np.flatnonzero(use)
+        by_cls = rows[np.argsort(pred.cls[rows], kind="stable")]
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(pred.cls[rows],
+                                                            minlength=n_classes))))
+        rank = np.zeros(len(pred), dtype=np.int64)  # position in its class's score order
+        for k in range(n_classes):
+            r = by_cls[bounds[k]:bounds[k + 1]]  # class k, image order then row order
+            rank[r[np.argsort(-pred.score[r])]] = np.arange(r.shape[0])
+        cache.update(use=use, rank=rank)
     n_thr = _IOU_THRS.shape[0]
     aps = np.zeros((n_classes, n_thr, 1), dtype=np.float32)
     for t in range(n_thr):
