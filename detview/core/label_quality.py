@@ -241,19 +241,26 @@ def update_label_quality(
     images: Iterable[int],
     *,
     active: np.ndarray | None = None,
+    n_classes: int | None = None,
 ) -> LabelQuality:
     """Re-score after edits to the ground truth of ``images``; the same ``pred`` table.
 
     The other images' boxes must be as they were (checked: a ``ValueError`` names the
     first image that changed without being listed). ``active`` as in
-    :func:`compute_label_quality` (default: the previous one).
+    :func:`compute_label_quality` (default: the previous one); ``n_classes`` when the
+    vocabulary grew (default: the previous one). With a :class:`Dataset` and the image
+    set a :meth:`Dataset.apply` returned::
+
+        lq = update_label_quality(lq, ds.gt, ds.runs[run], touched,
+                                  active=~ds.images.deleted, n_classes=len(ds.classes))
     """
     old = prev._parts
     if len(pred) != old.pred_valid.shape[0] or not np.array_equal(pred.box_id, prev.pred_box_id):
         raise ValueError("update_label_quality: the prediction table is not the one scored")
     if gt.n_images != prev.n_images:
         raise ValueError("update_label_quality: the number of images changed")
-    _check(gt, pred, prev.n_classes)
+    n_classes = prev.n_classes if n_classes is None else n_classes
+    _check(gt, pred, n_classes)
     touched = np.unique(np.asarray(list(images), dtype=np.int64))
     if touched.size and (touched[0] < 0 or touched[-1] >= gt.n_images):
         raise ValueError("update_label_quality: image index out of range")
@@ -286,7 +293,7 @@ def update_label_quality(
         parts.tp[:, p_rows] = False
         _store(parts, _score_images(gt, pred, touched, prev.params, None), touched)
     act = prev.active if active is None else _active(active, gt.n_images)
-    return _finalize(parts, gt, pred, prev.n_classes, prev.params, act)
+    return _finalize(parts, gt, pred, n_classes, prev.params, act)
 
 
 # --------------------------------------------------------------------------- helpers

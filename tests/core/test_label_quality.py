@@ -388,6 +388,13 @@ def test_update_after_edits_equals_cleanlab_on_the_edited_data():
     res = update_label_quality(res, ds.gt, pred, (), active=~ds.images.deleted)
     assert res.min_possible_similarity == first.min_possible_similarity
     assert_matches_cleanlab(res, ds.gt, pred, 5, images=np.flatnonzero(~ds.images.deleted))
+    # a new class in the vocabulary, then a box of it
+    touched = ds.apply(AddBoxes(ds.new_box_ids(1), (7,), (5,), ((1.0, 2.0, 20.0, 30.0),)))
+    with pytest.raises(ValueError, match="class index"):
+        update_label_quality(res, ds.gt, pred, touched)
+    res = update_label_quality(res, ds.gt, pred, touched, n_classes=6)
+    assert res.class_ap.shape == (6,) and res.class_ap[5] == 0
+    _assert_same(res, compute_label_quality(ds.gt, pred, 6, active=~ds.images.deleted))
 
 
 def test_update_refuses_an_unlisted_change():
