@@ -1,4 +1,4 @@
-"""Headless command line: ``detview eval|coco-eval|convert|export|apply``.
+"""Headless command line: ``detview eval|coco-eval|convert|export|apply|runs|logs``.
 
 Each sub-command module has ``register(subparsers)`` which adds its parser and sets
 ``func`` (``func(args) -> int``). Errors on bad input are one line each, no traceback
@@ -11,7 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("eval_cmd", "coco_eval_cmd", "convert_cmd", "export_cmd")
+COMMAND_MODULES = ("eval_cmd", "coco_eval_cmd", "convert_cmd", "export_cmd", "runs_cmd",
+                   "logs_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -100,6 +100,11 @@ def _app():  # type: ignore[no-untyped-def]
         app = QApplication([sys.argv[0] if sys.argv else "detview"])
         app.setApplicationName("detview")
         app.setStyle("Fusion")
+        from PySide6.QtGui import QIcon  # the window icon, and the desktop entry's name
+
+        icons = Path(__file__).resolve().parents[2] / "resources" / "icons"
+        app.setWindowIcon(QIcon(str(icons / "detview.svg")))
+        app.setDesktopFileName("detview")  # packaging/detview.desktop (Wayland's icon)
     import pyqtgraph as pg
 
     pg.setConfigOptions(imageAxisOrder="row-major")
