@@ -428,20 +428,32 @@ def _score_images(
     TP matching and badloc; the pairs of the confident predictions, for overlooked and
     swap.
     """
-    g_all = _ranges(gt.offsets[:-1][images], np.diff(gt.offsets)[images])
-    g_rows = g_all[gt.alive[g_all]]
-    p_all = _ranges(pred.offsets[:-1][images], np.diff(pred.offsets)[images])
-    p_rows = p_all[np.isfinite(pred.score[p_all]) & (pred.score[p_all] >= 0)]
+    every = images.shape[0] == gt.n_images  # all of them (sorted, unique)
+    if every:
+        g_rows = np.flatnonzero(gt.alive)
+        p_rows = np.flatnonzero(np.isfinite(pred.score) & (pred.score >= 0))
+    else:
+        g_all = _ranges(gt.offsets[:-1][images], np.diff(gt.offsets)[images])
+        g_rows = g_all[gt.alive[g_all]]
+        p_all = _ranges(pred.offsets[:-1][images], np.diff(pred.offsets)[images])
+        p_rows = p_all[np.isfinite(pred.score[p_all]) & (pred.score[p_all] >= 0)]
     ng, npr = g_rows.shape[0], p_rows.shape[0]
-    pos_of = np.full(gt.n_images, -1, dtype=np.int64)
-    pos_of[images] = np.arange(images.shape[0])
-    g_img = pos_of[gt.image[g_rows]]  # local image index, sorted
-    p_img = pos_of[pred.image[p_rows]]
+
+    def take(rows: np.ndarray, column: np.ndarray) -> np.ndarray:
+        return column if rows.shape[0] == column.shape[0] else column[rows]
+
+    if every:  # local image index = image index
+        g_img, p_img = take(g_rows, gt.image), take(p_rows, pred.image)
+    else:
+        pos_of = np.full(gt.n_images, -1, dtype=np.int64)
+        pos_of[images] = np.arange(images.shape[0])
+        g_img = pos_of[gt.image[g_rows]]  # local image index, sorted
+        p_img = pos_of[pred.image[p_rows]]
     n_img = images.shape[0]
-    g_box = np.ascontiguousarray(gt.xyxy[g_rows])
-    g_cls = gt.cls[g_rows]
-    p_box = np.ascontiguousarray(pred.xyxy[p_rows])
-    p_cls, p_score = pred.cls[p_rows], pred.score[p_rows]
+    g_box = np.ascontiguousarray(take(g_rows, gt.xyxy))
+    g_cls = take(g_rows, gt.cls)
+    p_box = np.ascontiguousarray(take(p_rows, pred.xyxy))
+    p_cls, p_score = take(p_rows, pred.cls), take(p_rows, pred.score)
     hi, lo, alpha = params.high_probability_threshold, params.low_probability_threshold, \
         params.alpha
     out: dict[str, np.ndarray] = {"g_rows": g_rows, "p_rows": p_rows}
@@ -616,6 +628,9 @@ def _min_similarity(
     pcx, pcy = (p_box[:, 0] + p_box[:, 2]) / 2, (p_box[:, 1] + p_box[:, 3]) / 2
     limit = _near_limit(alpha)
     t_near = limit * (1 - 1e-9) if limit > 0 else -1.0  # below: near for sure
+    t_far = limit * (1 + 1e-9) if limit > 0 else -1.0  # above: far for sure
+    gx1, gy1, gx2, gy2 = (np.ascontiguousarray(g_box[:, j]) for j in range(4))
+    px1, py1, px2, py2 = (np.ascontiguousarray(p_box[:, j]) for j in range(4))
     row_max = np.full(ng, -1.0)  # per gt row: the largest near squared distance
     total = int(per_g.sum())
     done = 0
@@ -628,22 +643,27 @@ def _min_similarity(
             np.minimum.at(min_sim, img[st], np.minimum.reduceat(sim, st))
 
     for c0, c1 in _chunks(per_g, _PAIRS_PER_CHUNK):
-        gi = np.arange(c0, c1)
         reps = per_g[c0:c1]
-        pg = np.repeat(gi, reps)
-        if not pg.size:
+        ends = np.cumsum(reps)
+        if not ends[-1]:
             continue
         pp = _ranges(p_start[g_img[c0:c1]], reps)
         dx = np.repeat(gcx[c0:c1], reps) - pcx[pp]
         dy = np.repeat(gcy[c0:c1], reps) - pcy[pp]
         d2 = dx * dx + dy * dy
         near = d2 < t_near
-        st = np.concatenate(([0], np.cumsum(reps)[:-1]))[reps > 0]
-        row_max[gi[reps > 0]] = np.maximum.reduceat(np.where(near, d2, -1.0), st)
-        ex = np.flatnonzero(~near)  # far (and the band): exact
-        if ex.size:
-            take_min(g_img[pg[ex]], _pair_sim(g_box[pg[ex]], p_box[pp[ex]], alpha))
-        done += pg.size
+        has = reps > 0
+        row_max[c0:c1][has] = np.maximum.reduceat(np.where(near, d2, -1.0), (ends - reps)[has])
+        # beyond the limit a pair counts only when it overlaps; the band: always exact
+        ex = np.flatnonzero(~near)
+        pg = c0 + np.searchsorted(ends, ex, side="right")
+        pp = pp[ex]
+        ex = (d2[ex] <= t_far) | ((np.minimum(gx2[pg], px2[pp]) > np.maximum(gx1[pg], px1[pp]))
+                                  & (np.minimum(gy2[pg], py2[pp]) > np.maximum(gy1[pg], py1[pp])))
+        pg, pp = pg[ex], pp[ex]
+        if pg.size:
+            take_min(g_img[pg], _pair_sim(g_box[pg], p_box[pp], alpha))
+        done += int(ends[-1])
         if progress is not None and total:
             progress(0.8 * done / total)
 
@@ -671,12 +691,13 @@ def _min_similarity(
     # resolved where a farthest pair overlaps nothing; else the whole image, exactly
     ok = np.zeros(n_img, dtype=bool)
     ok[img[(d2 == top) & (iou == 0)]] = True
-    redo = np.flatnonzero((far_img >= 0) & ~ok)
-    for i in redo.tolist():
-        rows = np.flatnonzero(g_img == i)
-        reps = per_g[rows]
-        pg = np.repeat(rows, reps)
-        pp = _ranges(p_start[g_img[rows]], reps)
+    redo = (far_img >= 0) & ~ok
+    rows = np.flatnonzero(redo[g_img])
+    for c0, c1 in _chunks(per_g[rows], _PAIRS_PER_CHUNK):
+        r = rows[c0:c1]
+        reps = per_g[r]
+        pg = np.repeat(r, reps)
+        pp = _ranges(p_start[g_img[r]], reps)
         take_min(g_img[pg], _pair_sim(g_box[pg], p_box[pp], alpha))
     return min_sim
 
