@@ -355,7 +355,8 @@ def report(label: str, results: dict[str, dict[str, Any] | str]) -> None:
     ok = {k: v for k, v in results.items() if isinstance(v, dict)}
     base = ok.get("detview")
     print(f"{'tool':<18}{'load s':>9}{'eval s':>9}{'total s':>9}{'x detview':>11}"
-          f"{'peak MiB':>10}{'max |dstat|':>13}  (dstat vs pycocotools, else faster-coco-eval)")  # fmt: skip
+          f"{'peak MiB':>10}{'max |dstat|':>13}"
+          "  (dstat vs pycocotools, else faster-coco-eval)")  # fmt: skip
     for tool, r in results.items():
         if isinstance(r, str):
             print(f"{tool:<18}{r}")

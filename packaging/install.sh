@@ -2,7 +2,7 @@
 # detview set-up on a fresh Debian 12 / Ubuntu machine with Python 3.10+.
 #
 #   bash packaging/install.sh demo   # install everything, then open the demo dataset
-#   bash packaging/install.sh test   # install everything, then run lint and the test suite
+#   bash packaging/install.sh test   # install everything, then lint, types and the test suite
 #   bash packaging/install.sh bench  # install the peers too, then run the benchmarks
 #   bash packaging/install.sh desktop [--exec PATH | --uninstall]
 #                                    # add detview (icon, menu entry) to this user's
@@ -78,9 +78,14 @@ case "$what" in
     say "done. Open $out to see it; for the interactive app run 'xvfb-run -a .venv/bin/detview demo' or use a desktop session."
     ;;
   test)
-    say "lint (ruff), layering contracts (import-linter), tests (pytest)"
+    # Ultralytics' own dataset check is the referee of the YOLO export test; it only reads
+    # YAML and paths, so it is installed without its (multi-GB) torch dependencies.
+    .venv/bin/python -m pip show -q ultralytics >/dev/null 2>&1 ||
+      .venv/bin/python -m pip install -q --no-deps ultralytics 2>&1 | grep -v -i -E "warning|location" || true
+    say "lint (ruff), layering contracts (import-linter), types (mypy), tests (pytest)"
     .venv/bin/ruff check detview tests benchmarks packaging
     .venv/bin/lint-imports
+    .venv/bin/mypy  # detview/core, detview/io, detview/session (pyproject [tool.mypy])
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}"
     ;;
   bench)

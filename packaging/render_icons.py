@@ -1,6 +1,7 @@
 """Render the application icon's PNGs from its SVG with Qt's SVG renderer.
 
-    .venv/bin/python packaging/render_icons.py          # writes resources/icons/detview-{48,128,256}.png
+    .venv/bin/python packaging/render_icons.py          # writes resources/icons/detview-*.png
+                                                        # (48, 128 and 256 px)
     .venv/bin/python packaging/render_icons.py --check  # exit 1 when a PNG is not the SVG's render
     ... [--dir DIR]                                     # another folder with detview.svg
 

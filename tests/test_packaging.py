@@ -87,7 +87,8 @@ def test_icon_pngs_are_renders_of_the_svg():
         assert tuple(rgba[n // 2, n // 2, :3]) == ICON_BG  # the gap between the two panes
         rgb = rgba[..., :3][rgba[..., 3] == 255]
         green = ((rgb[:, 1] > 150) & (rgb[:, 0] < 90) & (rgb[:, 2] < 140)).mean()
-        orange = ((rgb[:, 0] > 230) & (rgb[:, 1] > 110) & (rgb[:, 1] < 170) & (rgb[:, 2] < 80)).mean()
+        orange = ((rgb[:, 0] > 230) & (rgb[:, 1] > 110) & (rgb[:, 1] < 170)
+                  & (rgb[:, 2] < 80)).mean()
         assert green > 0.02 and orange > 0.02, (n, green, orange)  # both boxes are drawn
 
 

@@ -595,7 +595,7 @@ class Store:
                       for k in TOTALS)]
             cur = c.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES "
                             f"({', '.join('?' * len(cols))})", vals)
-            run_id = cur.lastrowid
+            run_id = int(cur.lastrowid or 0)
             pc = rec.per_class
             c.executemany(
                 "INSERT INTO class_ap VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -772,7 +772,8 @@ class Store:
         if higher is None:
             raise InputError("(command line)", "--metric",
                              f"{metric!r} is neither better high nor low; choose from "
-                             f"{', '.join(m for m in IMAGE_METRICS if is_higher_better(m) is not None)}")
+                             + ", ".join(m for m in IMAGE_METRICS
+                                         if is_higher_better(m) is not None))
         rid = self._run_id(self.resolve(name))
         where = "" if include_deleted else " AND m.deleted = 0"
         df = pd.read_sql_query(

@@ -98,6 +98,7 @@ def _fields(buf: memoryview) -> Any:
     while pos < n:
         key, pos = _varint(buf, pos)
         fno, wt = key >> 3, key & 7
+        v: int | memoryview
         if fno == 0:
             raise _ProtoError("field number 0")
         if wt == 0:

@@ -112,8 +112,9 @@ def test_arbitrary_bytes_clean_message_or_success(fmt, blob):
 
 @settings(max_examples=100, deadline=None)
 @given(blob=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
-                      st.sampled_from([b"a: [1, 2\n", b"- 1\n- 2\n", b"a: !!python/object:os.system x\n",
-                                       b"[" * 5000, b"a: &x 1\nb: *x\n", b"\xff\xfe"])))
+                      st.sampled_from([b"a: [1, 2\n", b"- 1\n- 2\n",
+                                       b"a: !!python/object:os.system x\n", b"[" * 5000,
+                                       b"a: &x 1\nb: *x\n", b"\xff\xfe"])))
 def test_params_file_clean_message_or_mapping(tmp_path_factory, blob):
     from detview.io.trainlogs import read_params_file
 
