@@ -77,3 +77,15 @@ def test_label_quality_sorts_by_counts_descending_and_needs_a_run(tmp_path, caps
     assert rc == 0
     assert "--label-quality needs a prediction run" in capsys.readouterr().err
     assert "label_quality" not in pd.read_csv(out).columns
+
+
+def test_label_quality_columns_can_be_queried(tmp_path, capsys):
+    out = tmp_path / "lq.csv"
+    base = ["eval", str(DEMO), "--pred", str(PREDS), "--label-quality", "--out", str(out)]
+    assert cli_main(base) == 0
+    every = pd.read_csv(out)
+    assert cli_main([*base, "--where", "label_quality < 0.5 or n_badloc >= 2"]) == 0
+    got = pd.read_csv(out)
+    want = every[(every["label_quality"] < 0.5) | (every["n_badloc"] >= 2)]
+    assert 0 < len(got) < len(every)
+    assert sorted(got["file_name"]) == sorted(want["file_name"])

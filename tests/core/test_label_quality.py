@@ -389,6 +389,7 @@ def test_update_after_edits_equals_cleanlab_on_the_edited_data():
     assert res.min_possible_similarity == first.min_possible_similarity
     assert_matches_cleanlab(res, ds.gt, pred, 5, images=np.flatnonzero(~ds.images.deleted))
     # a new class in the vocabulary, then a box of it
+    ds.classes = ds.classes.with_class("new")
     touched = ds.apply(AddBoxes(ds.new_box_ids(1), (7,), (5,), ((1.0, 2.0, 20.0, 30.0),)))
     with pytest.raises(ValueError, match="class index"):
         update_label_quality(res, ds.gt, pred, touched)
