@@ -53,6 +53,7 @@ __all__ = [
     "TrainingState",
     "curves",
     "details",
+    "duplicate_logs",
     "ema",
     "logs_beside",
     "read_logs",
@@ -147,6 +148,37 @@ def log_labels(logs: Sequence[TrainLog]) -> list[str]:
             out.append(f"{lg.run} ({lg.format})")
         else:
             out.append(f"{lg.run} ({Path(lg.path).name})")
+    return out
+
+
+def duplicate_logs(logs: Sequence[TrainLog], rtol: float = 1e-4) -> set[int]:
+    """Logs that repeat an earlier one: the same tags at the same steps with the same
+    values (to ``rtol``: results.csv keeps 5 significant digits, an event file float32),
+    e.g. an Ultralytics run's
+    ``results.csv`` and its TensorBoard event file. Returns their indices (the first of
+    each kind stays)."""
+    def table(lg: TrainLog) -> pd.DataFrame:
+        df = lg.scalars[["tag", "step", "value"]].drop_duplicates(["tag", "step"], keep="last")
+        return df.sort_values(["tag", "step"], kind="stable").reset_index(drop=True)
+
+    tables: list[pd.DataFrame | None] = [None] * len(logs)
+    out: set[int] = set()
+    for j, b in enumerate(logs):
+        if b.scalars.empty:
+            continue
+        for i in range(j):
+            a = logs[i]
+            if i in out or a.scalars.empty or len(a.scalars) != len(b.scalars):
+                continue
+            ta = tables[i] if tables[i] is not None else table(a)
+            tb = tables[j] if tables[j] is not None else table(b)
+            tables[i], tables[j] = ta, tb
+            if (len(ta) == len(tb) and (ta["tag"].to_numpy() == tb["tag"].to_numpy()).all()
+                    and (ta["step"].to_numpy() == tb["step"].to_numpy()).all()
+                    and np.allclose(ta["value"].to_numpy(), tb["value"].to_numpy(), rtol=rtol,
+                                    atol=1e-12, equal_nan=True)):
+                out.add(j)
+                break
     return out
 
 
@@ -312,10 +344,12 @@ def details(log: TrainLog, session: Session | None = None) -> list[tuple[str, st
     if session is not None:
         spec = session.spec
         src = spec.gt if spec is not None and spec.gt else None
-        rows.append(("Datasets", "opened with (this session)",
+        rows.append(("Datasets", "dataset opened in detview",
                      f"{session.name}" + (f" — {src}" if src else "")))
     for name, value in log.flat_params():
-        rows.append(("Parameters", name, _text(value)))
+        where, sep, key = name.partition(": ")
+        rows.append((f"Parameters — {where}", key, _text(value)) if sep
+                    else ("Parameters", name, _text(value)))
     for prob in log.problems:
         rows.append(("Problems", "warning", str(prob)))
     return rows
@@ -533,6 +567,11 @@ class TrainingState:
         added and the problems, one line each."""
         logs, problems = read_logs(paths)
         return self.add_logs(logs, problems), problems
+
+    def duplicates(self) -> set[int]:
+        """Indices of logs repeating an earlier one (:func:`duplicate_logs`): the Graphs
+        view hides them until asked."""
+        return duplicate_logs(self.logs)
 
     def remove_log(self, index: int) -> None:
         del self.logs[index]
