@@ -269,7 +269,9 @@ class GraphsView(QWidget):
                                       connect="finite")
                 pi.addItem(raw)
             sym = "o" if c.split != "train" else None
-            item = pg.PlotDataItem(c.x, c.smoothed, pen=pg.mkPen(color, width=2, style=style),
+            empty = bool(np.isnan(c.smoothed).all())  # e.g. APs -1 throughout: no points
+            item = pg.PlotDataItem(c.x[:0] if empty else c.x, c.smoothed[:0] if empty
+                                   else c.smoothed, pen=pg.mkPen(color, width=2, style=style),
                                    symbol=sym, symbolSize=5, symbolBrush=color,
                                    symbolPen=None, name=name, connect="finite")
             pi.addItem(item)
@@ -504,6 +506,6 @@ def _tooltip(cs: list[Curve]) -> str:
             continue
         seen.add(c.tag)
         text = c.explanation or "No explanation known for this metric."
-        lines.append(f"<b>{html.escape(c.tag)}</b>: {html.escape(text)}")
+        lines.append(f"<b>{html.escape(c.tag)}</b>: {html.escape(text, quote=False)}")
     body = "<br>".join(lines[:16]) + ("<br>…" if len(lines) > 16 else "")
     return f"<qt>{body}</qt>"

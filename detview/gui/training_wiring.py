@@ -34,6 +34,7 @@ class TrainingMixin:
         session: Session | None
         images: Any
         analysis_dock: QDockWidget
+        toolbar: Any
         sessionChanged: Any  # noqa: N815
         imageShown: Any  # noqa: N815
         _dataset_name: str
@@ -100,6 +101,10 @@ class TrainingMixin:
                            "predictions: View > Training graphs (Ctrl+G)", 8000)
 
     def _on_training_event(self, ev: SessionEvent) -> None:
+        s = self.session
+        if ev.kind == "settings" and s is not None and \
+                self.toolbar.run_combo.currentText() != (s.run or ""):
+            self.toolbar.set_runs(s.run_names, s.run)  # a checkpoint chosen elsewhere
         if ev.kind == "training" and ev.name == "pair":
             update_diff_columns(self.images, self.session)
         elif ev.kind == "derived" and ev.name == "metrics":

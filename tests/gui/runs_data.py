@@ -97,3 +97,57 @@ def write_torchvision_log(path: Path, epochs: int = 3, iters: int = 4) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out) + "\n")
     return path
+
+
+def write_tiny_coco(root: Path, n_images: int = 8, runs: tuple[str, ...] = ("a", "b"),
+                    seed: int = 0, names: dict[str, str] | None = None) -> dict[str, object]:
+    """A small COCO dataset on disk: ``images/`` (Pillow), ``gt.json`` and one results
+    file per run (``<run>.json``, or ``names[run]``), each run a differently noisy copy
+    of the ground truth with some misses and false positives. Returns the paths."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    img_dir = root / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    images, anns = [], []
+    cats = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "car"}]
+    aid = 1
+    for i in range(n_images):
+        w, h = 160, 120
+        arr = np.full((h, w, 3), 40 + 20 * (i % 8), dtype=np.uint8)
+        Image.fromarray(arr).save(img_dir / f"im{i:02d}.png")
+        images.append({"id": i + 1, "file_name": f"im{i:02d}.png", "width": w, "height": h})
+        for _ in range(int(rng.integers(1, 4))):
+            x, y = float(rng.uniform(0, 100)), float(rng.uniform(0, 70))
+            bw, bh = float(rng.uniform(15, 55)), float(rng.uniform(15, 45))
+            anns.append({"id": aid, "image_id": i + 1, "category_id": int(rng.integers(1, 4)),
+                         "bbox": [round(x, 1), round(y, 1), round(bw, 1), round(bh, 1)],
+                         "area": round(bw * bh, 1), "iscrowd": 0})
+            aid += 1
+    gt = root / "gt.json"
+    gt.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    out: dict[str, object] = {"images": img_dir, "gt": gt, "preds": {}}
+    for k, run in enumerate(runs):
+        r = np.random.default_rng(seed + 100 + k)
+        noise = 0.04 + 0.12 * k
+        res = []
+        for a in anns:
+            if r.random() < 0.1 + 0.1 * k:
+                continue  # missed
+            x, y, bw, bh = a["bbox"]
+            res.append({"image_id": a["image_id"], "category_id": a["category_id"],
+                        "bbox": [round(x + r.normal(0, noise) * bw, 2),
+                                 round(y + r.normal(0, noise) * bh, 2),
+                                 round(bw * float(np.exp(r.normal(0, noise))), 2),
+                                 round(bh * float(np.exp(r.normal(0, noise))), 2)],
+                        "score": round(float(r.uniform(0.3, 0.99)), 3)})
+        for i in range(n_images):
+            if r.random() < 0.3 + 0.2 * k:
+                res.append({"image_id": i + 1, "category_id": int(r.integers(1, 4)),
+                            "bbox": [float(r.uniform(0, 100)), float(r.uniform(0, 70)), 20.0,
+                                     20.0], "score": round(float(r.uniform(0.2, 0.95)), 3)})
+        p = root / (names or {}).get(run, f"{run}.json")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(res))
+        out["preds"][run] = p  # type: ignore[index]
+    return out
