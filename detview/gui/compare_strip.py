@@ -1,5 +1,5 @@
-"""The Compare dock: two runs compared image by image, the checkpoint slider, and the
-selected image's metric across every checkpoint.
+"""The Compare strip under the viewer: two runs compared image by image, the checkpoint
+slider, and the selected image's metric across every checkpoint.
 
 * **Compare** A → B: the image list gains the columns ΔIoU, ΔAP, ΔTP, ΔFP, ΔFN (and ΔLQ
   where both runs carry label quality), B minus A, sortable: "which images got worse";
@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -144,7 +145,7 @@ class CompareStrip(QWidget):
         self.metric_combo.setToolTip("The selected image's metric shown at each checkpoint")
         self.metric_combo.currentIndexChanged.connect(self._on_metric)
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setMinimumHeight(110)
+        self.plot.setMinimumHeight(100)
         pi = self.plot.getPlotItem()
         pi.showGrid(x=True, y=True, alpha=0.15)
         pi.setMenuEnabled(False)
@@ -160,24 +161,44 @@ class CompareStrip(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._on_plot_click)
         self.plot_title = QLabel()
         self.plot_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.plot_title.setStyleSheet("color: gray")
         head = QHBoxLayout()
         head.addWidget(self.metric_combo)
         head.addWidget(self.plot_title, 1)
-        self.plot_box = QWidget()
-        pl = QVBoxLayout(self.plot_box)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addLayout(head)
-        pl.addWidget(self.plot, 1)
-        self.setMinimumWidth(360)  # run names readable in the combo boxes
-        lay = QVBoxLayout(self)
+        # the controls on the left, the plot on the right: a strip under the viewer
+        self.controls = QWidget()
+        self.controls.setFixedWidth(430)
+        cl = QVBoxLayout(self.controls)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(3)
+        cl.addLayout(row1)
+        cl.addWidget(self.pair_status)
+        cl.addLayout(row2)
+        cl.addLayout(self.slider_row)
+        cl.addWidget(self.no_checkpoints)
+        cl.addLayout(head)
+        cl.addStretch(1)
+        self.plot_box = self.plot
+        lay = QHBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
-        lay.addLayout(row1)
-        lay.addWidget(self.pair_status)
-        lay.addLayout(row2)
-        lay.addLayout(self.slider_row)
-        lay.addWidget(self.no_checkpoints)
-        lay.addWidget(self.plot_box, 1)
+        lay.addWidget(self.controls)
+        lay.addWidget(self.plot, 1)
+        self._toggle = QAction("Compare and checkpoints", self)
+        self._toggle.setCheckable(True)
+        self._toggle.setChecked(True)
+        self._toggle.toggled.connect(self.setVisible)
         self._sync_all()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(900, 150)
+
+    def toggleViewAction(self) -> QAction:  # noqa: N802
+        """Show/hide the strip (View menu), as a dock's action does."""
+        return self._toggle
+
+    def set_shown(self, on: bool) -> None:
+        self._toggle.setChecked(on)
+        self.setVisible(on)
 
     # ------------------------------------------------------------------ session
     def set_session(self, session: Session | None) -> None:
@@ -225,7 +246,8 @@ class CompareStrip(QWidget):
             self.training_combo.addItem(f"{t.name} ({len(t.steps)} {t.unit}s)")
         self.training_combo.setVisible(len(ts) > 1)
         self.training_combo.blockSignals(False)
-        for w in (self.checkpoint_title, self.slider, self.step_label, self.plot_box):
+        for w in (self.checkpoint_title, self.slider, self.step_label, self.plot_box,
+                  self.metric_combo, self.plot_title):
             w.setVisible(bool(ts))
         self.no_checkpoints.setVisible(s is not None and not ts)
         self._sync_pair()

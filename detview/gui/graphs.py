@@ -39,7 +39,13 @@ from PySide6.QtWidgets import (
 )
 
 from detview.session import Session, SessionEvent
-from detview.session.training import GROUP_TITLES, Curve, group_curves, hover_rows
+from detview.session.training import (
+    GROUP_TITLES,
+    LOG_GROUPS,
+    Curve,
+    group_curves,
+    hover_rows,
+)
 
 __all__ = ["GraphsView", "PALETTE"]
 
@@ -70,6 +76,7 @@ class GraphsView(QWidget):
         self._items: dict[str, list[tuple[Curve, pg.PlotDataItem]]] = {}
         self._markers: dict[str, list[pg.InfiniteLine]] = {}
         self._hover: dict[str, tuple[pg.InfiniteLine, pg.TextItem]] = {}
+        self._legend_top: dict[str, bool] = {}  # the hover label goes to the other half
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(60)
@@ -102,7 +109,8 @@ class GraphsView(QWidget):
         self.smooth_label = QLabel()
         self.smooth_slider.valueChanged.connect(self._on_smoothing)
         self.log_check = QCheckBox("Log scale")
-        self.log_check.setToolTip("Logarithmic y axis (values ≤ 0 are left out)")
+        self.log_check.setToolTip("Logarithmic y axis for losses, learning rate and speed "
+                                  "(values ≤ 0 are left out); AP and recall stay linear")
         self.log_check.toggled.connect(self._schedule)
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter metrics (text or regex)")
@@ -249,15 +257,19 @@ class GraphsView(QWidget):
         pi.setTitle(GROUP_TITLES.get(group, group), color="#333333", size="10pt")
         pi.showGrid(x=True, y=True, alpha=0.15)
         pi.setLabel("bottom", "epoch" if self.x_axis == "epoch" else "step")
-        log_y = self.log_check.isChecked()
+        log_y = self._log_y(group)
         pi.setLogMode(False, log_y)
-        legend = pi.addLegend(offset=self.legend_corner(cs), labelTextSize="8pt", verSpacing=-6,
+        corner = self.legend_corner(cs)
+        self._legend_top[group] = corner[1] > 0
+        legend = pi.addLegend(offset=corner, labelTextSize="8pt", verSpacing=-6,
                               brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen("#cccccc"))
-        tags = list(dict.fromkeys(c.name for c in cs))
+        tags = list(dict.fromkeys(_base(c.name) for c in cs))
         several = len({c.label for c in cs}) > 1
         items: list[tuple[Curve, pg.PlotDataItem]] = []
         for c in cs:
-            color = QColor(PALETTE[tags.index(c.name) % len(PALETTE)])
+            # a per-epoch mean shares its metric's colour, drawn as dots, one legend entry
+            mean = c.name != _base(c.name)
+            color = QColor(PALETTE[tags.index(_base(c.name)) % len(PALETTE)])
             style = _LOG_STYLES[labels.index(c.label) % len(_LOG_STYLES)] if several \
                 else Qt.PenStyle.SolidLine
             name = f"{c.name} · {c.label}" if several else c.name
@@ -268,18 +280,22 @@ class GraphsView(QWidget):
                 raw = pg.PlotDataItem(c.x, c.y, pen=pg.mkPen(faint, width=1, style=style),
                                       connect="finite")
                 pi.addItem(raw)
-            sym = "o" if c.split != "train" else None
+            sym = "o" if c.split != "train" or mean else None
             empty = bool(np.isnan(c.smoothed).all())  # e.g. APs -1 throughout: no points
             item = pg.PlotDataItem(c.x[:0] if empty else c.x, c.smoothed[:0] if empty
                                    else c.smoothed, pen=pg.mkPen(color, width=2, style=style),
                                    symbol=sym, symbolSize=5, symbolBrush=color,
-                                   symbolPen=None, name=name, connect="finite")
+                                   symbolPen=None, name=None if mean else name,
+                                   connect="finite")
+            if mean:
+                item.setPen(pg.mkPen(color, width=1, style=Qt.PenStyle.DotLine))
             pi.addItem(item)
             items.append((c, item))
         self._items[group] = items
-        if len(items) > 8:
+        n_legend = sum(1 for c, _ in items if c.name == _base(c.name))
+        if n_legend > 8:
             legend.setColumnCount(2)
-        legend.setVisible(len(items) <= 24)  # more: the filter narrows them down
+        legend.setVisible(n_legend <= 24)  # more: the filter narrows them down
         w.setToolTip(_tooltip(cs))
         line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999999", width=1))
         text = pg.TextItem(color="#222222", anchor=(0, 0), fill=pg.mkBrush(255, 255, 255, 225),
@@ -293,6 +309,9 @@ class GraphsView(QWidget):
         w.scene().sigMouseClicked.connect(lambda ev, g=group: self._on_click(g, ev))
         w.viewport().setMouseTracking(True)
         return w
+
+    def _log_y(self, group: str) -> bool:
+        return self.log_check.isChecked() and group in LOG_GROUPS
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_x(self, group: str | None = None) -> tuple[list[float], float | None]:
@@ -343,10 +362,10 @@ class GraphsView(QWidget):
         if not math.isnan(c0.epoch[k0]):
             head += f" · epoch {c0.epoch[k0]:g}"
         lines = [f"<b>{head}</b>"]
-        tags = list(dict.fromkeys(c.name for c, _ in rows))
+        tags = list(dict.fromkeys(_base(c.name) for c, _ in rows))
         several = len({c.label for c, _ in rows}) > 1
         for c, k in rows[:12]:
-            color = PALETTE[tags.index(c.name) % len(PALETTE)]
+            color = PALETTE[tags.index(_base(c.name)) % len(PALETTE)]
             v = c.y[k]
             val = "–" if math.isnan(v) else f"{v:.4g}"
             if self.smoothing > 0 and not math.isnan(c.smoothed[k]) and len(c.x) > 2:
@@ -378,8 +397,9 @@ class GraphsView(QWidget):
         text.setHtml(f'<div style="font-size:8pt">{body}</div>')
         (x0, x1), (y0, y1) = vb.viewRange()
         right = x > (x0 + x1) / 2
-        text.setAnchor((1, 0) if right else (0, 0))
-        text.setPos(x - (x1 - x0) * 0.01 if right else x + (x1 - x0) * 0.01, y1)
+        top = not self._legend_top.get(group, True)  # away from the legend
+        text.setAnchor((1 if right else 0, 0 if top else 1))
+        text.setPos(x - (x1 - x0) * 0.01 if right else x + (x1 - x0) * 0.01, y1 if top else y0)
         text.setVisible(True)
 
     # ------------------------------------------------------------------ click
@@ -390,7 +410,7 @@ class GraphsView(QWidget):
         if w is None:
             return None
         vb = w.getPlotItem().getViewBox()
-        log_y = self.log_check.isChecked()
+        log_y = self._log_y(group)
         best: tuple[float, Curve, int] | None = None
         for c, _item in self._items.get(group, []):
             if not len(c.x):
@@ -416,7 +436,7 @@ class GraphsView(QWidget):
         """Where point ``k`` of ``curve`` is drawn (scene coordinates; for tests)."""
         vb = self.plots[group].getPlotItem().getViewBox()
         y = float(curve.smoothed[k])
-        if self.log_check.isChecked():
+        if self._log_y(group):
             y = math.log10(y)
         return vb.mapViewToScene(QPointF(float(curve.x[k]), y))
 
@@ -483,6 +503,11 @@ class GraphsView(QWidget):
         else:
             self.hidden_logs.add(label)
         self._schedule()
+
+
+def _base(name: str) -> str:
+    """The metric a per-epoch mean summarises (torchvision logs print both)."""
+    return name[: -len(" (epoch mean)")] if name.endswith(" (epoch mean)") else name
 
 
 def _matches(pattern: str, c: Curve) -> bool:

@@ -207,7 +207,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
                     self.open_folder_action.triggered.connect(self.open_folder_dialog)
                 elif n == "docks":
                     for d in (self.analysis_dock, self.summary_dock, self.history_dock,
-                              self.compare_dock):
+                              self.compare):
                         m.addAction(d.toggleViewAction())
                 else:
                     m.addAction(A[n])

@@ -322,6 +322,12 @@ class RunsWindow(QWidget):
         n = len(rows)
         self.open_button.setEnabled(1 <= n <= 2)
         self.open_button.setText("Open A → B in viewer" if n == 2 else "Open in viewer")
+        sel = self._selection_names
+        self.open_button.setToolTip(
+            f"Open the dataset with A = {sel[0]} and B = {sel[1]}, compared image by image "
+            "(A = the run selected first)" if n == 2 else
+            "Open the dataset with the selected run's predictions; select two runs to "
+            "compare them (A = the first selected)")
         self.update_plots()
 
     # ------------------------------------------------------------------ open
@@ -386,6 +392,11 @@ class RunsWindow(QWidget):
         pi.clear()
         if pi.legend is not None:
             pi.legend.clear()
+            # away from the running best: below it when higher is better
+            from detview.core.compare import is_higher_better
+
+            pi.legend.setOffset((-6, -30) if is_higher_better(self.metric) is not False
+                                else (-6, 6))
         df = self.catalog.over_time(self.metric)
         m = self.metric
         pi.setTitle(f"{m} in the order the runs were added", size="10pt", color="#333333")
@@ -408,9 +419,15 @@ class RunsWindow(QWidget):
         pi.getAxis("bottom").setTicks([[(float(k), _elide(str(n), 14)) for k, n in
                                         enumerate(df["name"]) if k % step == 0]])
         pi.setLabel("bottom", "runs, oldest first")
+        pi.setXRange(-0.6, len(df) - 0.4, padding=0)  # room for the end labels
         self.plot_note.setText(f"{int(np.isfinite(v).sum())} of {len(df)} runs have {m}"
                                if np.isnan(v).any() else "")
 
 
 def _elide(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+    """At most ``n`` characters, cut in the middle (run names differ at their end:
+    ``yolov5s@epoch30``, ``yolov5s@epoch60``)."""
+    if len(s) <= n:
+        return s
+    tail = (n - 1) // 2 + 1
+    return s[: n - 1 - tail] + "…" + s[-tail:]

@@ -1,6 +1,6 @@
 """The main window's runs, checkpoints and training-log wiring (a mixin).
 
-It adds the Compare dock (:class:`~detview.gui.compare_strip.CompareStrip`), the
+It adds the Compare strip under the viewer (:class:`~detview.gui.compare_strip.CompareStrip`), the
 Training window (Graphs | Details), the Runs window over the experiment store, the
 actions File > Open training log…, View > Training graphs, View > Runs window and the
 checkpoint steps, and keeps them following the window's session. The main window calls
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QFileDialog
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QSplitter
 
 from detview.session import Session, SessionEvent
 
@@ -34,6 +34,8 @@ class TrainingMixin:
         session: Session | None
         images: Any
         analysis_dock: QDockWidget
+        splitter: QSplitter
+        viewer: Any
         toolbar: Any
         sessionChanged: Any  # noqa: N815
         imageShown: Any  # noqa: N815
@@ -42,20 +44,26 @@ class TrainingMixin:
         def flash(self, text: str, ms: int = 4000) -> None: ...
         def show_error(self, title: str, text: str) -> None: ...
         def open_spec(self, spec: Any, params: Any = None) -> None: ...
-        def addDockWidget(self, a: Any, d: Any, o: Any) -> None: ...  # noqa: N802
-        def resizeDocks(self, d: Any, s: Any, o: Any) -> None: ...  # noqa: N802
 
     # ------------------------------------------------------------------ build
     def _build_training(self) -> None:
         self.compare = CompareStrip()
+        self.compare.setObjectName("compare_strip")
         self.compare.message.connect(lambda text: self.flash(text, 6000))
-        d = self.compare_dock = QDockWidget("Compare", self)  # type: ignore[arg-type]
-        d.setObjectName("compare_dock")
-        d.setWidget(self.compare)
-        # beside the analysis tabs (a split would join their tab group)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d, Qt.Orientation.Horizontal)
-        self.resizeDocks([d], [560], Qt.Orientation.Horizontal)
-        self.compare_dock.setVisible(False)
+        # a strip under the viewer (a bottom dock beside the analysis panel would make
+        # the window wider than its panels allow); View > "Compare and checkpoints"
+        # shows/hides it as the docks' actions do
+        idx = self.splitter.indexOf(self.viewer)
+        self.viewer_split = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.insertWidget(idx, self.viewer_split)
+        self.viewer_split.addWidget(self.viewer)
+        self.viewer_split.addWidget(self.compare)
+        self.viewer_split.setStretchFactor(0, 1)
+        self.viewer_split.setStretchFactor(1, 0)
+        self.viewer_split.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(idx, 1)
+        self.splitter.setSizes([540, 1060])
+        self.compare.set_shown(False)
         self.training_window: TrainingWindow | None = None
         self.runs_window: RunsWindow | None = None
         self.store_path: Path | None = None  # the Runs window's store (None: the default)
@@ -86,11 +94,7 @@ class TrainingMixin:
         if pair is not None and all(r in s.run_names for r in pair):
             s.training.set_pair(*pair)
         update_diff_columns(self.images, s)
-        if len(s.run_names) >= 2 and not self.compare_dock.isVisible():
-            self.compare_dock.setVisible(True)
-            self.resizeDocks([self.compare_dock], [420], Qt.Orientation.Horizontal)
-        elif len(s.run_names) < 2:
-            self.compare_dock.setVisible(False)
+        self.compare.set_shown(len(s.run_names) >= 2)
         if s.training.logs:
             explicit = s.spec is not None and bool(s.spec.logs)
             if explicit:

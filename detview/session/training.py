@@ -69,6 +69,8 @@ RUN_EXTRA_COLUMNS: tuple[str, ...] = ("label_quality",)
 BESIDE_MAX_ENTRIES = 500
 #: plot groups in the order the Graphs view shows them
 GROUP_ORDER: tuple[str, ...] = ("loss", "lr", "precision", "recall", "speed", "other")
+#: groups a log scale applies to (AP and recall stay linear: bounded, often 0 at first)
+LOG_GROUPS: tuple[str, ...] = ("loss", "lr", "speed")
 GROUP_TITLES = {"loss": "Losses", "lr": "Learning rate", "precision": "Precision / AP",
                 "recall": "Recall / AR", "speed": "Speed", "other": "Other"}
 
@@ -155,30 +157,38 @@ def duplicate_logs(logs: Sequence[TrainLog], rtol: float = 1e-4) -> set[int]:
     """Logs that repeat an earlier one: the same tags at the same steps with the same
     values (to ``rtol``: results.csv keeps 5 significant digits, an event file float32),
     e.g. an Ultralytics run's
-    ``results.csv`` and its TensorBoard event file. Returns their indices (the first of
-    each kind stays)."""
+    ``results.csv`` and its TensorBoard event file. Returns their indices; of each group
+    the log that knows the most epochs stays (then the first)."""
     def table(lg: TrainLog) -> pd.DataFrame:
         df = lg.scalars[["tag", "step", "value"]].drop_duplicates(["tag", "step"], keep="last")
         return df.sort_values(["tag", "step"], kind="stable").reset_index(drop=True)
 
-    tables: list[pd.DataFrame | None] = [None] * len(logs)
+    def epochs(lg: TrainLog) -> int:
+        return int(lg.scalars["epoch"].notna().sum())
+
+    # the log that knows the epochs stays (results.csv rather than its event file)
+    order = sorted(range(len(logs)), key=lambda k: (-epochs(logs[k]), k))
+    tables: dict[int, pd.DataFrame] = {}
     out: set[int] = set()
-    for j, b in enumerate(logs):
+    kept: list[int] = []
+    for j in order:
+        b = logs[j]
         if b.scalars.empty:
             continue
-        for i in range(j):
+        for i in kept:
             a = logs[i]
-            if i in out or a.scalars.empty or len(a.scalars) != len(b.scalars):
+            if len(a.scalars) != len(b.scalars):
                 continue
-            ta = tables[i] if tables[i] is not None else table(a)
-            tb = tables[j] if tables[j] is not None else table(b)
-            tables[i], tables[j] = ta, tb
+            ta = tables[i] if i in tables else tables.setdefault(i, table(a))
+            tb = tables[j] if j in tables else tables.setdefault(j, table(b))
             if (len(ta) == len(tb) and (ta["tag"].to_numpy() == tb["tag"].to_numpy()).all()
                     and (ta["step"].to_numpy() == tb["step"].to_numpy()).all()
                     and np.allclose(ta["value"].to_numpy(), tb["value"].to_numpy(), rtol=rtol,
                                     atol=1e-12, equal_nan=True)):
                 out.add(j)
                 break
+        else:
+            kept.append(j)
     return out
 
 
@@ -244,7 +254,8 @@ def curves(logs: Sequence[TrainLog], x_axis: str = "step", smoothing: float = 0.
     """Every (log, split, tag) series, in the logs' order and each log's tag order.
     ``x_axis``: ``"step"`` or ``"epoch"`` (a log without epochs stays on its steps and
     says so in ``x_is_step``). A COCO size-bucket -1 ("no ground truth of that size") is
-    NaN; so are non-positive values when ``log_y``."""
+    NaN; so are non-positive values when ``log_y`` (losses, learning rate and speed:
+    :data:`LOG_GROUPS`)."""
     if x_axis not in ("step", "epoch"):
         raise ValueError(f"x axis must be 'step' or 'epoch', got {x_axis!r}")
     labels = list(labels) if labels is not None else log_labels(logs)
@@ -274,7 +285,7 @@ def curves(logs: Sequence[TrainLog], x_axis: str = "step", smoothing: float = 0.
                     x, y, step, epoch = x[keep], y[keep], step[keep], epoch[keep]
                 order = np.argsort(x, kind="stable")
                 x, y, step, epoch = x[order], y[order], step[order], epoch[order]
-                if log_y:
+                if log_y and group in LOG_GROUPS:
                     y[y <= 0] = np.nan
                 out.append(Curve(k, labels[k], split, tag, group, x, y,
                                  ema(y, smoothing), step, epoch, explain(tag), better(tag),

@@ -17,7 +17,6 @@ from detview.core.dataset import Dataset
 from detview.gui.details import TrainingWindow
 from detview.io.trainlogs import explain
 from detview.session import Session
-from detview.session.training import read_logs
 from tests.gui.runs_data import write_results_csv, write_torchvision_log
 from tests.session._data import make_dataset
 from tests.session.test_training import tensorboard_smooth

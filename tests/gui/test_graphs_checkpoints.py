@@ -44,7 +44,7 @@ def check_checkpoints(qtbot: Any, tmp_path: Path, spec: DatasetSpec, eval_args: 
     s = w.session
     (t,) = s.training.trainings()
     assert t.steps == steps and t.unit == "epoch"
-    assert w.compare_dock.isVisible()
+    assert w.compare.isVisible()
     runs = list(t.runs)
     # ---- the slider: the predictions change, the image, zoom and selection stay
     w.select_image(3)
@@ -151,11 +151,11 @@ def test_three_checkpoints_of_a_written_dataset(qtbot: Any, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("n_runs", [1])
-def test_one_run_hides_the_compare_dock(qtbot: Any, tmp_path: Path, n_runs: int) -> None:
+def test_one_run_hides_the_compare_strip(qtbot: Any, tmp_path: Path, n_runs: int) -> None:
     d = write_tiny_coco(tmp_path / "ds", runs=("only",))
     spec = DatasetSpec.make(images=d["images"], gt=d["gt"],
                             preds=list(d["preds"].items()))  # type: ignore[attr-defined]
     w = open_main(qtbot, spec)
     assert len(w.session.run_names) == n_runs
-    assert not w.compare_dock.isVisible()
+    assert not w.compare.isVisible()
     assert "d_tp" not in [c.key for c in w.images.model.columns]
