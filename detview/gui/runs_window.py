@@ -185,6 +185,7 @@ class RunsWindow(QWidget):
         t.setSortingEnabled(False)
         t.horizontalHeader().setSectionsClickable(True)
         t.horizontalHeader().setSortIndicatorShown(True)
+        t.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # order added
         t.horizontalHeader().sectionClicked.connect(self.header_clicked)
         t.verticalHeader().setVisible(False)
         t.verticalHeader().setDefaultSectionSize(22)
@@ -416,7 +417,7 @@ class RunsWindow(QWidget):
             pi.plot(x[pick], v[pick], pen=None, symbol="o", symbolSize=12,
                     symbolBrush=None, symbolPen=pg.mkPen("#e66100", width=2))
         step = max(1, len(df) // 8)
-        pi.getAxis("bottom").setTicks([[(float(k), _elide(str(n), 14)) for k, n in
+        pi.getAxis("bottom").setTicks([[(float(k), _elide(str(n), 12)) for k, n in
                                         enumerate(df["name"]) if k % step == 0]])
         pi.setLabel("bottom", "runs, oldest first")
         pi.setXRange(-0.6, len(df) - 0.4, padding=0)  # room for the end labels

@@ -40,6 +40,7 @@ class TrainingMixin:
         sessionChanged: Any  # noqa: N815
         imageShown: Any  # noqa: N815
         _dataset_name: str
+        current_image: int
 
         def flash(self, text: str, ms: int = 4000) -> None: ...
         def show_error(self, title: str, text: str) -> None: ...
@@ -85,6 +86,8 @@ class TrainingMixin:
             old.unsubscribe(self._on_training_event)
         self._training_session = s
         self.compare.set_session(s)
+        if s is not None:  # the first image was shown before this signal
+            self.compare.set_image(self.current_image)
         if self.training_window is not None:
             self.training_window.set_session(s, self._dataset_name)
         if s is None:
@@ -144,6 +147,7 @@ class TrainingMixin:
             w.openLogRequested.connect(self.open_log_dialog)
             w.graphs.message.connect(lambda text: self.flash(text, 6000))
             w.set_session(self.session, self._dataset_name)
+            _fit_to_screen(w, self)
             self.training_window = w
         self.training_window.show()
         self.training_window.raise_()
@@ -161,6 +165,7 @@ class TrainingMixin:
                 return None
             w.openRequested.connect(self.open_request)
             w.message.connect(lambda text: self.flash(text, 8000))
+            _fit_to_screen(w, self)
             self.runs_window = w
         self.runs_window.show()
         self.runs_window.raise_()
@@ -182,3 +187,12 @@ class TrainingMixin:
             return
         v = min(max(self.compare.slider.value() + step, 0), len(t.runs) - 1)
         self.compare.step_to(v)
+
+
+def _fit_to_screen(w: Any, near: Any) -> None:
+    """At most 90 % of the available screen (the one ``near`` is on) in each direction."""
+    screen = near.screen() if hasattr(near, "screen") else None
+    if screen is None:
+        return
+    avail = screen.availableGeometry()
+    w.resize(min(w.width(), int(avail.width() * 0.9)), min(w.height(), int(avail.height() * 0.9)))

@@ -46,6 +46,8 @@ def check_checkpoints(qtbot: Any, tmp_path: Path, spec: DatasetSpec, eval_args: 
     assert t.steps == steps and t.unit == "epoch"
     assert w.compare.isVisible()
     runs = list(t.runs)
+    # the plot follows the image shown from the start
+    assert w.compare.image == w.current_image >= 0 and w.compare.values() is not None
     # ---- the slider: the predictions change, the image, zoom and selection stay
     w.select_image(3)
     gt_ids = w.viewer.gt_pane.ids.tolist()
