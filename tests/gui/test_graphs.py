@@ -274,3 +274,23 @@ def test_click_in_main_window_moves_the_image_view(qtbot: Any, tmp_path: Path,
     assert ("Origin", "format", "torchvision") in rows
     tw.details.filter_edit.setText("format")
     assert [r[1] for r in tw.details.rows()] == ["format"]
+
+
+def test_open_log_from_the_main_window_and_the_command_line(qtbot: Any, tmp_path: Path,
+                                                            window: Any) -> None:
+    from detview.gui.app import build_parser, spec_of
+
+    csv = write_results_csv(tmp_path / "exp" / "results.csv", epochs=5)
+    assert window.open_logs([csv]) == 1  # File > Open training log…
+    tw = window.training_window
+    assert tw is not None and tw.isVisible()
+    assert "loss" in tw.graphs.plots and "precision" in tw.graphs.plots
+    assert window.open_logs([tmp_path / "missing.log"]) == 0
+    assert "missing.log" in window.message_label.toolTip()
+    args = build_parser().parse_args(["open", "--images", str(tmp_path), "--gt",
+                                      str(tmp_path / "gt.json"), "--log", str(csv), "--log",
+                                      str(tmp_path / "exp"), "--runs", "--store",
+                                      str(tmp_path / "s.sqlite")])
+    spec = spec_of(args)
+    assert spec is not None and spec.logs == (str(csv), str(tmp_path / "exp"))
+    assert args.runs and args.store == tmp_path / "s.sqlite"
