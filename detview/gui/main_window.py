@@ -165,6 +165,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             "reviewed": self.toggle_reviewed, "tags": self.edit_tags,
             "undo": self.undo, "redo": self.redo, "help": self.show_shortcuts,
         }
+        handlers.update(self.viewer.shortcut_handlers())
         for s in SHORTCUTS:
             a = QAction(s.text, self)
             a.setShortcuts([QKeySequence(k) for k in s.keys])
@@ -190,7 +191,9 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
                         "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
-                       "docks"]),
+                       "overlay", "three_panes", "next_checkpoint", "prev_checkpoint",
+                       "classes", "brighter", "darker", "more_contrast", "less_contrast",
+                       "reset_image", "lq_hints", None, "docks"]),
             ("&Help", ["help"]),
         )
         for title, names in menus:
@@ -227,6 +230,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.toolbar.set_runs(session.run_names, session.run)
         self.toolbar.set_params(session.params)
         self.analysis.set_session(qs)
+        self.viewer.set_session(qs)
         self._update_title()
         self._update_summary()
         self._on_history_changed()
@@ -246,6 +250,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         if qs is None:
             return
         self.analysis.set_session(None)
+        self.viewer.set_session(None)
         self.history_view.setModel(None)
         self.images.set_session(None)
         self.qs = None
@@ -314,6 +319,8 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             self.session.set_run(name)
 
     def _on_settings_changed(self) -> None:
+        if self.session is not None:  # the run may change elsewhere (checkpoint slider)
+            self.toolbar.set_runs(self.session.run_names, self.session.run)
         self.refresh_view(new_image=False)
         self._update_summary()
 
@@ -431,9 +438,9 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.flash("Select a box first (Tab, P or click); F fits the whole image", 3000)
 
     def toggle_labels(self) -> None:
-        for pane in (self.viewer.gt_pane, self.viewer.pred_pane):
-            pane.boxes.show_labels = not pane.boxes.show_labels
-            pane.boxes.update()
+        on = not self.viewer.gt_pane.boxes.show_labels
+        for layer in self.viewer.layers.values():
+            layer.boxes.set_show_labels(on)
 
     def _on_images_changed(self, touched: frozenset[int]) -> None:
         if self._follow_edits and self.current_image not in touched and touched:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from detview.core.analysis import ErrorAnalysis
+from detview.core.checkpoints import Training, group_checkpoints
 from detview.core.dataset import Dataset
 from detview.core.edits import (
     AddBoxes,
@@ -46,10 +47,12 @@ from .derived import COCOProducer, Derived, ErrorsProducer, MetricsProducer, Run
 from .history import History, HistoryEvent, Step
 from .tasks import Task, TaskRunner
 from .view import GT_CROWD, GT_MATCHED, GT_MISSED, PRED_FP, PRED_IGNORED, PRED_TP, ImageView
+from .view_settings import ViewSettings
 
 __all__ = ["EventKind", "Session", "SessionEvent", "Settings"]
 
-EventKind = Literal["images", "history", "settings", "derived", "stale", "busy", "message"]
+EventKind = Literal["images", "history", "settings", "derived", "stale", "busy", "message",
+                    "view"]
 XYXY = tuple[float, float, float, float]
 
 
@@ -82,7 +85,9 @@ class SessionEvent:
     changed (everything shown may differ); ``derived``: the value ``name`` arrived or
     was dropped; ``stale``: an edit made ``name`` out of date (request it again when
     the edits pause); ``busy``: ``name`` started recomputing; ``message``: ``text`` for
-    the user (an edit refused, a journal that cannot be written, a failed task)."""
+    the user (an edit refused, a journal that cannot be written, a failed task);
+    ``view``: the :class:`ViewSettings` changed (layout, panes, run B, class colours or
+    visibility, brightness/contrast: nothing computed depends on them)."""
 
     kind: EventKind
     images: frozenset[int] = frozenset()
@@ -111,6 +116,9 @@ class Session:
         self._exports: set[Task[Any]] = set()
         self._closed = False
         self._settings = Settings(next(iter(dataset.runs), None), params or MetricParams())
+        self._view = ViewSettings()
+        self._trainings: list[Training] | None = None
+        self._trainings_of: tuple[str, ...] = ()
         self.derived = Derived(self)
         self.derived.register(MetricsProducer(), wanted=True)
         self.derived.register(COCOProducer())
@@ -208,6 +216,77 @@ class Session:
 
     def set_all_predictions(self, on: bool) -> bool:
         return self.update_settings(all_predictions=on)
+
+    # ================================================================== view
+    @property
+    def view_settings(self) -> ViewSettings:
+        """How the viewer shows images (layout, panes, run B, class colours and
+        visibility, brightness/contrast); nothing computed depends on it."""
+        return self._view
+
+    def update_view(self, settings: ViewSettings | None = None, **changes: Any) -> bool:
+        """Replace the view settings, or change some of their fields
+        (``update_view(layout="overlay")``, ``update_view(run_b="yolo@800")``); a
+        ``view`` event follows. False when nothing changed; KeyError for a ``run_b``
+        that is not a run; ValueError for a bad layout or pane pair."""
+        new = settings if settings is not None else self._view
+        if changes:
+            new = replace(new, **changes)
+        if new.run_b is not None and new.run_b not in self.dataset.runs:
+            raise KeyError(f"no run {new.run_b!r}; runs: {', '.join(self.dataset.runs) or 'none'}")
+        if new == self._view:
+            return False
+        self._view = new
+        self._emit("view")
+        return True
+
+    @property
+    def run_b(self) -> str | None:
+        """The run of the viewer's source ``"b"``: the one chosen, else the first run
+        other than run A (None when there is none)."""
+        b = self._view.run_b
+        if b is not None and b in self.dataset.runs:
+            return b
+        return next((r for r in self.dataset.runs if r != self.run), None)
+
+    def source_run(self, source: str) -> str | None:
+        """The run a viewer source shows: ``"gt"`` None, ``"a"`` run A, ``"b"`` run B."""
+        return {"gt": None, "a": self.run, "b": self.run_b}[source]
+
+    @property
+    def trainings(self) -> list[Training]:
+        """The runs that are checkpoints of one training (named ``NAME@STEP``, or
+        files such as ``preds_step400.json``), grouped, steps in order: see
+        :func:`detview.core.checkpoints.group_checkpoints`."""
+        runs = tuple(self.dataset.runs)
+        if self._trainings is None or self._trainings_of != runs:
+            sources = self.dataset.meta.get("sources") or {}
+            pairs = [(r, p if isinstance(p := sources.get(r), str) else None) for r in runs]
+            self._trainings, _plain = group_checkpoints(pairs)
+            self._trainings_of = runs
+        return self._trainings
+
+    def training_of(self, run: str | None = None) -> Training | None:
+        """The training run ``run`` (default: run A) is a checkpoint of, if any."""
+        run = self.run if run is None else run
+        return next((t for t in self.trainings if run in t.runs), None)
+
+    def show_checkpoint(self, step: int, training: str | None = None) -> str:
+        """Make the checkpoint at ``step`` run A (what the Graphs view calls when a
+        point at step S is clicked, and the viewer's checkpoint slider): ``training``
+        by name, default the training of run A, else the first one. Returns the run's
+        name; KeyError when there is no such training or step. The viewer keeps the
+        image, the zoom and the selection."""
+        ts = self.trainings
+        if training is not None:
+            t = next((x for x in ts if x.name == training), None)
+        else:
+            t = self.training_of() or (ts[0] if ts else None)
+        if t is None:
+            raise KeyError(f"no training {training!r}" if training else "no checkpoints")
+        run = t.run_at(int(step))
+        self.update_settings(run=run)
+        return run
 
     # ================================================================== numbers
     @property
@@ -415,11 +494,18 @@ class Session:
         rows = gt.rows_of(list(box_ids))
         return gt.image[rows], gt.cls[rows], gt.xyxy[rows]
 
-    def image_view(self, i: int) -> ImageView:
-        """What the viewer draws for image ``i``: boxes, match outcomes, error tags."""
+    def image_view(self, i: int, run: str | None | _Keep = _Keep.KEEP) -> ImageView:
+        """What the viewer draws for image ``i``: boxes, match outcomes, error tags,
+        against run A (default) or another ``run`` (KeyError when it has no metrics)."""
         ds = self.dataset
         im, gt = ds.images, ds.gt
-        cur = self.current
+        if isinstance(run, _Keep):
+            cur = self.current
+        else:
+            found = self.metrics.get(run)
+            if found is None:
+                raise KeyError(f"no metrics for run {run!r}")
+            cur = found
         res = cur.image_result(i)
         m = res.match
         g_rows = res.gt_rows
