@@ -180,8 +180,9 @@ class ViewSettings:
             out = replace(out, lq_hints=bool(d["lq_hints"]))
         def number(name: str) -> float | None:
             v = d.get(name)
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
-            return float(v) if ok else None
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
+                return float(v)
+            return None
 
         bright, contrast = number("brightness"), number("contrast")
         if bright is not None:
