@@ -21,7 +21,16 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen, QTransform
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPen,
+    QStaticText,
+    QTransform,
+)
 
 __all__ = ["BoxesItem", "class_color", "STYLE_SOLID", "STYLE_DASHED", "STYLE_DOTTED",
            "STYLE_GHOST", "TAG_RED", "TAG_VIOLET"]
@@ -45,7 +54,10 @@ HANDLE_PX = 7.0  # handle square size in device pixels
 SMALL_BOX_PX = 4 * HANDLE_PX  # below this (device px), handles sit outside the corners
 _PAD = 3.0  # label padding
 _CELL_W, _CELL_H = 96.0, 18.0  # label layout grid
+_BULK_CELL = 4.0  # px: the label layout's bitmap of covered cell centres
+_BULK_MAX_CELLS = 2_000_000
 _WIDTHS: dict[str, float] = {}  # label text -> advance (same font everywhere)
+_STATIC: dict[str, QStaticText] = {}  # label text -> its layout
 
 
 def class_color(cls: int, colors: Mapping[int, QColor] | None = None) -> QColor:
@@ -73,6 +85,11 @@ def _pen(rgb: int, width: float, style: int, alpha: int = 255) -> QPen:
         pen.setStyle(Qt.PenStyle.CustomDashLine)
         pen.setDashPattern([1.5, 2.0, 5.0, 2.0])
     return pen
+
+
+#: one batch of boxes: pen, brush, rectangles, and for a doubled 1 px line the boxes
+#: (xyxy) whose inner line is drawn 1 screen px inside
+_Group = tuple[QPen | None, QBrush | None, list[QRectF], np.ndarray | None]
 
 
 def _rects(xyxy: np.ndarray) -> list[QRectF]:
@@ -111,7 +128,10 @@ class BoxesItem(pg.GraphicsObject):
         self._h = self._fm.height() + 2
         self._tag_w = np.zeros(0)
         self._text_w = np.zeros(0)
-        self._groups: list[tuple[QPen | None, QBrush | None, list[QRectF]]] | None = None
+        self._groups: list[_Group] | None = None
+        self._inset_key: tuple[float, float] | None = None
+        self._inset: dict[int, list[QRectF]] = {}
+        self._rgb_cache: tuple[int, np.ndarray] | None = None
         self._version = 0  # content, selection or style changed: layout again
         self._layout_key: tuple[Any, ...] | None = None
         self._chips = np.zeros((0, 4))  # x, y, w, h in zoom-scaled coordinates
@@ -218,11 +238,28 @@ class BoxesItem(pg.GraphicsObject):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         if self._groups is None:
             self._groups = self._build_groups()
-        # boxes: in image coordinates, one call per pen
-        for pen, brush, rects in self._groups:
+            self._inset_key = None
+        # boxes: in image coordinates, one call per pen. A dashed or dotted 2 px line
+        # is two 1 px lines (the second 1 screen px inside): the raster engine strokes
+        # wide dashed pens several times slower
+        key = (tr.m11(), tr.m22())
+        if key != self._inset_key:
+            self._inset_key = key
+            self._inset = {}
+            px, py = 1.0 / max(abs(key[0]), 1e-12), 1.0 / max(abs(key[1]), 1e-12)
+            for k, g in enumerate(self._groups):
+                if g[3] is not None:
+                    inner = g[3] + np.array([px, py, -px, -py])
+                    inner[:, 2:] = np.maximum(inner[:, 2:], inner[:, :2])
+                    self._inset[k] = _rects(inner)
+        for k, (pen, brush, rects, _xy) in enumerate(self._groups):
             p.setPen(pen if pen is not None else Qt.PenStyle.NoPen)
             p.setBrush(brush if brush is not None else Qt.BrushStyle.NoBrush)
             p.drawRects(rects)
+            inner = self._inset.get(k)
+            if inner is not None:
+                p.setBrush(Qt.BrushStyle.NoBrush)
+                p.drawRects(inner)
         for r, b in self.override.items():  # a drag in progress: a few rows
             if 0 <= r < len(self.xyxy):
                 p.setPen(_pen(self.color_of(r).rgb() & 0xFFFFFF, 3.0, int(self.style[r])))
@@ -256,16 +293,19 @@ class BoxesItem(pg.GraphicsObject):
 
     # ------------------------------------------------------------------ batches
     def _rgb(self) -> np.ndarray:
+        if self._rgb_cache is not None and self._rgb_cache[0] == self._version:
+            return self._rgb_cache[1]
         rgb = _PALETTE_RGB[self.cls % len(_PALETTE_RGB)] if len(self.cls) else np.zeros(
             0, np.int64)
         for c, col in self.colors.items():
             rgb[self.cls == c] = col.rgb() & 0xFFFFFF
         rgb[self.style == STYLE_DOTTED] = _GREY
+        self._rgb_cache = (self._version, rgb)
         return rgb
 
-    def _build_groups(self) -> list[tuple[QPen | None, QBrush | None, list[QRectF]]]:
+    def _build_groups(self) -> list[_Group]:
         n = len(self.xyxy)
-        out: list[tuple[QPen | None, QBrush | None, list[QRectF]]] = []
+        out: list[_Group] = []
         if not n:
             return out
         keep = np.ones(n, dtype=bool)
@@ -291,16 +331,21 @@ class BoxesItem(pg.GraphicsObject):
             if lev:  # a white halo under the selected / partner boxes
                 halo = _pen(0xFFFFFF, 6.0 if lev == 2 else 5.0,
                             STYLE_SOLID if lev == 2 else STYLE_DOTTED)
-                out.append((halo, None, rects))
-            width = (3.0 if lev == 2 else 1.5 if st == STYLE_GHOST else 2.0) - (
-                0.5 if self.secondary else 0.0)
+                out.append((halo, None, rects, None))
+            double = lev == 0 and st in (STYLE_DASHED, STYLE_DOTTED) and not self.secondary
+            if lev:
+                width = 2.5 if self.secondary else 3.0
+            elif st == STYLE_GHOST or self.secondary or double:
+                width = 1.0
+            else:
+                width = 2.0
             pen = _pen(c, width, st, 210 if st == STYLE_GHOST else 255)
             brush = None
             if lev == 2 or st == STYLE_GHOST:
                 fill = QColor((c >> 16) & 255, (c >> 8) & 255, c & 255,
                               45 if lev == 2 else 35)
                 brush = QBrush(fill)
-            out.append((pen, brush, rects))
+            out.append((pen, brush, rects, self.xyxy[rs].copy() if double else None))
         return out
 
     # ------------------------------------------------------------------ labels
@@ -326,53 +371,113 @@ class BoxesItem(pg.GraphicsObject):
         order = np.lexsort((-area, untagged, rank))
         order = order[w[order] > 0]
         h = self._h
-        grid: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
         chips: list[tuple[float, float, float, float]] = []
         rows: list[int] = []
         forced: list[bool] = []
-        cw, ch = _CELL_W, _CELL_H
-        secondary = self.secondary
-        x1l, y1l, y2l, wl, sell = x1.tolist(), y1.tolist(), y2.tolist(), w.tolist(), sel.tolist()
-        for r in order.tolist():
-            x, top, bottom, cwid = x1l[r], y1l[r], y2l[r], wl[r]
-            if secondary:  # below the box, else inside its bottom edge, else above
-                cands = (bottom, bottom - h, top - h) if top - h >= 0 else (bottom, bottom - h)
-            else:  # above the box, else inside its top edge, else below
-                cands = (top - h, top, bottom) if top - h >= 0 else (top, bottom)
-            spot = None
-            for y in cands:
-                ax, ay, bx, by = x, y, x + cwid, y + h
-                i0, i1 = int(ax // cw), int(bx // cw)
-                j0, j1 = int(ay // ch), int(by // ch)
-                free = True
-                for i in range(i0, i1 + 1):
-                    for j in range(j0, j1 + 1):
-                        for qx, qy, qx2, qy2 in grid.get((i, j), ()):
-                            if ax < qx2 and qx < bx and ay < qy2 and qy < by:
-                                free = False
-                                break
-                        if not free:
-                            break
-                    if not free:
-                        break
-                if free:
-                    spot = y
-                    break
-            is_forced = spot is None
-            if is_forced:
-                if not sell[r]:
-                    continue
-                spot = cands[0]
-            c = (x, spot, x + cwid, spot + h)
-            for i in range(int(x // cw), int((x + cwid) // cw) + 1):
-                for j in range(int(spot // ch), int((spot + h) // ch) + 1):
-                    grid.setdefault((i, j), []).append(c)
-            chips.append((x, spot, cwid, h))
-            rows.append(r)
-            forced.append(is_forced or bool(sell[r]))
+        m = int(order.size)
+        if m:
+            xs, ws, tops, bottoms = x1[order], w[order], y1[order], y2[order]
+            # candidate tops: above the box, else inside its top edge, else below it (the
+            # second source of an overlay: below, inside the bottom edge, above)
+            if self.secondary:
+                cand = np.stack([bottoms, bottoms - h, tops - h], axis=1)
+                cand[tops - h < 0, 2] = np.nan
+            else:
+                cand = np.stack([tops - h, tops, bottoms], axis=1)
+                cand[tops - h < 0, 0] = np.nan
+            self._place(order, xs, ws, cand, sel[order], h, chips, rows, forced)
         self._chips = np.array(chips, dtype=np.float64).reshape(-1, 4)
         self._chip_rows = np.array(rows, dtype=np.int64)
         self._chip_forced = np.array(forced, dtype=bool)
+
+    @staticmethod
+    def _place(order: np.ndarray, xs: np.ndarray, ws: np.ndarray, cand: np.ndarray,
+               sel: np.ndarray, h: float, chips: list[tuple[float, float, float, float]],
+               rows: list[int], forced: list[bool]) -> None:
+        """Greedy placement in rank order: each label takes its first candidate that
+        covers no label placed before (a selected box's label is placed anyway).
+
+        Exact, and about linear: the placed labels are kept in a grid of buckets for
+        the exact test, and in a coarse bitmap of the cell centres they cover; before
+        each batch of labels, one summed-area table of that bitmap rejects at once
+        every candidate that covers a placed label's cell centre (most of them, in a
+        crowded image), so only the others are tested one by one."""
+        valid = ~np.isnan(cand)
+        c = _BULK_CELL
+        gx0 = float(xs.min())
+        gy0 = float(np.nanmin(cand))
+        span_x = float((xs + ws).max()) - gx0 + 2 * c
+        span_y = float(np.nanmax(cand)) + h - gy0 + 2 * c
+        if span_x * span_y / (c * c) > _BULK_MAX_CELLS:  # zoomed far in: coarser cells
+            c = float(np.sqrt(span_x * span_y / _BULK_MAX_CELLS))
+        nx, ny = int(span_x // c) + 2, int(span_y // c) + 2
+        mark = np.zeros((ny, nx), dtype=np.int32)
+        # the cells whose centres lie inside each candidate: [i0, i1) x [j0, j1)
+        ci0 = np.clip(np.ceil((xs - gx0) / c - 0.5), 0, nx).astype(np.int64)
+        ci1 = np.clip(np.ceil((xs + ws - gx0) / c - 0.5), 0, nx).astype(np.int64)
+        cyy = np.where(valid, cand, gy0)
+        cj0 = np.clip(np.ceil((cyy - gy0) / c - 0.5), 0, ny).astype(np.int64)
+        cj1 = np.clip(np.ceil((cyy + h - gy0) / c - 0.5), 0, ny).astype(np.int64)
+        grid: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
+        bw, bh = _CELL_W, _CELL_H
+        xl, wl, sl = xs.tolist(), ws.tolist(), sel.tolist()
+        candl, validl = cand.tolist(), valid.tolist()
+        i0l, i1l = ci0.tolist(), ci1.tolist()
+        j0l, j1l = cj0.tolist(), cj1.tolist()
+        orderl = order.tolist()
+        sat = np.zeros((ny + 1, nx + 1), dtype=np.int32)
+        start, size, m = 0, 16, len(orderl)
+        while start < m:
+            stop = min(m, start + size)
+            size = min(size * 2, 256)
+            if rows:
+                np.cumsum(np.cumsum(mark, axis=0), axis=1, out=sat[1:, 1:])
+                a0, a1 = ci0[start:stop, None], ci1[start:stop, None]
+                b0, b1 = cj0[start:stop], cj1[start:stop]
+                covered = (sat[b1, a1] - sat[b0, a1] - sat[b1, a0] + sat[b0, a0]) > 0
+                blocked = covered.tolist()
+            else:
+                blocked = [[False, False, False]] * (stop - start)
+            for k in range(start, stop):
+                x, cwid = xl[k], wl[k]
+                bx = x + cwid
+                spot = -1
+                for q in range(3):
+                    if not validl[k][q] or blocked[k - start][q]:
+                        continue
+                    ay = candl[k][q]
+                    by = ay + h
+                    free = True
+                    for i in range(int(x // bw), int(bx // bw) + 1):
+                        for j in range(int(ay // bh), int(by // bh) + 1):
+                            for qx, qy, qx2, qy2 in grid.get((i, j), ()):
+                                if x < qx2 and qx < bx and ay < qy2 and qy < by:
+                                    free = False
+                                    break
+                            if not free:
+                                break
+                        if not free:
+                            break
+                    if free:
+                        spot = q
+                        break
+                if spot < 0:
+                    if not sl[k]:
+                        continue
+                    spot = next(q for q in range(3) if validl[k][q])
+                    is_forced = True
+                else:
+                    is_forced = bool(sl[k])
+                y = candl[k][spot]
+                chip = (x, y, bx, y + h)
+                for i in range(int(x // bw), int(bx // bw) + 1):
+                    for j in range(int(y // bh), int((y + h) // bh) + 1):
+                        grid.setdefault((i, j), []).append(chip)
+                mark[j0l[k][spot]:j1l[k][spot], i0l[k]:i1l[k]] = 1
+                chips.append((x, y, cwid, h))
+                rows.append(orderl[k])
+                forced.append(is_forced)
+            start = stop
 
     def _paint_labels(self, p: QPainter, tr: QTransform, area: QRectF) -> None:
         if tr.type().value > QTransform.TransformationType.TxScale.value:  # rotated: no labels
@@ -450,7 +555,6 @@ class BoxesItem(pg.GraphicsObject):
         by_color: dict[tuple[int, bool], list[int]] = {}
         for k, (c, g) in enumerate(zip(colors.tolist(), ghost.tolist(), strict=True)):
             by_color.setdefault((c, g), []).append(k)
-        align = Qt.AlignmentFlag.AlignCenter
         for (c, g), ks2 in by_color.items():
             bg = QColor((c >> 16) & 255, (c >> 8) & 255, c & 255, 150 if g else 235)
             p.setPen(Qt.PenStyle.NoPen)
@@ -458,14 +562,28 @@ class BoxesItem(pg.GraphicsObject):
             p.drawRects([text_rects[k] for k in ks2])
             p.setPen(_text_color(bg) if not g else QColor(255, 255, 255))
             for k in ks2:
-                p.drawText(text_rects[k], align, self.labels[int(rs[texted[k]])])
+                rect = text_rects[k]
+                p.drawStaticText(QPointF(rect.x() + _PAD, rect.y() + 1),
+                                 self._static(self.labels[int(rs[texted[k]])]))
         if tagged.size:
             p.setPen(QColor(255, 255, 255))
             for k, rect in zip(tagged.tolist(), tag_rects, strict=True):
-                p.drawText(rect, align, self.tags[int(rs[k])])
+                p.drawStaticText(QPointF(rect.x() + _PAD, rect.y() + 1),
+                                 self._static(self.tags[int(rs[k])]))
         for a, b, c, d, r in zip(cx.tolist(), cy.tolist(), (tw + xw).tolist(), chh.tolist(),
                                  rs.tolist(), strict=True):
             self.painted_chips.append((QRectF(a, b, c, d), int(r)))
+
+    def _static(self, text: str) -> QStaticText:
+        """The label text laid out once (drawn several times faster than drawText)."""
+        st = _STATIC.get(text)
+        if st is None:
+            if len(_STATIC) > 20_000:
+                _STATIC.clear()
+            st = _STATIC[text] = QStaticText(text)
+            st.setTextFormat(Qt.TextFormat.PlainText)
+            st.prepare(QTransform(), self.font)
+        return st
 
     def chip_at(self, x: float, y: float) -> int:
         """The row whose label is at viewport point (x, y) (the top one), -1 if none."""

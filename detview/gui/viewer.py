@@ -36,7 +36,7 @@ from detview.session.view_settings import ViewSettings
 
 from .box_item import STYLE_DASHED, STYLE_DOTTED, STYLE_GHOST, STYLE_SOLID, TAG_RED, TAG_VIOLET
 from .viewer_bar import LQ_TIP, ViewerBar
-from .viewer_pane import BoxLayer, BoxViewBox, ImagePane
+from .viewer_pane import BoxLayer, BoxViewBox, ImagePane, LazyTips
 
 if TYPE_CHECKING:
     from detview.session import Session
@@ -347,22 +347,23 @@ class SideBySideViewer(QWidget):
         # analysis has run); a label-quality hint takes the tag's place, in violet
         tags = list(v.gt_tag) or [""] * len(v.gt_ids)
         tag_rgb = np.full(len(v.gt_ids), TAG_RED, dtype=np.int64)
-        tips = [_gt_tip(v, k, self._name) for k in range(len(v.gt_ids))]
-        for k, h in enumerate(v.gt_help):
-            if h:
-                tips[k] += "\n" + h
-        if self.settings.lq_hints and v.has_lq:
+        lq = self.settings.lq_hints and v.has_lq
+        if lq:
             for k in range(len(v.gt_ids)):
                 hint = self._lq_tag(v, k)
                 if hint:
                     tags[k], tag_rgb[k] = hint, TAG_VIOLET
-                if v.gt_lq_help[k]:
-                    tips[k] += "\n" + v.gt_lq_help[k]
+
+        def tip(k: int) -> str:
+            parts = [_gt_tip(v, k, self._name), v.gt_help[k] if k < len(v.gt_help) else "",
+                     v.gt_lq_help[k] if lq and k < len(v.gt_lq_help) else ""]
+            return "\n".join(x for x in parts if x)
+
         rows = np.flatnonzero(keep)
         la.set_content(v.gt_ids[rows], v.gt_xyxy[rows], v.gt_cls[rows], style[rows],
                        [labels[r] for r in rows], [tags[r] for r in rows], bounds,
                        tag_rgb[rows])
-        la.tooltips = [tips[r] for r in rows]
+        la.tooltips = LazyTips(len(rows), lambda j: tip(int(rows[j])))
 
     def _lq_tag(self, v: ImageView, k: int) -> str:
         if v.gt_likely[k] >= 0:
@@ -384,14 +385,14 @@ class SideBySideViewer(QWidget):
         labels = [f"{self._name(int(c))} {sc:.2f}" for c, sc in
                   zip(v.pred_cls.tolist(), v.pred_score.tolist(), strict=True)]
         tags = list(v.pred_tag) or [""] * len(v.pred_ids)
-        tips = [_pred_tip(v, k, self._name) for k in range(len(v.pred_ids))]
-        for k, h in enumerate(v.pred_help):
-            if h:
-                tips[k] += "\n" + h
+        def tip(k: int) -> str:
+            h = v.pred_help[k] if k < len(v.pred_help) else ""
+            return _pred_tip(v, k, self._name) + ("\n" + h if h else "")
+
         rows = np.flatnonzero(keep)
         la.set_content(v.pred_ids[rows], v.pred_xyxy[rows], v.pred_cls[rows], style[rows],
                        [labels[r] for r in rows], [tags[r] for r in rows], bounds)
-        la.tooltips = [tips[r] for r in rows]
+        la.tooltips = LazyTips(len(rows), lambda j: tip(int(rows[j])))
 
     def _fill_ghosts(self, v: ImageView, bounds: QRectF) -> None:
         la = self.ghost_layer

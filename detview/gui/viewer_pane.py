@@ -20,7 +20,7 @@ The panes only report gestures (signals); the main window turns them into edits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .box_item import SMALL_BOX_PX, BoxesItem
 
-__all__ = ["BoxLayer", "BoxViewBox", "ImagePane"]
+__all__ = ["BoxLayer", "BoxViewBox", "ImagePane", "LazyTips"]
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
@@ -48,6 +48,28 @@ _HANDLE_CURSORS = {
     4: Qt.CursorShape.SizeVerCursor, 6: Qt.CursorShape.SizeVerCursor,
     5: Qt.CursorShape.SizeHorCursor, 7: Qt.CursorShape.SizeHorCursor,
 }
+
+
+class LazyTips(Sequence[str]):
+    """Per-box tooltips made when first read (hovering one box reads one): building a
+    thousand of them on every image switch would cost more than drawing the boxes."""
+
+    def __init__(self, n: int, make: Callable[[int], str]) -> None:
+        self._n = n
+        self._make = make
+        self._done: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k: int) -> str:  # type: ignore[override]
+        if not -self._n <= k < self._n:
+            raise IndexError(k)
+        k %= self._n
+        tip = self._done.get(k)
+        if tip is None:
+            tip = self._done[k] = self._make(k)
+        return tip
 
 
 def mods_add(mods: Any) -> bool:
@@ -72,7 +94,7 @@ class BoxLayer(QObject):
         self.boxes = BoxesItem()
         self.boxes.setZValue(10)
         self.ids = np.zeros(0, dtype=np.int64)
-        self.tooltips: list[str] = []
+        self.tooltips: Sequence[str] = []
         self.selected: list[int] = []
         self.partner_ids: set[int] = set()
         self.draw_mode = False
