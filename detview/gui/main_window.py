@@ -177,11 +177,11 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         # nudges: only while an image pane has the focus
         for key, dx, dy in (("Left", -1, 0), ("Right", 1, 0), ("Up", 0, -1), ("Down", 0, 1)):
             for mod, f in (("", 1), ("Shift+", 10)):
-                a = QAction(f"Nudge {key.lower()} {f} px", self.viewer)
+                a = QAction(f"Nudge {key.lower()} {f} px", self.viewer.splitter)
                 a.setShortcut(QKeySequence(mod + key))
                 a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 a.triggered.connect(lambda _c=False, x=dx * f, y=dy * f: self.nudge(x, y))
-                self.viewer.addAction(a)
+                self.viewer.splitter.addAction(a)  # the panes, not the viewer's bar
         A = self.actions_by_name  # noqa: N806
         menus = (
             ("&File", ["open", "open_folder", "export", None, "quit"]),
