@@ -467,7 +467,9 @@ class ImagePane(QWidget):
     # ------------------------------------------------------------------ gestures
     def pick(self, pt: QPointF, scene_pt: QPointF) -> tuple[BoxLayer | None, int]:
         """(layer, row) under the pointer: a label first (the top one), then a selected
-        box, then the smallest box (the ground truth on a tie)."""
+        box, then the smallest box; in an overlay an editable (ground-truth) box counts
+        half its area, so a click inside a box and its matched prediction takes the
+        box (the labels tell them apart)."""
         v = self.view.mapFromScene(scene_pt)
         for la in reversed(self.layers):
             if la.shown:
@@ -482,7 +484,7 @@ class ImagePane(QWidget):
             r = la.hit(pt)
             if r >= 0:
                 b = la.boxes.xyxy[r]
-                area = float((b[2] - b[0]) * (b[3] - b[1]))
+                area = float((b[2] - b[0]) * (b[3] - b[1])) * (0.5 if la.editable else 1.0)
                 if (area, k) < best[:2]:
                     best = (area, k, la, r)
         return best[2], best[3]

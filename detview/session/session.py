@@ -227,9 +227,12 @@ class Session:
     def update_view(self, settings: ViewSettings | None = None, **changes: Any) -> bool:
         """Replace the view settings, or change some of their fields
         (``update_view(layout="overlay")``, ``update_view(run_b="yolo@800")``); a
-        ``view`` event follows. False when nothing changed; KeyError for a ``run_b``
-        that is not a run; ValueError for a bad layout or pane pair."""
+        ``view`` event follows. False when nothing changed; KeyError for a ``run_b=``
+        that is not a run (a whole ``settings`` record restored from another session
+        drops its unknown run B instead); ValueError for a bad layout or pane pair."""
         new = settings if settings is not None else self._view
+        if settings is not None and new.run_b not in self.dataset.runs:
+            new = replace(new, run_b=None)
         if changes:
             new = replace(new, **changes)
         if new.run_b is not None and new.run_b not in self.dataset.runs:
