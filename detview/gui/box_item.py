@@ -112,6 +112,8 @@ class BoxesItem(pg.GraphicsObject):
         self.tag_rgb = np.zeros(0, dtype=np.int64)  # per row: the tag's colour
         #: the second source of an overlay: thinner lines, labels below the boxes
         self.secondary = False
+        #: the item under this one in an overlay: its labels are not covered by ours
+        self.below: BoxesItem | None = None
         self.show_labels = True
         self.handles_for: int = -1  # row whose resize handles are drawn
         self.override: dict[int, np.ndarray] = {}  # rows drawn elsewhere (during a drag)
@@ -353,7 +355,11 @@ class BoxesItem(pg.GraphicsObject):
         """Place the labels at this zoom (cached): selected first, then partners, then
         errors (tagged), then larger boxes; a label that would cover one placed before
         is skipped (zoom in to see it), except a selected box's."""
-        key = (self._version, round(sx, 9), round(sy, 9))
+        below = self.below
+        if below is not None:  # an overlay: avoid the labels of the layer under this one
+            below._layout(sx, sy)
+        key = (self._version, round(sx, 9), round(sy, 9),
+               None if below is None else (id(below), below._layout_key, below.show_labels))
         if key == self._layout_key:
             return
         self._layout_key = key
@@ -385,15 +391,24 @@ class BoxesItem(pg.GraphicsObject):
             else:
                 cand = np.stack([tops - h, tops, bottoms], axis=1)
                 cand[tops - h < 0, 0] = np.nan
-            self._place(order, xs, ws, cand, sel[order], h, chips, rows, forced)
+            taken = below.placed_chips() if below is not None else None
+            self._place(order, xs, ws, cand, sel[order], h, chips, rows, forced, taken)
         self._chips = np.array(chips, dtype=np.float64).reshape(-1, 4)
         self._chip_rows = np.array(rows, dtype=np.int64)
         self._chip_forced = np.array(forced, dtype=bool)
 
+    def placed_chips(self) -> np.ndarray:
+        """(x, y, w, h) of the labels placed by this item and the ones under it (its
+        last layout, zoom-scaled coordinates)."""
+        own = self._chips if self.show_labels else np.zeros((0, 4))
+        if self.below is None:
+            return own
+        return np.concatenate([self.below.placed_chips(), own])
+
     @staticmethod
     def _place(order: np.ndarray, xs: np.ndarray, ws: np.ndarray, cand: np.ndarray,
                sel: np.ndarray, h: float, chips: list[tuple[float, float, float, float]],
-               rows: list[int], forced: list[bool]) -> None:
+               rows: list[int], forced: list[bool], taken: np.ndarray | None = None) -> None:
         """Greedy placement in rank order: each label takes its first candidate that
         covers no label placed before (a selected box's label is placed anyway).
 
@@ -420,6 +435,16 @@ class BoxesItem(pg.GraphicsObject):
         cj1 = np.clip(np.ceil((cyy + h - gy0) / c - 0.5), 0, ny).astype(np.int64)
         grid: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
         bw, bh = _CELL_W, _CELL_H
+        seeded = False
+        for tx, ty, tw, th in ([] if taken is None else taken.tolist()):  # placed already
+            chip = (tx, ty, tx + tw, ty + th)
+            for i in range(int(tx // bw), int((tx + tw) // bw) + 1):
+                for j in range(int(ty // bh), int((ty + th) // bh) + 1):
+                    grid.setdefault((i, j), []).append(chip)
+            i0, i1 = (int(np.clip(np.ceil((v - gx0) / c - 0.5), 0, nx)) for v in (tx, tx + tw))
+            j0, j1 = (int(np.clip(np.ceil((v - gy0) / c - 0.5), 0, ny)) for v in (ty, ty + th))
+            mark[j0:j1, i0:i1] = 1
+            seeded = True
         xl, wl, sl = xs.tolist(), ws.tolist(), sel.tolist()
         candl, validl = cand.tolist(), valid.tolist()
         i0l, i1l = ci0.tolist(), ci1.tolist()
@@ -430,7 +455,7 @@ class BoxesItem(pg.GraphicsObject):
         while start < m:
             stop = min(m, start + size)
             size = min(size * 2, 256)
-            if rows:
+            if rows or seeded:
                 np.cumsum(np.cumsum(mark, axis=0), axis=1, out=sat[1:, 1:])
                 a0, a1 = ci0[start:stop, None], ci1[start:stop, None]
                 b0, b1 = cj0[start:stop], cj1[start:stop]

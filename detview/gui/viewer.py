@@ -257,6 +257,15 @@ class SideBySideViewer(QWidget):
             second = overlay and src != "ghost" and srcs and len(srcs[0]) > 1 and (
                 src == srcs[0][-1])
             la.boxes.set_secondary(bool(second))
+        # in a pane with several layers, each avoids the labels of those under it
+        for pane in self.panes:
+            below = None
+            for la in pane.layers:
+                la.boxes.below = below if pane.isVisible() or not pane.isHidden() else None
+                below = la.boxes
+        for la in self.layers.values():
+            if la.host is None or la not in la.host.layers:
+                la.boxes.below = None
         n = len(srcs)
         total = max(sum(self.splitter.sizes()), 3)
         self.splitter.setSizes([total // n if k < n else 0 for k in range(3)])
@@ -432,11 +441,19 @@ class SideBySideViewer(QWidget):
         n_tp = int(np.count_nonzero(v.pred_state == 0))
         n_fp = int(np.count_nonzero(v.pred_state == PRED_FP))
         hidden = len(v.pred_ids) - len(la.ids)
-        return (f"<b>{v.run}</b> · {len(v.pred_ids)} ≥ {self.score_threshold:.2f} · {n_tp} TP"
-                + (f" · <span style='color:#d02020'>{n_fp} FP (dashed)</span>" if n_fp else "")
+        # who is who when run B is on screen too ("A: yolo@400"); short in three panes
+        s = self.session
+        shows_b = any("b" in p for p in self.pane_sources())
+        name = f"{label[-1]}: {v.run}" if shows_b and s is not None else v.run
+        compact = len(self.pane_sources()) > 2 or self.settings.layout == "overlay"
+        shown = (f"{len(v.pred_ids)} shown" if compact
+                 else f"{len(v.pred_ids)} ≥ {self.score_threshold:.2f}")
+        return (f"<b>{name}</b> · {shown} · {n_tp} TP"
+                + (f" · <span style='color:#d02020'>{n_fp} FP{'' if compact else ' (dashed)'}"
+                   "</span>" if n_fp else "")
                 + (f" ({hidden} hidden)" if hidden else "")
                 + (f" · <span style='color:gray'>+{v.n_below} below</span>"
-                   if v.n_below else ""))
+                   if v.n_below and not compact else ""))
 
     def _update_headers(self) -> None:
         v = self.view
@@ -450,7 +467,9 @@ class SideBySideViewer(QWidget):
                    "matched it (missed). Click to select; drag a selected box to move it, its "
                    "handles to resize; drag elsewhere to pan."
                    + ("\n\n" + LQ_TIP if self.settings.lq_hints else "")),
-            "a": (f"Predictions of run A with score ≥ {self.score_threshold:.2f}. Solid: "
+            "a": (f"Predictions of run A with score ≥ {self.score_threshold:.2f} (the "
+                  f"{self.views['a'].n_below if self.views['a'] else 0} below it are hidden). "
+                  "Solid: "
                   "true positive; dashed with a red FP tag: matches no ground-truth box. "
                   "Select one and press A to accept it as ground truth."),
             "b": (f"Predictions of run B with score ≥ {self.score_threshold:.2f}, matched "
