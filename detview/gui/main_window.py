@@ -86,6 +86,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.viewer.gt_pane.moveFinished.connect(self._on_move_finished)
         self.viewer.gt_pane.drawFinished.connect(self._on_draw_finished)
         self.viewer.gt_pane.drawCancelled.connect(lambda: self.flash("Drawing cancelled", 2000))
+        self.viewer.message.connect(lambda text: self.flash(text, 4000))
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.images)
         self.splitter.addWidget(self.viewer)
@@ -186,14 +187,14 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         menus = (
             ("&File", ["open", "open_folder", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
-                       "select_all", "accept", "replace"]),
+                       "select_all", "accept", "replace", "lq_apply"]),
             ("&Image", ["delete_image", "reviewed", "tags", None, "next_image", "prev_image",
                         "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
                        "overlay", "three_panes", "next_checkpoint", "prev_checkpoint",
                        "classes", "brighter", "darker", "more_contrast", "less_contrast",
-                       "reset_image", "lq_hints", None, "docks"]),
+                       "reset_image", "lq_hints", "lq_next", "lq_prev", None, "docks"]),
             ("&Help", ["help"]),
         )
         for title, names in menus:

@@ -60,6 +60,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("reset_image", ("Ctrl+Shift+B",), "Reset brightness and contrast", "View"),
     Shortcut("lq_hints", ("Ctrl+Shift+L",), "Label-quality hints on the ground truth "
              "(predictions from a model that did not train on these images)", "View"),
+    Shortcut("lq_next", ("J",), "Select the next box with a label-quality hint", "View"),
+    Shortcut("lq_prev", ("Shift+J",), "Select the previous box with a label-quality hint",
+             "View"),
     # box edits
     Shortcut("delete_box", ("Del", "Backspace"), "Delete the selected ground-truth boxes",
              "Edit boxes"),
@@ -72,6 +75,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("replace", ("R",),
              "Replace the selected GT box by its matched (or best-overlapping) prediction",
              "Edit boxes"),
+    Shortcut("lq_apply", ("Y",), "Apply the label-quality suggestion: relabel to the likely "
+             "class, snap onto the prediction, or accept the likely missing label", "Edit boxes"),
     Shortcut("select_all", ("Ctrl+A",), "Select all ground-truth boxes of the image",
              "Edit boxes"),
     # images

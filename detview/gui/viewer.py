@@ -87,6 +87,7 @@ class SideBySideViewer(QWidget):
 
     gtSelectionChanged = Signal()  # noqa: N815
     predSelectionChanged = Signal()  # noqa: N815
+    message = Signal(str)  # for the status bar
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -427,11 +428,15 @@ class SideBySideViewer(QWidget):
         lq = ""
         if self.settings.lq_hints and v.has_lq:
             n = int(np.count_nonzero((v.gt_likely >= 0) | (v.gt_snap >= 0))) + len(v.ghost_ids)
-            lq = (f" · <span style='color:#7b3fe4'>label quality {v.label_quality:.2f}"
-                  + (f", {n} hint{'s' if n != 1 else ''}" if n else "") + "</span>")
+            lq = (f" · <span style='color:#7b3fe4'>quality {v.label_quality:.2f}"
+                  + (f", {n} hint{'s' if n != 1 else ''} (J)" if n else "") + "</span>")
+        elif self.settings.lq_hints and v.run is not None:
+            lq = " · <span style='color:gray'>label quality…</span>"
+        compact = bool(lq) or len(self.pane_sources()) > 2 or self.settings.layout == "overlay"
         return (f"<b>Ground truth</b> · {len(v.gt_ids)} box{'es' if len(v.gt_ids) != 1 else ''}"
                 + (f" ({hidden} hidden)" if hidden else "")
-                + (f" · <span style='color:#d02020'>{n_missed} FN (dashed)</span>"
+                + (f" · <span style='color:#d02020'>{n_missed} FN"
+                   f"{'' if compact else ' (dashed)'}</span>"
                    if v.run is not None and n_missed else "") + lq + state + tags)
 
     def _pred_header(self, v: ImageView | None, label: str, la: BoxLayer) -> str:
@@ -663,4 +668,63 @@ class SideBySideViewer(QWidget):
             "less_contrast": lambda: self.adjust_image(contrast=0.8),
             "reset_image": lambda: self.adjust_image(reset=True),
             "lq_hints": self.toggle_lq,
+            "lq_apply": self.apply_suggestion,
+            "lq_next": lambda: self.next_suggestion(1),
+            "lq_prev": lambda: self.next_suggestion(-1),
         }
+
+    # ================================================================== label quality
+    def _suggestions(self) -> list[tuple[BoxLayer, int]]:
+        """The boxes of the image with a label-quality hint, in reading order: ground
+        truth likely swapped or badly placed, and likely missing labels."""
+        v = self.gt_view
+        out: list[tuple[float, float, BoxLayer, int]] = []
+        if v is None or not self.settings.lq_hints or not v.has_lq:
+            return []
+        hinted = set(v.gt_ids[(v.gt_likely >= 0) | (v.gt_snap >= 0)].tolist())
+        for la in (self.gt_pane, self.ghost_layer):
+            xy = la.boxes.xyxy
+            for r, b in enumerate(la.ids.tolist()):
+                if la is self.ghost_layer or b in hinted:
+                    out.append((float(xy[r, 1]), float(xy[r, 0]), la, int(b)))
+        out.sort(key=lambda t: (t[0], t[1]))
+        return [(la, b) for _y, _x, la, b in out]
+
+    def next_suggestion(self, step: int) -> None:
+        """J / Shift+J: select the next / previous box with a label-quality hint."""
+        items = self._suggestions()
+        if not items:
+            self.message.emit("No label-quality hint on this image" if self.settings.lq_hints
+                              else "Label-quality hints are off (Ctrl+Shift+L)")
+            return
+        current = [(la, b) for la in (self.gt_pane, self.ghost_layer) for b in la.selected]
+        k = items.index(current[-1]) + step if current and current[-1] in items else (
+            0 if step > 0 else -1)
+        la, b = items[k % len(items)]
+        for other in self.layers.values():
+            if other is not la and other.selected:
+                other.set_selected([], emit=True)
+        la.set_selected([b], emit=True)
+        if la.host is not None:
+            la.view.setFocus()
+
+    def apply_suggestion(self) -> None:
+        """Y: accept the selected likely missing labels, or apply the label-quality
+        suggestion of the selected ground-truth boxes (relabel a likely swap, snap a
+        badly placed box onto its prediction); one undo step."""
+        s = self.session
+        v = self.view
+        if s is None or v is None:
+            return
+        ghosts = list(self.ghost_layer.selected)
+        if ghosts:
+            new = s.accept_predictions(v.index, ghosts)
+            self.ghost_layer.set_selected([], emit=True)
+            self.pred_pane.set_selected([], emit=True)
+            self.gt_pane.set_selected(list(new), emit=True)
+            return
+        ids = list(self.gt_pane.selected)
+        if not ids:
+            self.message.emit("Select a box with a label-quality hint first (J)")
+        elif not s.apply_lq_suggestions(ids):
+            self.message.emit("No label-quality suggestion for the selected box(es)")

@@ -45,9 +45,9 @@ _PAIRS = (("gt", "a"), ("gt", "b"), ("a", "b"))
 LQ_TIP = ("Label-quality hints (ObjectLab, as cleanlab computes them): on the ground-truth "
           "side a likely missing label is drawn as a ghost box (A accepts it), a likely "
           "wrong class says \"likely <class>\" (Y applies it), a likely badly placed box "
-          "offers to snap onto its prediction (R).\nThe predictions must come from a model "
-          "that did NOT train on these images (held-out or cross-validated predictions): a "
-          "model that memorised the labels agrees with their mistakes.")
+          "offers to snap onto its prediction (R or Y).\nThe predictions must come from a "
+          "model that did not train on these images (held-out or cross-validated "
+          "predictions): a model that memorised the labels agrees with their mistakes.")
 
 
 def _swatch(color: QColor) -> QIcon:
