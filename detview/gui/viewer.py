@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QSplitter, QVBoxLayout, QWidget
 
 from detview.core.matching import best_overlap
 from detview.session.view import GT_CROWD, GT_MISSED, PRED_FP, PRED_IGNORED, ImageView
@@ -270,6 +270,10 @@ class SideBySideViewer(QWidget):
         n = len(srcs)
         total = max(sum(self.splitter.sizes()), 3)
         self.splitter.setSizes([total // n if k < n else 0 for k in range(3)])
+        focus = QApplication.focusWidget()
+        if focus is not None and self.splitter.isAncestorOf(focus) and not focus.isVisibleTo(
+                self.splitter):  # the focused pane went away: the keys go to the first
+            self.panes[0].view.setFocus()
 
     # ================================================================== content
     def show_view(self, view: ImageView, class_names: Sequence[str], image: np.ndarray | None,

@@ -274,6 +274,23 @@ class Session:
         run = self.run if run is None else run
         return next((t for t in self.trainings if run in t.runs), None)
 
+    def show_runs(self, run_a: str, run_b: str | None = None,
+                  layout: str | None = None) -> None:
+        """Show ``run_a`` as run A, and ``run_b`` beside it (panes A | B) when given;
+        ``layout`` "side", "overlay" or "three" (GT | A | B). What the Runs window's
+        "open in viewer" calls. KeyError for an unknown run."""
+        for r in (run_a, run_b):
+            if r is not None and r not in self.dataset.runs:
+                raise KeyError(f"no run {r!r}; runs: {', '.join(self.dataset.runs)}")
+        changes: dict[str, Any] = {}
+        if run_b is not None:
+            changes.update(run_b=run_b, panes=("a", "b"))
+        if layout is not None:
+            changes["layout"] = layout
+        self.update_settings(run=run_a)
+        if changes:
+            self.update_view(**changes)
+
     def show_checkpoint(self, step: int, training: str | None = None) -> str:
         """Make the checkpoint at ``step`` run A (what the Graphs view calls when a
         point at step S is clicked, and the viewer's checkpoint slider): ``training``

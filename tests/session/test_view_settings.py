@@ -160,3 +160,17 @@ def test_from_dict_never_raises_on_stored_garbage(d: Any) -> None:
     lo, hi = v.levels()
     assert np.isfinite(lo) and np.isfinite(hi) and hi > lo
     assert ViewSettings.from_dict(v.to_dict(NAMES), NAMES) == v
+
+
+def test_show_runs_opens_a_pair(session: Session) -> None:
+    events: list[str] = []
+    session.subscribe(lambda e: events.append(e.kind))
+    session.show_runs("other", "model")
+    assert session.run == "other" and session.run_b == "model"
+    assert session.view_settings.panes == ("a", "b")
+    assert "settings" in events and "view" in events
+    session.show_runs("model", layout="three")
+    assert session.run == "model" and session.view_settings.layout == "three"
+    with pytest.raises(KeyError):
+        session.show_runs("model", "nope")
+    assert session.view_settings.layout == "three"
