@@ -35,13 +35,14 @@ from .files import FilesMixin
 from .image_list import ImageListPane
 from .session import QtSession
 from .shortcuts import SHORTCUTS
+from .training_wiring import TrainingMixin
 from .viewer import SideBySideViewer
 from .workers import ImageLoader, qt_runner
 
 __all__ = ["MainWindow"]
 
 
-class MainWindow(EditingMixin, FilesMixin, QMainWindow):
+class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
     """detview's window. ``set_session`` shows a session; ``open_spec`` loads one."""
 
     sessionChanged = Signal()  # noqa: N815
@@ -134,6 +135,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(200)
         self._summary_timer.timeout.connect(self._update_summary)
+        self._build_training()  # the Compare dock, Training and Runs windows
 
     def _dock(self, title: str, name: str, widget: Any) -> QDockWidget:
         d = QDockWidget(title, self)
@@ -165,6 +167,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             "select_all": self.select_all_boxes, "delete_image": self.toggle_image_deleted,
             "reviewed": self.toggle_reviewed, "tags": self.edit_tags,
             "undo": self.undo, "redo": self.redo, "help": self.show_shortcuts,
+            **self.training_handlers(),
         }
         handlers.update(self.viewer.shortcut_handlers())
         for s in SHORTCUTS:
@@ -185,16 +188,17 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
                 self.viewer.splitter.addAction(a)  # the panes, not the viewer's bar
         A = self.actions_by_name  # noqa: N806
         menus = (
-            ("&File", ["open", "open_folder", "export", None, "quit"]),
+            ("&File", ["open", "open_folder", "open_log", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
                        "select_all", "accept", "replace", "lq_apply"]),
             ("&Image", ["delete_image", "reviewed", "tags", None, "next_image", "prev_image",
                         "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
-                       "overlay", "three_panes", "next_checkpoint", "prev_checkpoint",
-                       "classes", "brighter", "darker", "more_contrast", "less_contrast",
-                       "reset_image", "lq_hints", "lq_next", "lq_prev", None, "docks"]),
+                       "graphs", "runs_window", "next_checkpoint", "prev_checkpoint", None,
+                       "overlay", "three_panes", "classes", "brighter", "darker",
+                       "more_contrast", "less_contrast", "reset_image", "lq_hints", "lq_next",
+                       "lq_prev", None, "docks"]),
             ("&Help", ["help"]),
         )
         for title, names in menus:
@@ -206,7 +210,8 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
                     self.open_folder_action = m.addAction("Open folder (auto-detect)…")
                     self.open_folder_action.triggered.connect(self.open_folder_dialog)
                 elif n == "docks":
-                    for d in (self.analysis_dock, self.summary_dock, self.history_dock):
+                    for d in (self.analysis_dock, self.summary_dock, self.history_dock,
+                              self.compare):
                         m.addAction(d.toggleViewAction())
                 else:
                     m.addAction(A[n])
@@ -283,7 +288,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
     def _update_enabled(self) -> None:
         s = self.session
         for name, a in self.actions_by_name.items():
-            if name not in ("open", "quit", "help"):
+            if name not in ("open", "quit", "help", "runs_window"):
                 a.setEnabled(s is not None)
         if s is not None:
             h = s.history
@@ -320,8 +325,6 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             self.session.set_run(name)
 
     def _on_settings_changed(self) -> None:
-        if self.session is not None:  # the run may change elsewhere (checkpoint slider)
-            self.toolbar.set_runs(self.session.run_names, self.session.run)
         self.refresh_view(new_image=False)
         self._update_summary()
 

@@ -49,9 +49,6 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "side", "View"),
     Shortcut("three_panes", ("3",), "Three panes: ground truth, run A, run B (again: two)",
              "View"),
-    Shortcut("next_checkpoint", ("]",), "Next checkpoint of run A's training (image, zoom "
-             "and selection stay)", "View"),
-    Shortcut("prev_checkpoint", ("[",), "Previous checkpoint of run A's training", "View"),
     Shortcut("classes", ("Shift+H",), "Show/hide classes and choose their colours…", "View"),
     Shortcut("brighter", ("B",), "Brighter image (display only)", "View"),
     Shortcut("darker", ("Shift+B",), "Darker image (display only)", "View"),
@@ -87,6 +84,13 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     # history
     Shortcut("undo", ("Ctrl+Z",), "Undo", "History"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "History"),
+    # runs, checkpoints and training logs
+    Shortcut("open_log", ("Ctrl+L",), "Open a training log…", "Runs"),
+    Shortcut("graphs", ("Ctrl+G",), "Training graphs and run details", "Runs"),
+    Shortcut("runs_window", ("Ctrl+R",), "Runs window: every run of the experiment store",
+             "Runs"),
+    Shortcut("next_checkpoint", ("Ctrl+]",), "Next checkpoint (the slider in Compare)", "Runs"),
+    Shortcut("prev_checkpoint", ("Ctrl+[",), "Previous checkpoint", "Runs"),
     Shortcut("help", ("F1",), "This list of shortcuts", "Help"),
 )
 

@@ -180,8 +180,10 @@ class SideBySideViewer(ContentMixin, ActionsMixin, QWidget):
             self.bar.sync(self.settings, None, None, [], self.class_names, None, False)
             return
         lq = "label_quality" in s.derived.names and s.run is not None
+        # run A's training, else the first with two checkpoints or more
+        t = s.training_of() or next((x for x in s.trainings if len(x.runs) > 1), None)
         self.bar.sync(self.settings, s.run, s.run_b, s.run_names, s.dataset.classes.names,
-                      s.training_of(), lq)
+                      t, lq)
 
     # ================================================================== layout
     def pane_sources(self) -> list[list[str]]:

@@ -72,7 +72,8 @@ class ActionsMixin:
             self._update_view(layout="three")
 
     def step_checkpoint(self, step: int) -> bool:
-        """[ / ]: the previous / next checkpoint of run A's training."""
+        """The previous / next checkpoint of run A's training (False at either end or
+        without checkpoints)."""
         s = self.session
         t = s.training_of() if s is not None else None
         if s is None or t is None or s.run is None or len(t.runs) < 2:
@@ -105,8 +106,6 @@ class ActionsMixin:
         """The viewer's rows of :data:`detview.gui.shortcuts.SHORTCUTS` -> handler."""
         return {
             "overlay": self.toggle_overlay, "three_panes": self.toggle_three,
-            "next_checkpoint": lambda: self.step_checkpoint(1),
-            "prev_checkpoint": lambda: self.step_checkpoint(-1),
             "classes": self.show_classes,
             "brighter": lambda: self.adjust_image(brightness=0.1),
             "darker": lambda: self.adjust_image(brightness=-0.1),

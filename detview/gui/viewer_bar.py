@@ -250,10 +250,12 @@ class ViewerBar(QWidget):
         self.ck_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.ck_slider.setPageStep(1)
         self.ck_slider.valueChanged.connect(self._on_slider)
+        self.ck_slider.sliderReleased.connect(lambda: self._on_slider(self.ck_slider.value()))
+        self._run_a: str | None = None
         self.ck_step = QLabel()
         self.ck_step.setMinimumWidth(110)
-        self.ck_slider.setToolTip("Checkpoint of this training shown as run A ([ / ]): the "
-                                  "image, zoom and selection stay")
+        self.ck_slider.setToolTip("Checkpoint of this training shown as run A (Ctrl+[ / "
+                                  "Ctrl+]): the image, zoom and selection stay")
         row2 = QHBoxLayout(self.checkpoint_row)
         row2.setContentsMargins(4, 0, 4, 2)
         row2.addWidget(self.ck_name)
@@ -315,14 +317,21 @@ class ViewerBar(QWidget):
         self.adjust.sync(vs)
         self.image_button.setText("Image ●" if vs.adjusted else "Image")
         self.training = training if training is not None and len(training.steps) > 1 else None
+        # the row stays while the dataset has checkpoints (run A one of them or not), so
+        # the panes keep their size, and the zoom, when run A changes
         self.checkpoint_row.setVisible(self.training is not None)
-        if self.training is not None and run_a is not None:
+        self._run_a = run_a
+        if self.training is not None:
             t = self.training
-            k = t.runs.index(run_a)
+            shown = run_a in t.runs
+            k = t.runs.index(run_a) if shown and run_a is not None else 0
             self.ck_slider.setRange(0, len(t.steps) - 1)
             self.ck_slider.setValue(k)
             self.ck_name.setText(f"<b>{t.name}</b> checkpoints:")
-            self.ck_step.setText(f"{t.unit} {t.steps[k]} · {k + 1}/{len(t.steps)}")
+            self.ck_step.setText(f"{t.unit} {t.steps[k]} · {k + 1}/{len(t.steps)}" if shown
+                                 else "run A is not one")
+            self.ck_step.setToolTip("" if shown else f"Run A ({run_a}) is not a checkpoint of "
+                                    f"{t.name}: move the slider to show one")
         self._syncing = False
 
     def _on_slider(self, k: int) -> None:
@@ -330,5 +339,5 @@ class ViewerBar(QWidget):
         if t is None or not 0 <= k < len(t.steps):
             return
         self.ck_step.setText(f"{t.unit} {t.steps[k]} · {k + 1}/{len(t.steps)}")
-        if not self._syncing:
+        if not self._syncing and t.runs[k] != self._run_a:
             self.checkpointChosen.emit(t.name, t.steps[k])

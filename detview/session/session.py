@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from detview.core.analysis import ErrorAnalysis
-from detview.core.checkpoints import Training, group_checkpoints
+from detview.core.checkpoints import Training
 from detview.core.dataset import Dataset
 from detview.core.edits import (
     AddBoxes,
@@ -46,13 +46,14 @@ from detview.io.spec import DatasetSpec
 from .derived import COCOProducer, Derived, ErrorsProducer, MetricsProducer, RunMetrics
 from .history import History, HistoryEvent, Step
 from .tasks import Task, TaskRunner
+from .training import AcrossProducer, DiffProducer, TrainingState
 from .view import GT_CROWD, GT_MATCHED, GT_MISSED, PRED_FP, PRED_IGNORED, PRED_TP, ImageView
 from .view_settings import ViewSettings
 
 __all__ = ["EventKind", "Session", "SessionEvent", "Settings"]
 
 EventKind = Literal["images", "history", "settings", "derived", "stale", "busy", "message",
-                    "view"]
+                    "training", "view"]
 XYXY = tuple[float, float, float, float]
 
 
@@ -86,8 +87,10 @@ class SessionEvent:
     was dropped; ``stale``: an edit made ``name`` out of date (request it again when
     the edits pause); ``busy``: ``name`` started recomputing; ``message``: ``text`` for
     the user (an edit refused, a journal that cannot be written, a failed task);
-    ``view``: the :class:`ViewSettings` changed (layout, panes, run B, class colours or
-    visibility, brightness/contrast: nothing computed depends on them)."""
+    ``training``: ``session.training``'s logs, compared pair or checkpoint changed
+    (``name``: ``logs``, ``pair``, ``checkpoint``); ``view``: the :class:`ViewSettings`
+    changed (layout, panes, run B, class colours or visibility, brightness/contrast:
+    nothing computed depends on them)."""
 
     kind: EventKind
     images: frozenset[int] = frozenset()
@@ -117,12 +120,14 @@ class Session:
         self._closed = False
         self._settings = Settings(next(iter(dataset.runs), None), params or MetricParams())
         self._view = ViewSettings()
-        self._trainings: list[Training] | None = None
-        self._trainings_of: tuple[str, ...] = ()
         self.derived = Derived(self)
         self.derived.register(MetricsProducer(), wanted=True)
         self.derived.register(COCOProducer())
         self.derived.register(ErrorsProducer())
+        #: training logs, checkpoints and the two runs compared (see .training)
+        self.training = TrainingState(self)
+        self.derived.register(DiffProducer())
+        self.derived.register(AcrossProducer())
         if metrics is not None:  # computed with the dataset (in the load worker)
             self.derived.seed("metrics", metrics)
         else:
@@ -245,11 +250,15 @@ class Session:
 
     @property
     def run_b(self) -> str | None:
-        """The run of the viewer's source ``"b"``: the one chosen, else the first run
-        other than run A (None when there is none)."""
+        """The run of the viewer's source ``"b"``: the one chosen, else the other run of
+        the pair compared (``training.pair``), else the first run other than run A (None
+        when there is none)."""
         b = self._view.run_b
         if b is not None and b in self.dataset.runs:
             return b
+        pair = self.training.pair  # the two runs compared image by image
+        if pair is not None:
+            return pair[1] if pair[1] != self.run else pair[0]
         return next((r for r in self.dataset.runs if r != self.run), None)
 
     def source_run(self, source: str) -> str | None:
@@ -259,20 +268,13 @@ class Session:
     @property
     def trainings(self) -> list[Training]:
         """The runs that are checkpoints of one training (named ``NAME@STEP``, or
-        files such as ``preds_step400.json``), grouped, steps in order: see
-        :func:`detview.core.checkpoints.group_checkpoints`."""
-        runs = tuple(self.dataset.runs)
-        if self._trainings is None or self._trainings_of != runs:
-            sources = self.dataset.meta.get("sources") or {}
-            pairs = [(r, p if isinstance(p := sources.get(r), str) else None) for r in runs]
-            self._trainings, _plain = group_checkpoints(pairs)
-            self._trainings_of = runs
-        return self._trainings
+        files such as ``preds_step400.json``), grouped, steps in order
+        (``session.training.trainings()``)."""
+        return self.training.trainings()
 
     def training_of(self, run: str | None = None) -> Training | None:
         """The training run ``run`` (default: run A) is a checkpoint of, if any."""
-        run = self.run if run is None else run
-        return next((t for t in self.trainings if run in t.runs), None)
+        return self.training.training_of(self.run if run is None else run)
 
     def show_runs(self, run_a: str, run_b: str | None = None,
                   layout: str | None = None) -> None:
@@ -305,7 +307,7 @@ class Session:
         if t is None:
             raise KeyError(f"no training {training!r}" if training else "no checkpoints")
         run = t.run_at(int(step))
-        self.update_settings(run=run)
+        self.training.select_checkpoint(run)
         return run
 
     # ================================================================== numbers

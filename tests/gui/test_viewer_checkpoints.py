@@ -144,14 +144,15 @@ def test_slider_switches_run_a_keeping_image_zoom_and_selection(ckpt: Any, qtbot
     # the selected prediction followed its object: the new run's match of the same box
     assert a.selected == [int(v2.gt_partner[v2.gt_ids == g_id][0])] != [p_id]
     assert w.run_combo.currentText() == "preds_step200"  # the toolbar follows
-    # the last step by the slider's own mouse-less API, then back with [ and ]
+    # the last step by the slider's own mouse-less API, then back with Ctrl+[ and Ctrl+]
     bar.ck_slider.setValue(2)
     assert s.run == "preds_step300"
     _check(a, files["preds_step300"], image_id, iw, ih)
-    QTest.keyClick(gt.view, Qt.Key.Key_BracketLeft)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    QTest.keyClick(gt.view, Qt.Key.Key_BracketLeft, ctrl)
     assert s.run == "preds_step200" and bar.ck_slider.value() == 1
-    QTest.keyClick(gt.view, Qt.Key.Key_BracketRight)
-    QTest.keyClick(gt.view, Qt.Key.Key_BracketRight)  # already the last: stays
+    QTest.keyClick(gt.view, Qt.Key.Key_BracketRight, ctrl)
+    QTest.keyClick(gt.view, Qt.Key.Key_BracketRight, ctrl)  # already the last: stays
     assert s.run == "preds_step300"
     np.testing.assert_allclose(gt.vb.viewRange(), zoom)
     assert gt.selected == [g_id] and w.current_image == i

@@ -82,6 +82,10 @@ def test_run_b_defaults_to_the_first_other_run(session: Session) -> None:
     assert session.run_b == "model"
     session.update_view(run_b="other")  # chosen: kept even when it equals run A
     assert session.run_b == "other"
+    session.update_view(run_b=None)
+    session.training.set_pair("other", "model")  # the pair compared image by image
+    assert session.run_b == "model"
+    session.update_view(run_b="other")
     assert [session.source_run(s) for s in ("gt", "a", "b")] == [None, "other", "other"]
 
 
@@ -109,20 +113,24 @@ def test_trainings_come_from_run_names_and_files(tmp_path: Path) -> None:
     ds.runs.update({"yolo@800": runs["model"], "yolo@400": runs["other"],
                     "baseline": runs["model"]})
     s = Session(ds)
+    events: list[SessionEvent] = []
+    s.subscribe(events.append)
     t = s.training_of("yolo@800")
     assert t is not None and t.steps == (400, 800) and t.runs == ("yolo@400", "yolo@800")
     assert s.training_of("baseline") is None
     s.set_run("baseline")
     assert s.show_checkpoint(400) == "yolo@400" and s.run == "yolo@400"  # the only training
+    assert ("training", "checkpoint") in [(e.kind, e.name) for e in events]
     with pytest.raises(KeyError):
         s.show_checkpoint(500)
     with pytest.raises(KeyError):
         s.show_checkpoint(400, "nope")
     # file names: the loader records each run's source
+    ds = make_dataset(tmp_path / "images2")
     ds.runs.clear()
     ds.runs.update({"a": runs["model"], "b": runs["other"]})
     ds.meta["sources"] = {"a": "/x/epoch_3/preds.json", "b": "/x/epoch_12/preds.json"}
-    t = s.training_of("b")
+    t = Session(ds).training_of("b")
     assert t is not None and t.steps == (3, 12) and t.unit == "epoch"
 
 
