@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -45,10 +45,15 @@ from detview.io.spec import DatasetSpec
 
 from .derived import COCOProducer, Derived, ErrorsProducer, MetricsProducer, RunMetrics
 from .history import History, HistoryEvent, Step
+from .label_quality import LabelQualityProducer, LiveLabelQuality
+from .label_quality import available as lq_available
 from .tasks import Task, TaskRunner
 from .training import AcrossProducer, DiffProducer, TrainingState
 from .view import GT_CROWD, GT_MATCHED, GT_MISSED, PRED_FP, PRED_IGNORED, PRED_TP, ImageView
 from .view_settings import ViewSettings
+
+if TYPE_CHECKING:
+    from detview.core.label_quality import LabelQuality  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["EventKind", "Session", "SessionEvent", "Settings"]
 
@@ -124,6 +129,8 @@ class Session:
         self.derived.register(MetricsProducer(), wanted=True)
         self.derived.register(COCOProducer())
         self.derived.register(ErrorsProducer())
+        if lq_available():  # the engine of issue 10 (detview.core.label_quality)
+            self.derived.register(LabelQualityProducer())
         #: training logs, checkpoints and the two runs compared (see .training)
         self.training = TrainingState(self)
         self.derived.register(DiffProducer())
@@ -353,6 +360,15 @@ class Session:
                 value = self.derived.latest("errors")
         return value
 
+    def label_quality(self) -> LabelQuality | None:
+        """Run A's label-quality scores (:class:`detview.core.label_quality.LabelQuality`),
+        current with the edits; None until computed (``derived.want("label_quality")``
+        or ``derived.compute("label_quality")``) or without the engine."""
+        if "label_quality" not in self.derived.names:
+            return None
+        live: LiveLabelQuality | None = self.derived.get("label_quality")
+        return None if live is None else live.value
+
     def run_totals(self) -> list[dict[str, Any]]:
         """Per-run totals over the images not deleted (computed by the engine)."""
         alive = ~self.dataset.images.deleted
@@ -565,7 +581,20 @@ class Session:
                 view.gt_partner = np.where(m.gt_pred >= 0, pid[np.maximum(m.gt_pred, 0)],
                                            -1).astype(np.int64)
         self._tag(view)
+        if preds is not None and run == self.run and self.label_quality() is not None:
+            from .label_quality import add_hints
+
+            add_hints(self, view, g_rows, preds.image_slice(i))
         return view
+
+    def apply_lq_suggestions(self, gt_ids: Sequence[int]) -> bool:
+        """Apply run A's label-quality suggestion to each of these GT boxes that has one
+        (likely swapped: relabel; likely badly placed: snap onto the prediction), as
+        one undo step. False when none has a suggestion (or no scores yet)."""
+        from .label_quality import suggestion_edit
+
+        edit = suggestion_edit(self, gt_ids)
+        return edit is not None and self.push(edit)
 
     def _tag(self, view: ImageView) -> None:
         """The per-box error texts: the engine's TIDE types once computed for this
@@ -687,13 +716,16 @@ class Session:
                               [f"pred:{self.run}:{int(b)}" for b in pred_ids])
 
     def replacement_for(self, view: ImageView, gt_id: int, pred_id: int | None = None) -> int:
-        """The prediction that should replace GT box ``gt_id``: the given one, else its
+        """The prediction that should replace GT box ``gt_id``: the given one, else the
+        one label quality says to snap onto (when its hints are in ``view``), else its
         match, else the prediction (any class) with the highest IoU >= 0.1; -1 if none."""
         if pred_id is not None and pred_id >= 0:
             return int(pred_id)
         k = np.flatnonzero(view.gt_ids == gt_id)
         if not k.size:
             return -1
+        if len(view.gt_snap) == len(view.gt_ids) and view.gt_snap[k[0]] >= 0:
+            return int(view.gt_snap[k[0]])  # label quality: the box to snap onto
         partner = int(view.gt_partner[k[0]])
         if partner >= 0 or not len(view.pred_ids):
             return partner
