@@ -15,33 +15,27 @@ the one edit that applies them.
 The scores mean something only when the predictions come from a model that did **not**
 train on these images (held-out or cross-validated predictions): a model that memorised
 the labels agrees with their mistakes.
-
-The engine (``detview.core.label_quality``, issue 10) may be absent from a checkout that
-predates it: then :func:`available` is False and the session registers no producer.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from detview.core.edits import Composite, Edit, MoveBoxes, RelabelBoxes
+from detview.core.label_quality import LabelQuality, compute_label_quality, update_label_quality
 
 from .derived import Key, Producer
 from .tasks import Cancelled, Progress
 from .view import ImageView
 
 if TYPE_CHECKING:
-    from detview.core.label_quality import LabelQuality  # type: ignore[import-not-found,unused-ignore]
-
     from .session import Session
 
 __all__ = ["LQ_COLUMNS", "LQ_HELP", "LabelQualityProducer", "LiveLabelQuality", "add_hints",
-           "available", "suggestion_edit"]
+           "suggestion_edit"]
 
 #: the per-image columns (as ``detview.core.label_quality.LQ_COLUMNS``)
 LQ_COLUMNS: tuple[str, ...] = ("label_quality", "n_overlooked", "n_swap", "n_badloc")
@@ -49,18 +43,6 @@ LQ_COLUMNS: tuple[str, ...] = ("label_quality", "n_overlooked", "n_swap", "n_bad
 LQ_HELP = ("Label quality (ObjectLab, as cleanlab.object_detection computes it): 0 = surely "
            "mislabeled, 1 = clean. The predictions must come from a model that did not train "
            "on these images, or the scores mean nothing.")
-
-
-def _engine() -> ModuleType | None:
-    try:
-        return importlib.import_module("detview.core.label_quality")
-    except ImportError:
-        return None
-
-
-def available() -> bool:
-    """The label-quality engine is installed (``detview.core.label_quality``)."""
-    return _engine() is not None
 
 
 class LiveLabelQuality:
@@ -87,8 +69,6 @@ class LabelQualityProducer(Producer[LiveLabelQuality]):
         return None if s.run is None else (s.run,)
 
     def build(self, s: Session) -> Callable[[Progress], LiveLabelQuality]:
-        engine = _engine()
-        assert engine is not None
         ds = s.dataset
         run = s.run
         assert run is not None
@@ -100,7 +80,7 @@ class LabelQualityProducer(Producer[LiveLabelQuality]):
                 if not progress(int(fraction * 1000), 1000):
                     raise Cancelled()
 
-            return LiveLabelQuality(engine.compute_label_quality(
+            return LiveLabelQuality(compute_label_quality(
                 gt, preds, k, active=active, progress=step), run)
 
         return work
@@ -113,10 +93,8 @@ class LabelQualityProducer(Producer[LiveLabelQuality]):
         return value
 
     def update(self, value: LiveLabelQuality, s: Session, touched: frozenset[int]) -> None:
-        engine = _engine()
-        assert engine is not None
         ds = s.dataset
-        value.value = engine.update_label_quality(
+        value.value = update_label_quality(
             value.value, ds.gt, ds.runs[value.run], touched, active=~ds.images.deleted,
             n_classes=len(ds.classes))
 

@@ -46,7 +46,6 @@ from detview.io.spec import DatasetSpec
 from .derived import COCOProducer, Derived, ErrorsProducer, MetricsProducer, RunMetrics
 from .history import History, HistoryEvent, Step
 from .label_quality import LabelQualityProducer, LiveLabelQuality
-from .label_quality import available as lq_available
 from .tasks import Task, TaskRunner
 from .training import AcrossProducer, DiffProducer, TrainingState
 from .view import GT_CROWD, GT_MATCHED, GT_MISSED, PRED_FP, PRED_IGNORED, PRED_TP, ImageView
@@ -129,8 +128,7 @@ class Session:
         self.derived.register(MetricsProducer(), wanted=True)
         self.derived.register(COCOProducer())
         self.derived.register(ErrorsProducer())
-        if lq_available():  # the engine of issue 10 (detview.core.label_quality)
-            self.derived.register(LabelQualityProducer())
+        self.derived.register(LabelQualityProducer())
         #: training logs, checkpoints and the two runs compared (see .training)
         self.training = TrainingState(self)
         self.derived.register(DiffProducer())

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from detview.session.label_quality import LQ_COLUMNS, available
+from detview.session.label_quality import LQ_COLUMNS
 from tests.gui.test_main_window import key
 from tests.session._lq_data import (
     BAD,
@@ -26,10 +26,6 @@ from tests.session._lq_data import (
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    # the engine of issue 10 lands on main separately; without it the session has no
-    # label-quality producer (tests/session/test_label_quality_producer.py checks that)
-    pytest.mark.skipif(not available(), reason="detview.core.label_quality (the "
-                       "label-quality engine, issue 10) is not in this checkout"),
 ]
 
 @pytest.fixture

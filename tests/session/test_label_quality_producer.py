@@ -10,14 +10,9 @@ import numpy as np
 import pytest
 
 from detview.session import Session
-from detview.session.label_quality import LQ_COLUMNS, available
+from detview.session.label_quality import LQ_COLUMNS
 
 from ._lq_data import BAD, BAD_PRED_XY, SWAP, lq_dataset
-
-#: the engine of issue 10 lands on main separately; until then the session has no
-#: label-quality producer (checked below) and the rest of this file cannot run
-needs_engine = pytest.mark.skipif(not available(), reason="detview.core.label_quality (the "
-                                  "label-quality engine, issue 10) is not in this checkout")
 
 FIELDS = ("swap", "badloc", "overlooked", "swap_class", "badloc_pred_box_id",
           "swap_issue", "badloc_issue", "overlooked_issue", *LQ_COLUMNS)
@@ -45,7 +40,6 @@ def session(tmp_path: Path) -> Session:
     return Session(ds)
 
 
-@needs_engine
 def test_scores_follow_every_edit_like_a_fresh_computation(session: Session) -> None:
     s = session
     assert s.label_quality() is None  # not wanted yet: nothing computed
@@ -67,7 +61,6 @@ def test_scores_follow_every_edit_like_a_fresh_computation(session: Session) -> 
         _same_as_fresh(s)
 
 
-@needs_engine
 def test_suggestions_apply_as_one_undo_step(session: Session) -> None:
     s = session
     assert not s.apply_lq_suggestions([SWAP])  # not computed: nothing to apply
@@ -86,7 +79,6 @@ def test_suggestions_apply_as_one_undo_step(session: Session) -> None:
     assert s.replacement_for(v, BAD) == int(v.gt_snap[v.gt_ids == BAD][0]) == 1001
 
 
-@needs_engine
 def test_scores_are_per_run_and_computed_off_the_thread_on_request(session: Session) -> None:
     s = session
     task = s.derived.request("label_quality", sync=False)
@@ -108,14 +100,9 @@ def test_scores_are_per_run_and_computed_off_the_thread_on_request(session: Sess
     assert not v.has_lq and len(s.image_view(0).gt_likely) == len(s.image_view(0).gt_ids)
 
 
-def test_the_producer_is_there_exactly_when_the_engine_is(session: Session) -> None:
-    assert ("label_quality" in session.derived.names) == available()
-    if available():
-        from detview.core import label_quality as engine
+def test_the_producer_gives_the_engine_columns(session: Session) -> None:
+    from detview.core import label_quality as engine
 
-        assert engine.LQ_COLUMNS == LQ_COLUMNS
-        assert set(LQ_COLUMNS) <= set(session.derived.column_names())
-    else:
-        assert session.label_quality() is None
-        assert not session.apply_lq_suggestions([SWAP])
-        assert not session.image_view(0).has_lq
+    assert "label_quality" in session.derived.names
+    assert engine.LQ_COLUMNS == LQ_COLUMNS
+    assert set(LQ_COLUMNS) <= set(session.derived.column_names())
