@@ -36,13 +36,14 @@ from .image_list import ImageListPane
 from .panels import install_panels
 from .session import QtSession
 from .shortcuts import SHORTCUTS
+from .training_wiring import TrainingMixin
 from .viewer import SideBySideViewer
 from .workers import ImageLoader, qt_runner
 
 __all__ = ["MainWindow"]
 
 
-class MainWindow(EditingMixin, FilesMixin, QMainWindow):
+class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
     """detview's window. ``set_session`` shows a session; ``open_spec`` loads one."""
 
     sessionChanged = Signal()  # noqa: N815
@@ -88,6 +89,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.viewer.gt_pane.moveFinished.connect(self._on_move_finished)
         self.viewer.gt_pane.drawFinished.connect(self._on_draw_finished)
         self.viewer.gt_pane.drawCancelled.connect(lambda: self.flash("Drawing cancelled", 2000))
+        self.viewer.message.connect(lambda text: self.flash(text, 4000))
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.images)
         self.splitter.addWidget(self.viewer)
@@ -135,6 +137,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(200)
         self._summary_timer.timeout.connect(self._update_summary)
+        self._build_training()  # the Compare dock, Training and Runs windows
 
     def _dock(self, title: str, name: str, widget: Any) -> QDockWidget:
         d = QDockWidget(title, self)
@@ -166,7 +169,9 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             "select_all": self.select_all_boxes, "delete_image": self.toggle_image_deleted,
             "reviewed": self.toggle_reviewed, "tags": self.edit_tags,
             "undo": self.undo, "redo": self.redo, "help": self.show_shortcuts,
+            **self.training_handlers(),
         }
+        handlers.update(self.viewer.shortcut_handlers())
         for s in SHORTCUTS:
             a = QAction(s.text, self)
             a.setShortcuts([QKeySequence(k) for k in s.keys])
@@ -178,21 +183,24 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         # nudges: only while an image pane has the focus
         for key, dx, dy in (("Left", -1, 0), ("Right", 1, 0), ("Up", 0, -1), ("Down", 0, 1)):
             for mod, f in (("", 1), ("Shift+", 10)):
-                a = QAction(f"Nudge {key.lower()} {f} px", self.viewer)
+                a = QAction(f"Nudge {key.lower()} {f} px", self.viewer.splitter)
                 a.setShortcut(QKeySequence(mod + key))
                 a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 a.triggered.connect(lambda _c=False, x=dx * f, y=dy * f: self.nudge(x, y))
-                self.viewer.addAction(a)
+                self.viewer.splitter.addAction(a)  # the panes, not the viewer's bar
         A = self.actions_by_name  # noqa: N806
         menus = (
-            ("&File", ["open", "open_folder", "export", None, "quit"]),
+            ("&File", ["open", "open_folder", "open_log", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
-                       "select_all", "accept", "replace"]),
+                       "select_all", "accept", "replace", "lq_apply"]),
             ("&Image", ["delete_image", "reviewed", "tags", None, "next_image", "prev_image",
                         "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
-                       "docks"]),
+                       "graphs", "runs_window", "next_checkpoint", "prev_checkpoint", None,
+                       "overlay", "three_panes", "classes", "brighter", "darker",
+                       "more_contrast", "less_contrast", "reset_image", "lq_hints", "lq_next",
+                       "lq_prev", None, "docks"]),
             ("&Help", ["help"]),
         )
         for title, names in menus:
@@ -204,7 +212,8 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
                     self.open_folder_action = m.addAction("Open folder (auto-detect)…")
                     self.open_folder_action.triggered.connect(self.open_folder_dialog)
                 elif n == "docks":
-                    for d in (self.analysis_dock, self.summary_dock, self.history_dock):
+                    for d in (self.analysis_dock, self.summary_dock, self.history_dock,
+                              self.compare):
                         m.addAction(d.toggleViewAction())
                 else:
                     m.addAction(A[n])
@@ -229,6 +238,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.toolbar.set_runs(session.run_names, session.run)
         self.toolbar.set_params(session.params)
         self.analysis.set_session(qs)
+        self.viewer.set_session(qs)
         self._update_title()
         self._update_summary()
         self._on_history_changed()
@@ -248,6 +258,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         if qs is None:
             return
         self.analysis.set_session(None)
+        self.viewer.set_session(None)
         self.history_view.setModel(None)
         self.images.set_session(None)
         self.qs = None
@@ -279,7 +290,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
     def _update_enabled(self) -> None:
         s = self.session
         for name, a in self.actions_by_name.items():
-            if name not in ("open", "quit", "help"):
+            if name not in ("open", "quit", "help", "runs_window"):
                 a.setEnabled(s is not None)
         if s is not None:
             h = s.history
@@ -433,9 +444,9 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.flash("Select a box first (Tab, P or click); F fits the whole image", 3000)
 
     def toggle_labels(self) -> None:
-        for pane in (self.viewer.gt_pane, self.viewer.pred_pane):
-            pane.boxes.show_labels = not pane.boxes.show_labels
-            pane.boxes.update()
+        on = not self.viewer.gt_pane.boxes.show_labels
+        for layer in self.viewer.layers.values():
+            layer.boxes.set_show_labels(on)
 
     def _on_images_changed(self, touched: frozenset[int]) -> None:
         if self._follow_edits and self.current_image not in touched and touched:
