@@ -100,7 +100,8 @@ def object_set(s: Session, source: str, cls: int | None = None) -> ObjectSet | N
     thr = s.params.score_threshold
     vals: dict[str, Any] = {}
     for n in src.needs:
-        v = s.derived.get(n)
+        # the label-quality producer's value wraps the engine's result
+        v = s.label_quality() if n == "label_quality" else s.derived.get(n)
         if v is None:
             return None
         vals[n] = v

@@ -187,3 +187,34 @@ def test_batch_edits_are_one_undo_step_each(tmp_path: Path) -> None:
     s.undo()
     assert s.dataset.gt.cls[s.dataset.gt.rows_of([0])][0] == 0
     assert not s.dataset.images.reviewed.any() and len(s.dataset.gt) == len(before[0])
+
+
+def test_suspected_swaps_come_from_the_label_quality_scores() -> None:
+    """A car annotated where a confident prediction sees a cat: "Suspected swaps" lists
+    it with its likely class, and Accept (apply the hint) relabels it in one step."""
+    from detview.core.dataset import Dataset
+    from detview.core.tables import Boxes, Classes, Images
+
+    n = 6
+    box = [[20, 20, 120, 100]]
+    gt = Boxes.build(n, list(range(n)), [1] * n, box * n)  # cars everywhere
+    # the last image's prediction is a cat; a far low-score car in image 0 gives the
+    # smallest similarity of the set (a swap scores no lower than that)
+    preds = Boxes.build(n, list(range(n)) + [0], [1] * (n - 1) + [0, 1],
+                        box * n + [[150, 110, 190, 140]], score=[0.99] * n + [0.3],
+                        box_id=np.arange(n + 1) + 100)
+    ds = Dataset(Images(np.arange(n), [f"{i}.jpg" for i in range(n)], [200] * n, [150] * n),
+                 Classes.from_names(["cat", "car"]), gt, {"m": preds})
+    s = Session(ds)
+    add_panel_producers(s.derived)
+    assert object_set(s, "lq:swap") is None  # not computed yet
+    s.derived.compute("label_quality")
+    lq = s.label_quality()
+    assert lq is not None and bool(lq.swap_issue[n - 1])
+    swaps = object_set(s, "lq:swap")
+    assert swaps.box_id.tolist() == [n - 1] and swaps.hint.tolist() == [0]
+    assert swaps.quality[0] == lq.swap[n - 1]
+    assert "lq:swap" in [src.key for src in available(s)]
+    assert apply_hints(s, swaps.box_id.tolist(), swaps.hint.tolist())
+    assert ds.gt.cls[ds.gt.rows_of([n - 1])][0] == 0 and len(s.history) == 1
+    assert object_set(s, "lq:swap").box_id.tolist() == []  # fixed: no longer suspected
