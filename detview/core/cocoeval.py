@@ -77,6 +77,8 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
+from .geometry import box_areas
+from .matching import match_groups
 from .tables import Boxes
 
 __all__ = [
@@ -96,7 +98,6 @@ STAT_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 _EPS = float(np.spacing(1))
-_PAIR_CHUNK = 2_000_000
 _DET_CHUNK = 250_000
 
 
@@ -290,33 +291,6 @@ class MatchRecords:
         return (self.gt < 0) & ~self.ignore
 
 
-def _box_wh_area(xyxy: np.ndarray) -> np.ndarray:
-    return (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-
-
-def _pair_ious(
-    d_xyxy: np.ndarray,
-    d_boxarea: np.ndarray,
-    g_xyxy: np.ndarray,
-    g_boxarea: np.ndarray,
-    g_crowd: np.ndarray,
-    pd_: np.ndarray,
-    pg: np.ndarray,
-) -> np.ndarray:
-    """IoU of pairs (pd_[i], pg[i]) with pycocotools' bbIou arithmetic."""
-    d = d_xyxy[pd_]
-    g = g_xyxy[pg]
-    iw = np.minimum(d[:, 2], g[:, 2]) - np.maximum(d[:, 0], g[:, 0])
-    ih = np.minimum(d[:, 3], g[:, 3]) - np.maximum(d[:, 1], g[:, 1])
-    ok = (iw > 0) & (ih > 0)
-    inter = iw * ih
-    da = d_boxarea[pd_]
-    union = np.where(g_crowd[pg], da, (da + g_boxarea[pg]) - inter)
-    out = np.zeros(pd_.shape[0])
-    np.divide(inter, union, out=out, where=ok)
-    return out
-
-
 def match_columns(
     d_key: np.ndarray,
     d_rank: np.ndarray,
@@ -327,97 +301,38 @@ def match_columns(
     g_area: np.ndarray,
     g_crowd: np.ndarray,
     params: COCOParams,
+    *,
+    d_boxarea: np.ndarray | None = None,
+    g_boxarea: np.ndarray | None = None,
 ) -> MatchRecords:
     """pycocotools' ``evaluateImg`` for many (image, class) groups at once.
 
     ``d_key``/``g_key`` identify the group (e.g. ``image * n_classes + cls``);
-    detections must be ordered by rank inside their group (``d_rank`` = 0, 1, ... in
-    descending score order) and already cut at ``max_dets[-1]``; ground truth must be
-    in file order inside each group. ``*_area`` are the areas used for area ranges.
+    ``d_rank`` is the rank of each detection inside its group (0, 1, ... in descending
+    score order), already cut at ``max_dets[-1]``; ground truth must be in file order
+    inside each group. ``*_area`` are the areas used for area ranges, ``*_boxarea``
+    the box areas of the IoU (:func:`~detview.core.geometry.box_areas`, default
+    ``(x2 - x1) * (y2 - y1)``). The matching itself is :func:`.matching.match_groups`.
     """
     d_key = np.asarray(d_key, dtype=np.int64)
     g_key = np.asarray(g_key, dtype=np.int64)
-    n_d, n_g = d_key.shape[0], g_key.shape[0]
-    thr = np.minimum(np.asarray(params.iou_thrs, dtype=np.float64), 1 - 1e-10)
+    n_d = d_key.shape[0]
     rng = np.asarray(params.area_rngs, dtype=np.float64)
-    n_a, n_t = rng.shape[0], thr.shape[0]
-    n_at = n_a * n_t
+    n_a, n_t = rng.shape[0], len(params.iou_thrs)
     g_crowd = np.asarray(g_crowd, dtype=bool)
     g_ig = g_crowd[:, None] | (g_area[:, None] < rng[:, 0]) | (g_area[:, None] > rng[:, 1])
     d_out = (d_area[:, None] < rng[:, 0]) | (d_area[:, None] > rng[:, 1])
-    dt_gt = np.full((n_d, n_a, n_t), -1, dtype=np.int64)
-    if n_d and n_g:
-        cd, cg, ci = _candidate_pairs(d_key, d_xyxy, g_key, g_xyxy, g_crowd, float(thr.min()))
-        if cd.size:
-            order = np.lexsort((cg, ci, cd, d_rank[cd]))
-            cd, cg, ci = cd[order], cg[order], ci[order]
-            r = d_rank[cd]
-            bounds = np.concatenate(([0], np.flatnonzero(r[1:] != r[:-1]) + 1, [r.shape[0]]))
-            taken = np.zeros((n_g, n_at), dtype=bool)
-            prio = np.where(g_ig, 1, 2).astype(np.int64)  # regular boxes win over ignored
-            flat = dt_gt.reshape(n_d, n_at)
-            for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-                pd_, pg, pi = cd[s:e], cg[s:e], ci[s:e]
-                n = e - s
-                starts = np.flatnonzero(np.concatenate(([True], pd_[1:] != pd_[:-1])))
-                ok = (pi[:, None] >= thr[None, :])[:, None, :] & (
-                    ~taken[pg] | g_crowd[pg][:, None]
-                ).reshape(n, n_a, n_t)
-                code = (ok * prio[pg][:, :, None]).reshape(n, n_at)
-                code = code * n + np.arange(n, dtype=np.int64)[:, None]
-                best = np.maximum.reduceat(code, starts, axis=0)
-                hit = best >= n
-                gsel = pg[best % n]
-                flat[pd_[starts]] = np.where(hit, gsel, -1)
-                rr, cc = np.nonzero(hit & ~g_crowd[gsel])
-                taken[gsel[rr, cc], cc] = True
+    gr = match_groups(
+        d_key, d_rank, d_xyxy, box_areas(d_xyxy) if d_boxarea is None else d_boxarea,
+        g_key, g_xyxy, box_areas(g_xyxy) if g_boxarea is None else g_boxarea,
+        np.asarray(params.iou_thrs, dtype=np.float64),
+        g_crowd=g_crowd, prio=np.where(g_ig, 1, 2), tie_last=True,
+    )  # fmt: skip
+    dt_gt = gr.det_gt.reshape(n_d, n_a, n_t)
     ignore = np.repeat(d_out[:, :, None], n_t, axis=2)
     di, ai, ti = np.nonzero(dt_gt >= 0)
     ignore[di, ai, ti] = g_ig[dt_gt[di, ai, ti], ai]
     return MatchRecords(dt_gt, ignore, g_ig)
-
-
-def _candidate_pairs(
-    d_key: np.ndarray,
-    d_xyxy: np.ndarray,
-    g_key: np.ndarray,
-    g_xyxy: np.ndarray,
-    g_crowd: np.ndarray,
-    min_thr: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All same-group pairs with IoU >= min_thr, built in chunks to bound memory."""
-    g_order = np.argsort(g_key, kind="stable")
-    gk = g_key[g_order]
-    lo = np.searchsorted(gk, d_key, "left")
-    cnt = np.searchsorted(gk, d_key, "right") - lo
-    d_ba = _box_wh_area(d_xyxy)
-    g_ba = _box_wh_area(g_xyxy)
-    csum = np.cumsum(cnt)
-    total = int(csum[-1]) if csum.size else 0
-    outs_d, outs_g, outs_i = [], [], []
-    start = 0
-    n_d = d_key.shape[0]
-    while start < n_d:
-        base = int(csum[start - 1]) if start else 0
-        stop = int(np.searchsorted(csum, base + _PAIR_CHUNK, "right"))
-        stop = max(stop, start + 1)
-        c = cnt[start:stop]
-        m = int(c.sum())
-        if m:
-            pd_ = np.repeat(np.arange(start, stop, dtype=np.int64), c)
-            first = np.repeat(np.cumsum(c) - c, c)
-            pg = g_order[np.repeat(lo[start:stop], c) + (np.arange(m, dtype=np.int64) - first)]
-            ious = _pair_ious(d_xyxy, d_ba, g_xyxy, g_ba, g_crowd, pd_, pg)
-            keep = ious >= min_thr
-            outs_d.append(pd_[keep])
-            outs_g.append(pg[keep])
-            outs_i.append(ious[keep])
-        start = stop
-    del total
-    if not outs_d:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e, np.zeros(0)
-    return np.concatenate(outs_d), np.concatenate(outs_g), np.concatenate(outs_i)
 
 
 # --------------------------------------------------------------------------- accumulation
@@ -503,7 +418,8 @@ class COCOEvaluator:
         self._d_rows, self._d_img, self._d_cls, self._d_key = rows, img, cls, key
         self._d_rank, self._d_score = rank, score
         self._d_xyxy = np.ascontiguousarray(d.xyxy[rows])
-        self._d_area = d.box_area()[rows] if rows.size else np.zeros(0)
+        self._d_boxarea = box_areas(self._d_xyxy, d.wh[rows])
+        self._d_area = np.where(np.isnan(d.area[rows]), self._d_boxarea, d.area[rows])
         self._img_off = np.searchsorted(img, np.arange(d.n_images + 1))
         # evaluation order: class, descending score, image id, rank (pycocotools' mergesort
         # over the per-image concatenation in image-id order)
@@ -567,9 +483,8 @@ class COCOEvaluator:
         drows_m = drows[dmask]
         xyxy = g.xyxy[grows]
         area = g.area[grows]
-        g_area = np.where(
-            np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area
-        )
+        g_boxarea = box_areas(xyxy, g.wh[grows])
+        g_area = np.where(np.isnan(area), g_boxarea, area)
         rec = match_columns(
             self._d_key[drows_m],
             self._d_rank[drows_m],
@@ -580,6 +495,8 @@ class COCOEvaluator:
             g_area,
             g.iscrowd[grows],
             self.params,
+            d_boxarea=self._d_boxarea[drows_m],
+            g_boxarea=g_boxarea,
         )
         at = self._n_a * self._n_t
         ev = self._ev_pos[drows_m]
@@ -604,7 +521,7 @@ class COCOEvaluator:
         rng = np.asarray(self.params.area_rngs)
         xyxy = g.xyxy[rows]
         area = g.area[rows]
-        area = np.where(np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area)
+        area = np.where(np.isnan(area), box_areas(xyxy, g.wh[rows]), area)
         ig = g.iscrowd[rows][:, None] | (area[:, None] < rng[:, 0]) | (area[:, None] > rng[:, 1])
         bits = (ig.astype(np.int64) << np.arange(self._n_a)).sum(1)
         return g.cls[rows], bits
@@ -809,7 +726,7 @@ class COCOEvaluator:
         rows = self._gt_rows(subset)
         xyxy = g.xyxy[rows]
         area = g.area[rows]
-        area = np.where(np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area)
+        area = np.where(np.isnan(area), box_areas(xyxy, g.wh[rows]), area)
         lo, hi = self.params.area_rngs[0]
         counted = ~g.iscrowd[rows] & (area >= lo) & (area <= hi)
         gkeys, npig = np.unique(

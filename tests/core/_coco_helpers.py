@@ -33,9 +33,10 @@ def tables_from_coco(
         if is_gt:
             area = [a.get("area", np.nan) for a in anns]
             crowd = [bool(a.get("iscrowd", 0)) for a in anns]
-            return Boxes.build(n, img, cls, xyxy, iscrowd=crowd, area=area)
+            return Boxes.build(n, img, cls, xyxy, iscrowd=crowd, area=area, wh=bb[:, 2:])
         area = bb[:, 2] * bb[:, 3] if det_area else None
-        return Boxes.build(n, img, cls, xyxy, score=[a["score"] for a in anns], area=area)
+        return Boxes.build(n, img, cls, xyxy, score=[a["score"] for a in anns], area=area,
+                           wh=bb[:, 2:])
 
     return cols(gt["annotations"], True), cols(dets, False), len(cat_ids), img_ids, cat_ids
 

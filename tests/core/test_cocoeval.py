@@ -327,13 +327,18 @@ def test_per_image_ap_equals_pycocotools_on_one_image() -> None:
 
 
 def test_chunked_matching_equals_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of images, chunks of pairs, x-range pruning in every group: same arrays."""
     import detview.core.cocoeval as ce
+    import detview.core.matching as mt
 
     gt, dets = synthetic_coco(10, max_gt=30, dets_per_image=(10, 120))
     g, d, k, ids, _ = tables_from_coco(gt, dets)
+    monkeypatch.setattr(mt, "_PRUNE_MIN_BOXES", 10**9)  # reference: no pruning
     ref = evaluate(g, d, k, image_ids=ids)
     monkeypatch.setattr(ce, "_DET_CHUNK", 300)
-    monkeypatch.setattr(ce, "_PAIR_CHUNK", 1000)
+    monkeypatch.setattr(mt, "PAIR_BUDGET", 1000)
+    monkeypatch.setattr(mt, "_PRUNE_MIN_BOXES", 1)
+    monkeypatch.setattr(mt, "_PRUNE_MIN_PAIRS", 1)
     got = evaluate(g, d, k, image_ids=ids)
     np.testing.assert_array_equal(got.precision, ref.precision)
     np.testing.assert_array_equal(got.recall, ref.recall)
