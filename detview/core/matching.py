@@ -49,6 +49,7 @@ __all__ = [
     "best_overlap",
     "group_ranks",
     "match_groups",
+    "score_order",
     "match_image",
     "overlap_pairs",
 ]
@@ -192,18 +193,39 @@ def overlap_pairs(
         yield np.zeros(0, np.int64), np.zeros(0, np.int64), n_d
 
 
+def score_order(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, level)``: positions by descending score, ties in array order, and the
+    dense rank of each position's score (0 = highest), in array order."""
+    score = np.asarray(score, dtype=np.float64)
+    n = score.shape[0]
+    o = np.argsort(-score)  # not stable: ties are put in array order below
+    s = score[o]
+    run = np.cumsum(np.concatenate(([True], s[1:] != s[:-1]))) - 1 if n else o
+    o = o[np.argsort(run * max(n, 1) + o, kind="stable")]  # sorted runs: linear time
+    level = np.empty(n, dtype=np.int64)
+    level[o] = run
+    return o, level
+
+
 def group_ranks(key: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(order, rank)``: predictions ordered by group, then descending score, stable
     over array order; ``rank`` (in array order) is the 0-based place in its group."""
     key = np.asarray(key, dtype=np.int64)
     n = key.shape[0]
-    order = np.lexsort((np.arange(n), -np.asarray(score, dtype=np.float64), key))
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    _, level = score_order(score)
+    k_lo, k_hi = int(key.min()), int(key.max())
+    n_lev = int(level.max()) + 1
+    if (k_hi - k_lo + 1) * n_lev < 2**62:
+        order = np.argsort((key - k_lo) * n_lev + level, kind="stable")
+    else:
+        order = np.lexsort((level, key))
     ks = key[order]
-    new = np.concatenate(([True], ks[1:] != ks[:-1])) if n else np.zeros(0, bool)
+    new = np.concatenate(([True], ks[1:] != ks[:-1]))
     starts = np.flatnonzero(new)
-    rank_sorted = np.arange(n, dtype=np.int64) - starts[np.cumsum(new) - 1] if n else key
     rank = np.empty(n, dtype=np.int64)
-    rank[order] = rank_sorted
+    rank[order] = np.arange(n, dtype=np.int64) - starts[np.cumsum(new) - 1]
     return order, rank
 
 
@@ -374,15 +396,23 @@ def match_image(
     gt_cls: np.ndarray,
     gt_crowd: np.ndarray,
     iou_threshold: float = 0.5,
+    *,
+    pred_area: np.ndarray | None = None,
+    gt_area: np.ndarray | None = None,
 ) -> ImageMatch:
-    """Greedy matching of one image (see the module docstring), through the kernel."""
+    """Greedy matching of one image (see the module docstring), through the kernel.
+
+    ``*_area``: box areas for the IoU (:func:`~detview.core.geometry.box_areas`;
+    default from the xyxy boxes)."""
     pxy = np.asarray(pred_xyxy, dtype=np.float64).reshape(-1, 4)
     gxy = np.asarray(gt_xyxy, dtype=np.float64).reshape(-1, 4)
     pcl = np.asarray(pred_cls, dtype=np.int64).reshape(-1)
     gcl = np.asarray(gt_cls, dtype=np.int64).reshape(-1)
     crowd = np.asarray(gt_crowd, dtype=bool).reshape(-1)
     _, rank = group_ranks(pcl, np.asarray(pred_score, dtype=np.float64).reshape(-1))
-    gr = match_groups(pcl, rank, pxy, box_areas(pxy), gcl, gxy, box_areas(gxy), iou_threshold,
+    parea = box_areas(pxy) if pred_area is None else np.asarray(pred_area, dtype=np.float64)
+    garea = box_areas(gxy) if gt_area is None else np.asarray(gt_area, dtype=np.float64)
+    gr = match_groups(pcl, rank, pxy, parea, gcl, gxy, garea, iou_threshold,
                       g_crowd=crowd, prio=np.where(crowd, 1, 2))
     pred_gt = gr.det_gt[:, 0]
     hit = pred_gt >= 0
