@@ -113,36 +113,117 @@ def _box_ranges(
         a, b = np.searchsorted(d_sorted_grp, [gi, gi + 1])
         ds = d_by_grp[a:b]
         rows = g_order[g_start[gi] : g_start[gi] + g_size[gi]]
-        xy = g_xyxy[rows]
-        w = xy[:, 2] - xy[:, 0]
-        ok = (w > 0) & (xy[:, 3] > xy[:, 1])
-        rows, xy, w = rows[ok], xy[ok], w[ok]
-        if rows.size == 0:
-            continue
-        # width buckets (powers of two): inside one, a box overlapping [x1, x2) starts
-        # in (x1 - max width, x2)
-        bucket = np.floor(np.log2(w)).astype(np.int64)
-        o = np.lexsort((xy[:, 0], bucket))
-        rows, xy, w, bucket = rows[o], xy[o], w[o], bucket[o]
-        b_new = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
-        b_end = np.append(b_new[1:], rows.shape[0])
-        dx1, dx2 = d_xyxy[ds, 0], d_xyxy[ds, 2]
-        for s, e in zip(b_new.tolist(), b_end.tolist(), strict=True):
-            x1s = xy[s:e, 0]
-            wmax = float(w[s:e].max())
-            # widened a little: a candidate too many costs a pair, one too few a match
-            lo_b = np.searchsorted(x1s, dx1 - wmax * (1 + 1e-9) - 1e-9, "right")
-            hi_b = np.searchsorted(x1s, dx2, "left")
-            c = np.maximum(hi_b - lo_b, 0)
-            keep = c > 0
-            rd.append(ds[keep])
-            rs.append(lo_b[keep] + offset + s)
-            rc.append(c[keep])
-        perms.append(rows)
-        offset += rows.shape[0]
+        perm, r_local, r_s, r_c = _grid_ranges(rows, g_xyxy[rows], d_xyxy[ds])
+        rd.append(ds[r_local])
+        rs.append(r_s + offset)
+        rc.append(r_c)
+        perms.append(perm)
+        offset += perm.shape[0]
     r_det = np.concatenate(rd)
     o = np.argsort(r_det, kind="stable")
     return (np.concatenate(perms), r_det[o], np.concatenate(rs)[o], np.concatenate(rc)[o])
+
+
+def _grid_ranges(
+    rows: np.ndarray, xy: np.ndarray, dxy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate ranges inside one large group: boxes that can overlap each prediction.
+
+    Boxes are bucketed by size (powers of two of width and height). Inside a bucket of
+    boxes at most ``W`` wide and ``H`` high, a box overlapping ``[x1, x2) x [y1, y2)``
+    has its corner in ``(x1 - W, x2) x (y1 - H, y2)``: the bucket is cut into rows of
+    height ``ch >= H`` and sorted by (row, left edge), so each row a prediction spans
+    is one contiguous range. Bounds are widened a little (a candidate too many costs a
+    pair; one too few would lose a match). Returns ``perm`` (rows, reordered),
+    ``det`` (index into ``dxy``), ``start``, ``count`` (ranges of ``perm``).
+    """
+    w = xy[:, 2] - xy[:, 0]
+    h = xy[:, 3] - xy[:, 1]
+    ok = (w > 0) & (h > 0)
+    rows, xy, w, h = rows[ok], xy[ok], w[ok], h[ok]
+    e64 = np.zeros(0, dtype=np.int64)
+    if rows.size == 0 or dxy.shape[0] == 0:
+        return rows, e64, e64, e64
+    x0, y0 = float(xy[:, 0].min()), float(xy[:, 1].min())
+    span_x = float(xy[:, 0].max()) - x0
+    stride = 2.0 ** np.ceil(np.log2(span_x + 4.0))  # rows never interleave
+    pred_h = float(np.median(dxy[:, 3] - dxy[:, 1]))
+    bucket = np.floor(np.log2(w)).astype(np.int64) * 4096 + np.floor(np.log2(h)).astype(np.int64)
+    ub, inv = np.unique(bucket, return_inverse=True)
+    perms, rd, rs, rc = [], [], [], []
+    offset = 0
+    n_d = dxy.shape[0]
+    for k in range(ub.shape[0]):
+        sel = np.flatnonzero(inv == k)
+        bw, bh = float(w[sel].max()), float(h[sel].max())
+        ch = max(bh, pred_h, 1e-9)
+        row = np.floor((xy[sel, 1] - y0) / ch)
+        comp = row * stride + (xy[sel, 0] - x0)
+        o = np.argsort(comp, kind="stable")
+        comp = comp[o]
+        n_rows = int(row.max()) + 1
+        lo_y = dxy[:, 1] - bh * (1 + 1e-9) - 1e-9
+        r_lo = np.clip(np.floor((lo_y - y0) / ch), 0, n_rows - 1).astype(np.int64)
+        r_hi = np.clip(np.floor((dxy[:, 3] - y0) / ch), -1, n_rows - 1).astype(np.int64)
+        n_r = np.maximum(r_hi - r_lo + 1, 0)
+        det = np.repeat(np.arange(n_d, dtype=np.int64), n_r)
+        first = np.repeat(np.cumsum(n_r) - n_r, n_r)
+        r = np.repeat(r_lo, n_r) + (np.arange(det.shape[0], dtype=np.int64) - first)
+        qx_lo = np.clip(dxy[det, 0] - bw * (1 + 1e-9) - 1e-9 - x0, -1.0, span_x + 1.0)
+        qx_hi = np.clip(dxy[det, 2] - x0, -1.0, span_x + 1.0)
+        lo = np.searchsorted(comp, r * stride + qx_lo, "left")
+        hi = np.searchsorted(comp, r * stride + qx_hi, "right")
+        cnt = hi - lo
+        keep = cnt > 0
+        rd.append(det[keep])
+        rs.append(lo[keep] + offset)
+        rc.append(cnt[keep])
+        perms.append(rows[sel[o]])
+        offset += sel.shape[0]
+    return (np.concatenate(perms), np.concatenate(rd), np.concatenate(rs), np.concatenate(rc))
+
+
+def _pair_chunks(
+    d_key: np.ndarray,
+    d_xyxy: np.ndarray,
+    g_key: np.ndarray,
+    g_xyxy: np.ndarray,
+    budget: int | None,
+    prune: bool,
+) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, int]]]:
+    """``(perm, chunks)``: like :func:`overlap_pairs`, but boxes are given as positions
+    ``pp`` in ``perm`` (boxes in ``perm`` order are read nearly sequentially)."""
+    budget = int(budget or PAIR_BUDGET)
+    d_key = np.asarray(d_key, dtype=np.int64)
+    g_key = np.asarray(g_key, dtype=np.int64)
+    n_d = d_key.shape[0]
+    perm, r_det, r_start, r_count = _box_ranges(d_key, d_xyxy, g_key, g_xyxy, prune)
+    sel = r_count > 0
+    r_det, r_start, r_count = r_det[sel], r_start[sel], r_count[sel]
+    csum = np.cumsum(r_count)
+    total = int(csum[-1]) if csum.size else 0
+
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        a = 0
+        while a < total:
+            b = min(a + budget, total)
+            i0 = int(np.searchsorted(csum, a, "right"))
+            i1 = int(np.searchsorted(csum, b - 1, "right"))
+            idx = np.arange(i0, i1 + 1)
+            st = csum[idx] - r_count[idx]
+            off = np.maximum(a - st, 0)
+            length = np.minimum(csum[idx], b) - st - off
+            m = int(length.sum())
+            first = np.repeat(np.cumsum(length) - length, length)
+            pd_ = np.repeat(r_det[idx], length)
+            pp = np.repeat(r_start[idx] + off, length) + (np.arange(m, dtype=np.int64) - first)
+            done = int(r_det[int(np.searchsorted(csum, b, "right"))]) if b < total else n_d
+            yield pd_, pp, done
+            a = b
+        if total == 0:
+            yield np.zeros(0, np.int64), np.zeros(0, np.int64), n_d
+
+    return perm, chunks()
 
 
 def overlap_pairs(
@@ -157,40 +238,13 @@ def overlap_pairs(
 
     Yields ``(pd, pg, done)``: positions in the prediction and box arrays, predictions
     in array order (a prediction's pairs may span chunks only when it alone has more
-    than ``budget``), boxes in array order inside a group; ``done`` is the number of
-    leading predictions whose pairs are all out. With ``prune`` (the default) pairs
-    whose boxes cannot overlap (IoU 0) are left out.
+    than ``budget``); ``done`` is the number of leading predictions whose pairs are all
+    out. With ``prune`` (the default) most pairs whose boxes cannot overlap (IoU 0) are
+    left out; every overlapping pair is listed.
     """
-    budget = int(budget or PAIR_BUDGET)
-    d_key = np.asarray(d_key, dtype=np.int64)
-    g_key = np.asarray(g_key, dtype=np.int64)
-    n_d = d_key.shape[0]
-    perm, r_det, r_start, r_count = _box_ranges(d_key, d_xyxy, g_key, g_xyxy, prune)
-    sel = r_count > 0
-    r_det, r_start, r_count = r_det[sel], r_start[sel], r_count[sel]
-    csum = np.cumsum(r_count)
-    total = int(csum[-1]) if csum.size else 0
-    a = 0
-    while a < total:
-        b = min(a + budget, total)
-        i0 = int(np.searchsorted(csum, a, "right"))
-        i1 = int(np.searchsorted(csum, b - 1, "right"))
-        idx = np.arange(i0, i1 + 1)
-        st = csum[idx] - r_count[idx]
-        off = np.maximum(a - st, 0)
-        length = np.minimum(csum[idx], b) - st - off
-        m = int(length.sum())
-        first = np.repeat(np.cumsum(length) - length, length)
-        pd_ = np.repeat(r_det[idx], length)
-        pg = perm[np.repeat(r_start[idx] + off, length) + (np.arange(m, dtype=np.int64) - first)]
-        if b < total:
-            done = int(r_det[int(np.searchsorted(csum, b, "right"))])
-        else:
-            done = n_d
-        yield pd_, pg, done
-        a = b
-    if total == 0:
-        yield np.zeros(0, np.int64), np.zeros(0, np.int64), n_d
+    perm, chunks = _pair_chunks(d_key, d_xyxy, g_key, g_xyxy, budget, prune)
+    for pd_, pp, done in chunks:
+        yield pd_, perm[pp], done
 
 
 def score_order(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -336,19 +390,20 @@ def match_groups(
     if n_d == 0 or n_g == 0:
         return gr
     min_thr = gr.min_threshold
-    perm = np.argsort(d_step, kind="stable")
-    steps = d_step[perm]
+    dperm = np.argsort(d_step, kind="stable")
+    steps = d_step[dperm]
+    d_xy, d_ar = d_xyxy[dperm], d_area[dperm]  # in step order: read sequentially
+    gperm, chunks = _pair_chunks(d_key[dperm], d_xy, g_key, g_xyxy, budget, prune=min_thr > 0)
+    g_xy, g_ar = g_xyxy[gperm], g_area[gperm]  # in candidate order: read sequentially
+    g_cr = None if crowd is None else crowd[gperm]
     pend: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    chunks = overlap_pairs(d_key[perm], d_xyxy[perm], g_key, g_xyxy, budget, prune=min_thr > 0)
-    for pl, pg, done in chunks:
-        pd_ = perm[pl]
-        ious = box_iou(d_xyxy[pd_], d_area[pd_], g_xyxy[pg], g_area[pg],
-                       None if crowd is None else crowd[pg])
+    for pl, pp, done in chunks:
+        ious = box_iou(d_xy[pl], d_ar[pl], g_xy[pp], g_ar[pp], None if g_cr is None else g_cr[pp])
         if on_pairs is not None:
-            on_pairs(pd_, pg, ious)
+            on_pairs(dperm[pl], gperm[pp], ious)
         keep = ious >= min_thr
-        pend.append((pd_[keep], pg[keep], ious[keep]))
-        del pd_, pg, ious, keep
+        pend.append((dperm[pl[keep]], gperm[pp[keep]], ious[keep]))
+        del pl, pp, ious, keep
         limit = steps[done] if done < n_d else np.iinfo(np.int64).max
         cd, cg, ci = (np.concatenate(c) for c in zip(*pend, strict=True))
         st = d_step[cd]
