@@ -45,7 +45,7 @@ import pandas as pd
 from .dataset import Dataset
 from .geometry import box_areas
 from .geometry import iou as iou_matrix
-from .matching import ImageMatch, group_ranks, match_groups, match_image
+from .matching import ImageMatch, group_ranks, match_groups, match_image, rows_of_images
 from .tables import Boxes
 
 __all__ = [
@@ -112,18 +112,6 @@ class ImageResult:
     gt_rows: np.ndarray  # row positions in dataset.gt (alive boxes, crowd included)
     pred_rows: np.ndarray  # row positions in the run (kept by the score threshold)
     match: ImageMatch
-
-
-def rows_of_images(offsets: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """Rows of the given images (in the order given) without a Python loop."""
-    images = np.asarray(images, dtype=np.int64)
-    starts = offsets[images]
-    counts = offsets[images + 1] - starts
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    first = np.cumsum(counts) - counts
-    return np.repeat(starts - first, counts) + np.arange(total, dtype=np.int64)
 
 
 def image_table_arrays(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from detview.core.cocoeval import COCOEvaluator, COCOParams, evaluate, match_columns
@@ -153,12 +154,38 @@ def test_batched_matcher_agrees_with_match_image() -> None:
 
 # --------------------------------------------------------------------------- incremental
 def _rebuild_equal(ev: COCOEvaluator, g: Boxes, d: Boxes, k: int, ids: np.ndarray) -> None:
+    """The incremental state equals a fresh evaluation bit for bit: every array, the 12
+    numbers, the per-class table."""
     ref = evaluate(g, d, k, image_mask=ev.image_mask, image_ids=ids)
     got = ev.result()
     np.testing.assert_array_equal(got.precision, ref.precision)
     np.testing.assert_array_equal(got.recall, ref.recall)
+    np.testing.assert_array_equal(got.scores, ref.scores)
     for s in STATS:
         assert getattr(got, s) == getattr(ref, s), s
+    pd.testing.assert_frame_equal(got.per_class.drop(columns="name"),
+                                  ref.per_class.drop(columns="name"))
+
+
+def _random_edit(ds: Any, rng: np.random.Generator, step: int, k: int) -> Any:
+    from detview.core.edits import AddBoxes, DeleteBoxes, MoveBoxes, RelabelBoxes
+
+    i = int(rng.choice(np.flatnonzero(np.diff(ds.gt.offsets) > 0)))
+    rows = np.arange(ds.gt.offsets[i], ds.gt.offsets[i + 1])
+    row = int(rng.choice(rows))
+    bid = int(ds.gt.box_id[row])
+    kind = step % 4
+    if kind == 0:
+        return DeleteBoxes((bid,), (i,))
+    if kind == 1:
+        old = int(ds.gt.cls[row])
+        return RelabelBoxes((bid,), (i,), (old,), ((old + 1) % k,))
+    if kind == 2:
+        old_xy = tuple(ds.gt.xyxy[row].tolist())
+        dx = float(rng.choice([0.5, 2.0, 7.0, 40.0]))
+        return MoveBoxes((bid,), (i,), (old_xy,), tuple([tuple(v + dx for v in old_xy)]))
+    new = ds.new_box_ids(1)
+    return AddBoxes(new, (i,), (int(rng.integers(0, k)),), (tuple(ds.gt.xyxy[row].tolist()),))
 
 
 def test_incremental_updates_equal_full_evaluation() -> None:
@@ -205,6 +232,45 @@ def test_incremental_updates_equal_full_evaluation() -> None:
     touched = ds.apply(RestoreImages((10, 11)))
     ev.update_images(touched, image_mask=~ds.images.deleted)
     _rebuild_equal(ev, ds.gt, d, k, ids)
+
+
+@pytest.mark.parametrize("block_tps", [1, 4, 32])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_block_updates_equal_full_evaluation(block_tps: int, seed: int,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many edits, crowded images and score ties; blocks of 1 to 32 true positives (so
+    the stale-block bounds decide what is recomputed); images deleted and restored."""
+    import detview.core.cocoeval as ce
+    from detview.core.dataset import Dataset
+    from detview.core.edits import DeleteImages, RestoreImages
+    from detview.core.tables import Classes, Images
+
+    monkeypatch.setattr(ce, "_BLOCK_TPS", block_tps)
+    gt, dets = synthetic_coco(20 + seed, n_images=40, max_gt=25, dets_per_image=(5, 130),
+                              score_levels=6, crowd_frac=0.1)
+    g, d, k, ids, _ = tables_from_coco(gt, dets)
+    n = g.n_images
+    images = Images(ids, [f"{i}.jpg" for i in ids], np.full(n, 640), np.full(n, 480))
+    ds = Dataset(images, Classes.from_names([f"c{i}" for i in range(k)]), g, {"run": d})
+    ev = COCOEvaluator.from_dataset(ds, "run")
+    first = ev.result()
+    first_prec = first.precision.copy()
+    rng = np.random.default_rng(seed)
+    for step in range(16):
+        touched = ds.apply(_random_edit(ds, rng, step, k))
+        ev.update_images(touched)
+        _rebuild_equal(ev, ds.gt, d, k, ids)
+        if step % 5 == 4:
+            gone = tuple(int(x) for x in rng.choice(n, 3, replace=False))
+            touched = ds.apply(DeleteImages(gone))
+            ev.update_images(touched, image_mask=~ds.images.deleted)
+            _rebuild_equal(ev, ds.gt, d, k, ids)
+            touched = ds.apply(RestoreImages(gone[:2]))
+            ev.update_images(touched, image_mask=~ds.images.deleted)
+            _rebuild_equal(ev, ds.gt, d, k, ids)
+    # a result is a snapshot: later updates never write into it
+    np.testing.assert_array_equal(first.precision, first_prec)
+    assert not np.array_equal(first_prec, ev.result().precision)
 
 
 # --------------------------------------------------------------------------- real data
