@@ -242,16 +242,18 @@ def _summarize(
     n_gt: np.ndarray,
     n_det: np.ndarray,
     class_names: Sequence[str] | None,
+    stacks: dict[tuple[int, int], np.ndarray] | None = None,
 ) -> dict[str, object]:
     """pycocotools' ``summarize`` over per-class precision arrays ``[T, R, A, M]``.
 
     Each mean is taken over the same values in the same order as pycocotools
     (``precision[:, :, :, a, m]`` flattened in C order, entries > -1), so the numbers
-    are bit-identical."""
+    are bit-identical. ``stacks`` caches ``precision[:, :, :, a, m]`` per ``(a, m)``
+    (the evaluator keeps them current class by class)."""
     thrs = np.asarray(p.iou_thrs)
     k = len(prec)
     t_n, r_n = len(p.iou_thrs), len(p.rec_thrs)
-    slices: dict[tuple[int, int], np.ndarray] = {}
+    slices = {} if stacks is None else stacks
 
     def trk(a: int, m: int) -> np.ndarray:  # precision[:, :, :, a, m] as [T, R, K]
         if (a, m) not in slices:
@@ -429,7 +431,7 @@ def _accumulate_columns(
 
 
 #: true positives per block of a column, on average
-_BLOCK_TPS = 96
+_BLOCK_TPS = 128
 
 
 class _ClassIndex:
@@ -460,6 +462,7 @@ class _ClassIndex:
         self.cnt, self.nib, self.sj, self.sn = e64, e64.copy(), e64.copy(), e64.copy()
         self.bmax = np.zeros((nb, 0))
         self.dirty = np.zeros((nb, 0), dtype=bool)
+        self.n_dirty = 0
         self.ntp = np.zeros(0, dtype=np.int64)
         self.tcap = np.zeros(0, dtype=np.int64)
         self.toff = np.zeros(0, dtype=np.int64)
@@ -468,10 +471,13 @@ class _ClassIndex:
 
     @staticmethod
     def block_shift(n: int, ntp: np.ndarray) -> int:
-        """Blocks of about :data:`_BLOCK_TPS` true positives in the densest column (a
-        query reads a partial block per recall threshold, an update every block)."""
+        """Block width ``2**shift``: a query costs about (blocks + 101 x true positives per
+        block) per column, so blocks hold about ``sqrt(ntp / 20)`` true positives of
+        the densest column (:data:`_BLOCK_TPS` caps it)."""
         dens = int(ntp.max()) if ntp.size else 1
-        return int(max(_BLOCK_TPS * n // max(dens, 1), 16) - 1).bit_length()
+        per_block = min(max(int(np.sqrt(dens / 20.0)), 8), _BLOCK_TPS)
+        width = max(per_block * n // max(dens, 1), 16)
+        return max(int(width).bit_length() - 1, 4)
 
     def add(self, tp: np.ndarray, ni: np.ndarray) -> None:
         """Append columns from their flags ``[k, n]`` (true positive, non-ignored)."""
@@ -484,6 +490,9 @@ class _ClassIndex:
         tnloc = np.zeros(int(cap.sum()), dtype=np.int64)
         cnt = np.zeros((nb, k), dtype=np.int64)
         nib_all = np.zeros((nb, k), dtype=np.int64)
+        bmax = np.full((nb, k), -np.inf)
+        sj = np.zeros((nb, k), dtype=np.int64)
+        sn = np.zeros((nb, k), dtype=np.int64)
         ends = np.minimum(np.arange(1, nb + 1) << self.shift, n) - 1
         step = max(1, (1 << 24) // max(n, 1))
         for lo in range(0, k if n else 0, step):
@@ -500,12 +509,26 @@ class _ClassIndex:
             slot = toff[col + lo] - base + (np.arange(col.shape[0]) - first[col])
             tpos[slot] = row
             tnloc[slot] = cum[col, row] - before[col, blk]
+            # every block's maximum now, at the current prefix counts
+            if col.size:
+                j = np.arange(col.shape[0]) - first[col] + 1
+                prec = j / (cum[col, row] + _EPS)
+                seg = (col + lo) * nb + blk
+                head = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
+                hb, hc = blk[head], col[head] + lo
+                bmax[hb, hc] = np.maximum.reduceat(prec, head)
+                sj[hb, hc] = j[head] - 1
+                sn[hb, hc] = before[col[head], hb]
         self.cnt = np.hstack((self.cnt, cnt))
         self.nib = np.hstack((self.nib, nib_all))
-        z = np.zeros((nb, k), dtype=np.int64)
-        self.sj, self.sn = np.hstack((self.sj, z)), np.hstack((self.sn, z))
-        self.bmax = np.hstack((self.bmax, np.zeros((nb, k))))
-        self.dirty = np.hstack((self.dirty, np.ones((nb, k), dtype=bool)))
+        # an empty block's stamps: the prefix counts at its start
+        pj = np.cumsum(cnt, axis=0) - cnt
+        pn = np.cumsum(nib_all, axis=0) - nib_all
+        empty = cnt == 0
+        sj[empty], sn[empty] = pj[empty], pn[empty]
+        self.sj, self.sn = np.hstack((self.sj, sj)), np.hstack((self.sn, sn))
+        self.bmax = np.hstack((self.bmax, bmax))
+        self.dirty = np.hstack((self.dirty, np.zeros((nb, k), dtype=bool)))
         self.ntp = np.concatenate((self.ntp, ntp))
         self.tcap = np.concatenate((self.tcap, cap))
         self.toff = np.concatenate((self.toff, toff))
@@ -540,6 +563,7 @@ class _ClassIndex:
         self.cnt[b, cols] = new_cnt
         self.nib[b, cols] = cum[:, -1] if w else 0
         self.dirty[b, cols] = True
+        self.n_dirty += cols.shape[0]
 
     def _grow(self, cols: np.ndarray, need: np.ndarray) -> None:
         """Give ``cols`` more room: re-lay the flat storage."""
@@ -597,8 +621,10 @@ class _ClassIndex:
         zero = np.zeros((1, nq), dtype=np.int64)
         pj = np.concatenate((zero, np.cumsum(self.cnt[:, qc], axis=0)))
         pn = np.concatenate((zero, np.cumsum(self.nib[:, qc], axis=0)))
-        db, dc = np.nonzero(self.dirty[:, qc])
-        self._exact(db, dc, pj, pn, qc)
+        if self.n_dirty:
+            db, dc = np.nonzero(self.dirty[:, qc])
+            self._exact(db, dc, pj, pn, qc)
+            self.n_dirty = int(np.count_nonzero(self.dirty))
         # the block of each true positive read, and the exact maximum from it to the
         # end of that block
         qi, rr = np.nonzero(inside)
@@ -627,9 +653,8 @@ class _ClassIndex:
         later = qb + 1 < nb
         last_q[qb[later] + 1, qi[later]] = qb[later]
         last_q = np.maximum.accumulate(last_q, axis=0)
-        cols_ix = np.broadcast_to(np.arange(nq), (nb, nq))
         need = stale & nonempty & (last_q >= 0)
-        need &= up_b >= sl[np.maximum(last_q, 0) + 1, cols_ix]
+        need &= up_b >= np.take_along_axis(sl, np.maximum(last_q, 0) + 1, axis=0)
         nbk, ncol = np.nonzero(need)
         self._exact(nbk, ncol, pj, pn, qc)
         val = np.where(nonempty & (~stale | need), self.bmax[:, qc], -np.inf)
@@ -697,6 +722,8 @@ class COCOEvaluator:
         self._index: dict[int, _ClassIndex] = {}
         self._index_order: dict[int, np.ndarray] = {}
         self._first_cache: dict[int, list[int]] = {}
+        self._stacks: dict[tuple[int, int], np.ndarray] = {}  # see _summarize
+        self._restack: set[int] = set()  # classes whose arrays changed since
         self._match_all()
         self._count_gt()
         for c in range(k):
@@ -912,6 +939,7 @@ class COCOEvaluator:
                     index = _ClassIndex(e - s, _ClassIndex.block_shift(e - s, tp_m.sum(axis=1)))
                 index.add(tp_m, ni_m)
         del tp, ni
+        self._restack.add(c)
         if index is not None:  # columns were added last m first: put them in m order
             self._index[c] = index
             self._index_order[c] = np.concatenate(
@@ -1006,6 +1034,7 @@ class COCOEvaluator:
             self._recall[t_q, c, a_q, m_q] = ntp / npig[a_q]
         self._prec[c] = prec
         self._scores[c] = scores
+        self._restack.add(c)
 
     # ------------------------------------------------------------------ public
     @classmethod
@@ -1148,8 +1177,12 @@ class COCOEvaluator:
     def result(self) -> COCOResult:
         """The current numbers as a :class:`COCOResult` (a snapshot; nothing copied)."""
         prec = tuple(self._prec)
+        for c in self._restack:
+            for (a, m), arr in self._stacks.items():
+                arr[:, :, c] = self._prec[c][:, :, a, m]
+        self._restack.clear()
         s = _summarize(prec, self._recall, self.params, self._n_gt, self._n_det.copy(),
-                       self.class_names)
+                       self.class_names, self._stacks)
         return COCOResult(
             **s,  # type: ignore[arg-type]
             recall=self._recall,
