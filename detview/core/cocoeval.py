@@ -359,7 +359,7 @@ def match_columns(
         d_key, d_rank, d_xyxy, box_areas(d_xyxy) if d_boxarea is None else d_boxarea,
         g_key, g_xyxy, box_areas(g_xyxy) if g_boxarea is None else g_boxarea,
         np.asarray(params.iou_thrs, dtype=np.float64),
-        g_crowd=g_crowd, prio=np.where(g_ig, 1, 2), tie_last=True,
+        g_crowd=g_crowd, prio=np.where(g_ig, 1, 2), tie_last=True, want_iou=False,
     )  # fmt: skip
     dt_gt = gr.det_gt.reshape(n_d, n_a, n_t)
     ignore = np.repeat(d_out[:, :, None], n_t, axis=2)

@@ -307,7 +307,8 @@ class Greedy:
     candidate pairs (IoU >= the lowest threshold) with :meth:`feed`, whole steps at a
     time and steps in increasing order; predictions that share a step must not share
     a candidate box (a step holds at most one prediction per group).
-    Results: ``det_gt[D, A*T]`` (matched box, -1), ``det_iou`` (its IoU, 0).
+    Results: ``det_gt[D, A*T]`` (matched box, -1) and, with ``want_iou``,
+    ``det_iou`` (its IoU, 0).
     """
 
     n_d: int
@@ -316,6 +317,7 @@ class Greedy:
     prio: np.ndarray | None = None
     reusable: np.ndarray | None = None
     tie_last: bool = True
+    want_iou: bool = True
     det_gt: np.ndarray = field(init=False)
     det_iou: np.ndarray = field(init=False)
     taken: np.ndarray = field(init=False)
@@ -331,8 +333,9 @@ class Greedy:
             self.reusable = np.zeros(self.n_g, dtype=bool)
         self.reusable = np.asarray(self.reusable, dtype=bool)
         n_col = self.prio.shape[1] * self.thresholds.shape[0]
-        self.det_gt = np.full((self.n_d, n_col), -1, dtype=np.int64)
-        self.det_iou = np.zeros((self.n_d, n_col))
+        idx_t = np.int32 if self.n_g < 2**31 - 1 else np.int64
+        self.det_gt = np.full((self.n_d, n_col), -1, dtype=idx_t)
+        self.det_iou = np.zeros((self.n_d, n_col) if self.want_iou else (0, n_col))
         self.taken = np.zeros((self.n_g, n_col), dtype=bool)
 
     @property
@@ -356,16 +359,20 @@ class Greedy:
             pd_, pg, pi = cd[s:e], cg[s:e], ci[s:e]
             n = e - s
             starts = np.flatnonzero(np.concatenate(([True], pd_[1:] != pd_[:-1])))
-            free = ~taken[pg] | reuse[pg][:, None]
+            free = ~taken[pg]
+            free |= reuse[pg][:, None]
             ok = (pi[:, None] >= thr[None, :])[:, None, :] & free.reshape(n, n_a, n_t)
-            code = (ok * prio[pg][:, :, None]).reshape(n, n_at)
-            code = code * n + np.arange(n, dtype=np.int64)[:, None]
+            code_t = np.int32 if 3 * n < 2**31 else np.int64
+            code = (ok * prio[pg][:, :, None].astype(code_t)).reshape(n, n_at)
+            code *= n
+            code += np.arange(n, dtype=code_t)[:, None]
             best = np.maximum.reduceat(code, starts, axis=0)
             hit = best >= n
             at = best % n
             gsel = pg[at]
             self.det_gt[pd_[starts]] = np.where(hit, gsel, -1)
-            self.det_iou[pd_[starts]] = np.where(hit, pi[at], 0.0)
+            if self.want_iou:
+                self.det_iou[pd_[starts]] = np.where(hit, pi[at], 0.0)
             rr, cc = np.nonzero(hit & ~reuse[gsel])
             taken[gsel[rr, cc], cc] = True
 
@@ -385,6 +392,7 @@ def match_groups(
     tie_last: bool = True,
     on_pairs: PairSink | None = None,
     budget: int | None = None,
+    want_iou: bool = True,
 ) -> Greedy:
     """Greedy matching of predictions to the boxes of their group (see :class:`Greedy`).
 
@@ -399,7 +407,7 @@ def match_groups(
     n_d, n_g = d_key.shape[0], int(np.asarray(g_key).shape[0])
     crowd = None if g_crowd is None else np.asarray(g_crowd, dtype=bool)
     gr = Greedy(n_d, n_g, np.minimum(np.atleast_1d(thresholds), 1 - 1e-10), prio, crowd,
-                tie_last)
+                tie_last, want_iou)
     if n_d == 0 or n_g == 0:
         return gr
     min_thr = gr.min_threshold
@@ -482,7 +490,7 @@ def match_image(
     garea = box_areas(gxy) if gt_area is None else np.asarray(gt_area, dtype=np.float64)
     gr = match_groups(pcl, rank, pxy, parea, gcl, gxy, garea, iou_threshold,
                       g_crowd=crowd, prio=np.where(crowd, 1, 2))
-    pred_gt = gr.det_gt[:, 0]
+    pred_gt = gr.det_gt[:, 0].astype(np.int64)
     hit = pred_gt >= 0
     outcome = np.where(hit, np.where(crowd[np.maximum(pred_gt, 0)] if crowd.size else hit,
                                      IGNORED, TP), FP).astype(np.int8)

@@ -162,7 +162,7 @@ def image_table_arrays(
         gr = match_groups(
             p_key, rank, pxy, box_areas(pxy, preds.wh[p_rows]),
             g_key, gxy, box_areas(gxy, gt.wh[g_rows]), params.iou_threshold,
-            g_crowd=crowd, prio=np.where(crowd, 1, 2), on_pairs=sink,
+            g_crowd=crowd, prio=np.where(crowd, 1, 2), on_pairs=sink, want_iou=False,
         )  # fmt: skip
         matched = gr.det_gt[:, 0]
         hit = matched >= 0

@@ -326,9 +326,9 @@ def _tide_chunk(
         cands.append((pd_[c], pg[c], iou[c]))
     cd, cg, ci = (np.concatenate(x) for x in zip(*cands, strict=True)) if cands else (
         np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    gr = Greedy(nd, ng, np.array([pos_thresh]), tie_last=False)
+    gr = Greedy(nd, ng, np.array([pos_thresh]), tie_last=False, want_iou=False)
     gr.feed(cd, cg, ci, rank[cd])  # one prediction per image per step
-    matched_gt = gr.det_gt[:, 0]
+    matched_gt = gr.det_gt[:, 0].astype(np.int64)
     gt_used = np.zeros(ng, dtype=bool)
     gt_used[matched_gt[matched_gt >= 0]] = True
     tp = matched_gt >= 0
