@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "detview_bench"))
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--markdown", action="store_true", help="print README table rows")
-    a = ap.parse_args(argv)
+    a, _ = ap.parse_known_args(argv)  # install.sh passes the same options to every bench
     sizes = [int(s) for s in a.sizes.split(",") if s]
     sizes += [50_000] if a.large else []
     sizes += [118_287] if a.xl else []

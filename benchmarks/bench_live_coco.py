@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--xl", action="store_true", help="also 118,287 images")
     ap.add_argument("--edits", type=int, default=200)
     ap.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "detview_bench"))
-    a = ap.parse_args(argv)
+    a, _ = ap.parse_known_args(argv)  # install.sh passes the same options to every bench
     sizes = [int(s) for s in a.sizes.split(",") if s]
     sizes += [50_000] if a.large else []
     sizes += [118_287] if a.xl else []

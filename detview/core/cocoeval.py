@@ -170,7 +170,7 @@ class COCOResult:
 
     @cached_property
     def per_class(self) -> pd.DataFrame:
-        df = pd.DataFrame(self.class_columns)
+        df = pd.DataFrame(self.class_columns, copy=False)
         df.index.name = "cls"
         return df
 
@@ -431,7 +431,9 @@ def _accumulate_columns(
 
 
 #: true positives per block of a column, on average
-_BLOCK_TPS = 128
+_BLOCK_TPS = 256
+#: block-level work per block relative to the per-true-positive work of a query
+_BLOCK_COST = 10.0
 
 
 class _ClassIndex:
@@ -466,8 +468,9 @@ class _ClassIndex:
         self.ntp = np.zeros(0, dtype=np.int64)
         self.tcap = np.zeros(0, dtype=np.int64)
         self.toff = np.zeros(0, dtype=np.int64)
-        self.tpos = np.zeros(0, dtype=np.int64)
-        self.tnloc = np.zeros(0, dtype=np.int64)
+        self.tpos = np.zeros(0, dtype=np.int32)
+        self.tnloc = np.zeros(0, dtype=np.int32)
+        self.tsuf = np.zeros(0)
 
     @staticmethod
     def block_shift(n: int, ntp: np.ndarray) -> int:
@@ -475,7 +478,7 @@ class _ClassIndex:
         block) per column, so blocks hold about ``sqrt(ntp / 20)`` true positives of
         the densest column (:data:`_BLOCK_TPS` caps it)."""
         dens = int(ntp.max()) if ntp.size else 1
-        per_block = min(max(int(np.sqrt(dens / 20.0)), 8), _BLOCK_TPS)
+        per_block = min(max(int(np.sqrt(dens / _BLOCK_COST)), 8), _BLOCK_TPS)
         width = max(per_block * n // max(dens, 1), 16)
         return max(int(width).bit_length() - 1, 4)
 
@@ -486,8 +489,9 @@ class _ClassIndex:
         cap = ntp + 8 + ntp // 8
         base = int(self.tpos.shape[0])
         toff = base + np.concatenate(([0], np.cumsum(cap)[:-1])).astype(np.int64)
-        tpos = np.zeros(int(cap.sum()), dtype=np.int64)
-        tnloc = np.zeros(int(cap.sum()), dtype=np.int64)
+        tpos = np.zeros(int(cap.sum()), dtype=np.int32)
+        tnloc = np.zeros(int(cap.sum()), dtype=np.int32)
+        tsuf = np.zeros(int(cap.sum()))
         cnt = np.zeros((nb, k), dtype=np.int64)
         nib_all = np.zeros((nb, k), dtype=np.int64)
         bmax = np.full((nb, k), -np.inf)
@@ -516,7 +520,9 @@ class _ClassIndex:
                 seg = (col + lo) * nb + blk
                 head = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
                 hb, hc = blk[head], col[head] + lo
-                bmax[hb, hc] = np.maximum.reduceat(prec, head)
+                suf = _segmented_suffix_max(prec, seg)
+                tsuf[slot] = suf
+                bmax[hb, hc] = suf[head]
                 sj[hb, hc] = j[head] - 1
                 sn[hb, hc] = before[col[head], hb]
         self.cnt = np.hstack((self.cnt, cnt))
@@ -534,6 +540,7 @@ class _ClassIndex:
         self.toff = np.concatenate((self.toff, toff))
         self.tpos = np.concatenate((self.tpos, tpos))
         self.tnloc = np.concatenate((self.tnloc, tnloc))
+        self.tsuf = np.concatenate((self.tsuf, tsuf))
 
     # ------------------------------------------------------------------ edits
     def replace_block(self, b: int, tp: np.ndarray, ni: np.ndarray, cols: np.ndarray) -> None:
@@ -557,6 +564,7 @@ class _ClassIndex:
             if e_new != e_old:  # move the column's later true positives
                 self.tpos[e_new : end + e_new - e_old] = self.tpos[e_old:end].copy()
                 self.tnloc[e_new : end + e_new - e_old] = self.tnloc[e_old:end].copy()
+                self.tsuf[e_new : end + e_new - e_old] = self.tsuf[e_old:end].copy()
             self.tpos[s0:e_new] = loc + base
             self.tnloc[s0:e_new] = cum[j, loc] if w else loc
         self.ntp[cols] += new_cnt - old_cnt
@@ -570,19 +578,23 @@ class _ClassIndex:
         cap = self.tcap.copy()
         cap[cols] = need + 8 + need // 4
         toff = np.concatenate(([0], np.cumsum(cap)[:-1])).astype(np.int64)
-        tpos = np.zeros(int(cap.sum()), dtype=np.int64)
-        tnloc = np.zeros(int(cap.sum()), dtype=np.int64)
+        tpos = np.zeros(int(cap.sum()), dtype=np.int32)
+        tnloc = np.zeros(int(cap.sum()), dtype=np.int32)
+        tsuf = np.zeros(int(cap.sum()))
         for c in range(cap.shape[0]):
             n = int(self.ntp[c])
             tpos[toff[c] : toff[c] + n] = self.tpos[self.toff[c] : self.toff[c] + n]
             tnloc[toff[c] : toff[c] + n] = self.tnloc[self.toff[c] : self.toff[c] + n]
-        self.tpos, self.tnloc, self.toff, self.tcap = tpos, tnloc, toff, cap
+            tsuf[toff[c] : toff[c] + n] = self.tsuf[self.toff[c] : self.toff[c] + n]
+        self.tpos, self.tnloc, self.tsuf, self.toff, self.tcap = tpos, tnloc, tsuf, toff, cap
 
     # ------------------------------------------------------------------ queries
     def _exact(self, b: np.ndarray, c: np.ndarray, pj: np.ndarray, pn: np.ndarray,
                qc: np.ndarray) -> None:
-        """Recompute ``bmax`` of blocks ``(b, qc[c])`` (``c`` indexes the queried
-        columns, whose prefix counts are ``pj``/``pn``)."""
+        """Recompute blocks ``(b, qc[c])`` at the current prefix counts: the precision
+        of each true positive, its maximum to the end of the block (``tsuf``) and the
+        block's maximum (``c`` indexes the queried columns, whose prefix counts are
+        ``pj``/``pn``)."""
         if b.size == 0:
             return
         col = qc[c]
@@ -596,7 +608,9 @@ class _ClassIndex:
             slot = np.repeat(self.toff[col_n], ln_n) + idx
             n_val = np.repeat(pn[b[ne], c[ne]], ln_n) + self.tnloc[slot]
             prec = (idx + 1) / (n_val + _EPS)
-            self.bmax[b[ne], col_n] = np.maximum.reduceat(prec, first)
+            suf = _segmented_suffix_max(prec, np.repeat(np.arange(ln_n.shape[0]), ln_n))
+            self.tsuf[slot] = suf
+            self.bmax[b[ne], col_n] = suf[first]
         self.bmax[b[~ne], col[~ne]] = -np.inf
         self.sj[b, col] = lo
         self.sn[b, col] = pn[b, c]
@@ -625,39 +639,52 @@ class _ClassIndex:
             db, dc = np.nonzero(self.dirty[:, qc])
             self._exact(db, dc, pj, pn, qc)
             self.n_dirty = int(np.count_nonzero(self.dirty))
-        # the block of each true positive read, and the exact maximum from it to the
-        # end of that block
+        # the block of each true positive read; its maximum to the end of the block is
+        # ``tsuf`` once the block is current
         qi, rr = np.nonzero(inside)
         ci = np.maximum(cmin[qi, rr] - 1, 0)
         span = int(ntp.max()) + 1
         key = (pj[1:] + np.arange(nq) * span).T.reshape(-1)  # increasing per column
         qb = np.searchsorted(key, ci + qi * span, "right") - qi * nb
-        end = pj[qb + 1, qi]
-        ln = end - ci
-        first = np.cumsum(ln) - ln
-        idx = np.repeat(ci - first, ln) + np.arange(int(ln.sum()), dtype=np.int64)
-        slot = np.repeat(self.toff[qc[qi]], ln) + idx
-        n_val = np.repeat(pn[qb, qi], ln) + self.tnloc[slot]
-        local = np.maximum.reduceat((idx + 1) / (n_val + _EPS), first)
-        # later blocks: a maximum computed at other prefix counts is within delta
-        sj, sn, bmax = self.sj[:, qc], self.sn[:, qc], self.bmax[:, qc]
-        stale = (sj != pj[:-1]) | (sn != pn[:-1])
-        delta = np.where(stale, (np.abs(pj[:-1] - sj) + np.abs(pn[:-1] - sn))
-                         / (pn[:-1] + 1.0) * (1 + 1e-6) + 1e-12, 0.0)
+        col_q = qc[qi]
+        old = (self.sj[qb, col_q] != pj[qb, qi]) | (self.sn[qb, col_q] != pn[qb, qi])
+        if old.any():
+            u = np.unique(qb[old] * nq + qi[old])
+            self._exact(u // nq, u % nq, pj, pn, qc)
+        local = self.tsuf[self.toff[col_q] + ci]
+        # later blocks: a maximum computed at other prefix counts is within delta; only
+        # columns with such stale blocks need the bounds
+        pj0, pn0 = pj[:-1], pn[:-1]
+        stale = self.sj[:, qc] != pj0
+        stale |= self.sn[:, qc] != pn0
         nonempty = self.cnt[:, qc] > 0
-        lo_b = np.where(nonempty, bmax - delta, -np.inf)
-        up_b = np.where(nonempty, bmax + delta, -np.inf)
-        sl = np.concatenate((np.maximum.accumulate(lo_b[::-1], axis=0)[::-1],
-                             np.full((1, nq), -np.inf)))
-        last_q = np.full((nb, nq), -1, dtype=np.int64)  # last query block before b
-        later = qb + 1 < nb
-        last_q[qb[later] + 1, qi[later]] = qb[later]
-        last_q = np.maximum.accumulate(last_q, axis=0)
-        need = stale & nonempty & (last_q >= 0)
-        need &= up_b >= np.take_along_axis(sl, np.maximum(last_q, 0) + 1, axis=0)
-        nbk, ncol = np.nonzero(need)
-        self._exact(nbk, ncol, pj, pn, qc)
-        val = np.where(nonempty & (~stale | need), self.bmax[:, qc], -np.inf)
+        cs = np.flatnonzero((stale & nonempty).any(axis=0))
+        if cs.size:
+            st, ne = stale[:, cs], nonempty[:, cs]
+            bm = self.bmax[:, qc[cs]]
+            delta = (np.abs(pj0[:, cs] - self.sj[:, qc[cs]])
+                     + np.abs(pn0[:, cs] - self.sn[:, qc[cs]])) / (pn0[:, cs] + 1.0)
+            delta = np.where(st, delta * (1 + 1e-6) + 1e-12, 0.0)
+            lo_b = np.where(ne, bm - delta, -np.inf)
+            up_b = np.where(ne, bm + delta, -np.inf)
+            sl = np.concatenate((np.maximum.accumulate(lo_b[::-1], axis=0)[::-1],
+                                 np.full((1, cs.size), -np.inf)))
+            pos_cs = np.full(nq, -1, dtype=np.int64)
+            pos_cs[cs] = np.arange(cs.size)
+            sel = pos_cs[qi] >= 0
+            last_q = np.full((nb, cs.size), -1, dtype=np.int64)  # last query block before b
+            later = sel & (qb + 1 < nb)
+            last_q[qb[later] + 1, pos_cs[qi[later]]] = qb[later]
+            last_q = np.maximum.accumulate(last_q, axis=0)
+            need = st & ne & (last_q >= 0)
+            need &= up_b >= np.take_along_axis(sl, np.maximum(last_q, 0) + 1, axis=0)
+            nbk, ncol = np.nonzero(need)
+            self._exact(nbk, cs[ncol], pj, pn, qc)
+            skip = np.zeros((nb, nq), dtype=bool)
+            skip[:, cs] = st & ~need  # stale and provably not a maximum read
+        else:
+            skip = stale
+        val = np.where(nonempty & ~skip, self.bmax[:, qc], -np.inf)
         tail = np.concatenate((np.maximum.accumulate(val[::-1], axis=0)[::-1],
                                np.full((1, nq), -np.inf)))
         q[qi, rr] = np.maximum(local, tail[qb + 1, qi])
@@ -721,7 +748,6 @@ class COCOEvaluator:
         self._recall = -np.ones((t, k, a, m))
         self._index: dict[int, _ClassIndex] = {}
         self._index_order: dict[int, np.ndarray] = {}
-        self._first_cache: dict[int, list[int]] = {}
         self._stacks: dict[tuple[int, int], np.ndarray] = {}  # see _summarize
         self._restack: set[int] = set()  # classes whose arrays changed since
         self._match_all()
@@ -770,6 +796,20 @@ class COCOEvaluator:
         self._active = self.image_mask[img[ev]]
         self._n_det = np.diff(self._k_off) - np.bincount(
             cls[ev][~self._active], minlength=k)  # active detections per class
+        # per class and max_dets, the first active selected detection (its score is
+        # read at recall 0); recomputed for a class when the image mask changes
+        self._first_cache: dict[int, list[int]] = {}
+        rank_ev = rank[ev]
+        firsts = []
+        for md in p.max_dets:
+            pos = np.flatnonzero(self._active & (rank_ev < md))
+            i = np.searchsorted(pos, self._k_off[:-1])
+            ok = (i < pos.shape[0]) & (pos[np.minimum(i, max(pos.shape[0] - 1, 0))]
+                                       < self._k_off[1:]) if pos.size else np.zeros(k, bool)
+            firsts.append(np.where(ok, pos[np.minimum(i, max(pos.shape[0] - 1, 0))]
+                                   - self._k_off[:-1], -1) if pos.size else np.full(k, -1))
+        for c in range(k):
+            self._first_cache[c] = [int(f[c]) for f in firsts]
 
     def _unpack(self, bits: np.ndarray) -> np.ndarray:
         """[n, bytes] packed flags -> [n, A*T] bool."""
@@ -1161,16 +1201,24 @@ class COCOEvaluator:
             env = _segmented_suffix_max(j / ((cni[idx] - base_ni[seg]) + _EPS), seg)
             w = weights[n_index[seg], np.minimum(j, width)]
             ap_t[t] = np.bincount(seg, weights=w * env, minlength=n_grp) / r
-        img = gkeys // k if n_grp else gkeys
-        cnt = np.bincount(img, minlength=n_img).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ap50 = np.bincount(img, weights=ap_t[0], minlength=n_img) / cnt
-            ap = np.bincount(img, weights=ap_t.mean(0), minlength=n_img) / cnt
-        n_det = np.bincount(self._d_img[drows[act]], minlength=n_img)
-        n_gt = np.bincount(g.image[rows], minlength=n_img)
-        ap[~self.image_mask] = np.nan
-        ap50[~self.image_mask] = np.nan
-        df = pd.DataFrame({"AP": ap, "AP50": ap50, "n_gt": n_gt, "n_det": n_det})
+        # per image: the mean over its groups; arrays of all images, filled sparsely
+        uimg, inv = np.unique(gkeys // k if n_grp else gkeys, return_inverse=True)
+        cnt = np.bincount(inv, minlength=uimg.shape[0]).astype(np.float64)
+        ap = np.full(n_img, np.nan)
+        ap50 = np.full(n_img, np.nan)
+        ap50[uimg] = np.bincount(inv, weights=ap_t[0], minlength=uimg.shape[0]) / cnt
+        ap[uimg] = np.bincount(inv, weights=ap_t.mean(0), minlength=uimg.shape[0]) / cnt
+        n_det = np.zeros(n_img, dtype=np.int64)
+        u, c = np.unique(self._d_img[drows[act]], return_counts=True)
+        n_det[u] = c
+        n_gt = np.zeros(n_img, dtype=np.int64)
+        u, c = np.unique(g.image[rows], return_counts=True)
+        n_gt[u] = c
+        out = np.flatnonzero(~self.image_mask) if subset is None else subset[
+            ~self.image_mask[subset]]
+        ap[out] = np.nan
+        ap50[out] = np.nan
+        df = pd.DataFrame({"AP": ap, "AP50": ap50, "n_gt": n_gt, "n_det": n_det}, copy=False)
         df.index.name = "image"
         return df
 
