@@ -168,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication([])
     app.setStyle("Fusion")
-    from detview.core.metrics import MetricParams
     from detview.gui.loading import Loaded
+
+    from detview.core.metrics import MetricParams
     from detview.gui.main_window import MainWindow
     from detview.gui.session import build_metrics
 

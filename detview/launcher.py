@@ -22,9 +22,32 @@ Headless:
   convert     convert ground truth between formats
   export      write the cleaned dataset (optionally replaying a corrections log)
   apply       replay a corrections log on the original dataset and export
+  runs        the experiment store: runs add|list|show|compare|worst|remove
+  logs        read training logs (torchvision, results.csv, TensorBoard, detectron2, MMDet)
 
 Run 'detview COMMAND --help' for the options of a command.
 """
+
+
+GUI_LIBRARIES = ("PySide6", "shiboken6", "pyqtgraph")
+
+
+def gui_import_error(exc: ImportError) -> str:
+    """Why the GUI cannot start and what to install, in a few lines (no traceback)."""
+    missing = (getattr(exc, "name", None) or "").split(".")[0]
+    if missing in GUI_LIBRARIES:
+        return (f"detview: the GUI cannot start: {missing} is not installed ({exc}).\n"
+                "  detview is installed without its GUI libraries; install them with:\n"
+                "    pip install 'PySide6-Essentials>=6.5,!=6.12.0' 'pyqtgraph>=0.13.7'\n"
+                "  (a plain 'pip install detview' includes them). The headless commands\n"
+                "  (eval, coco-eval, convert, ...: see 'detview --help') work without them.")
+    if ".so" in str(exc) or "shared object" in str(exc):
+        return (f"detview: the GUI cannot start: a system library Qt needs is missing ({exc}).\n"
+                "  On Debian/Ubuntu: apt-get install libgl1 libegl1 libglib2.0-0 libfontconfig1 "
+                "libxkbcommon0 libdbus-1-3 fonts-dejavu-core\n"
+                "  (bash packaging/install.sh installs the full list). The headless commands\n"
+                "  (eval, coco-eval, convert, ...: see 'detview --help') work without it.")
+    return f"detview: the GUI cannot start: {type(exc).__name__}: {exc}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,8 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from detview.gui.app import main as gui_main
         except ImportError as exc:
-            print(f"detview: the GUI cannot start: {exc}. Install it with: pip install 'detview[gui]'",
-                  file=sys.stderr)
+            print(gui_import_error(exc), file=sys.stderr)
             return 2
         return int(gui_main(args) or 0)
     from detview.cli.main import main as cli_main

@@ -2,16 +2,26 @@
 # detview set-up on a fresh Debian 12 / Ubuntu machine with Python 3.10+.
 #
 #   bash packaging/install.sh demo   # install everything, then open the demo dataset
-#   bash packaging/install.sh test   # install everything, then run lint and the test suite
+#   bash packaging/install.sh test   # install everything, then lint, types and the test suite
 #   bash packaging/install.sh bench  # install the peers too, then run the benchmarks
 #                                     # (--large: 50k images, --xl: 118k)
+#   bash packaging/install.sh desktop [--exec PATH | --uninstall]
+#                                    # add detview (icon, menu entry) to this user's
+#                                    # application menu (~/.local/share); never done otherwise
+#   bash packaging/install.sh bundle # build the PyInstaller one-folder bundle and smoke-test
+#                                    # it (minutes; not part of 'test')
 #   bash packaging/install.sh        # install only
 #
 # It installs the system libraries Qt needs (apt, when missing and when root or sudo
-# is available), makes a virtual environment in .venv and installs detview into it.
+# is available), makes a virtual environment in .venv and installs detview into it
+# (the GUI is in detview's default dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-install}"
+case "$what" in
+  demo|test|bench|desktop|bundle|install) ;;
+  *) echo "usage: bash packaging/install.sh [demo|test|bench|desktop|bundle|install]" >&2; exit 2 ;;
+esac
 
 say() { printf '\033[1mdetview setup:\033[0m %s\n' "$*"; }
 
@@ -22,6 +32,9 @@ APT_PKGS=(libgl1 libegl1 libglib2.0-0 libfontconfig1 fontconfig-config libfreety
   libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-shm0 libxcb-sync1
   libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libxkbcommon-x11-0 xvfb xauth)
+# PyInstaller needs objdump; desktop-file-validate checks the menu entry (in the tests too).
+[[ $what == bundle ]] && APT_PKGS+=(binutils)
+[[ $what == desktop || $what == test ]] && APT_PKGS+=(desktop-file-utils)
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
   for p in "${APT_PKGS[@]}"; do
@@ -66,9 +79,10 @@ case "$what" in
     say "done. Open $out to see it; for the interactive app run 'xvfb-run -a .venv/bin/detview demo' or use a desktop session."
     ;;
   test)
-    say "lint (ruff), layering contracts (import-linter), tests (pytest)"
-    .venv/bin/ruff check detview tests benchmarks
+    say "lint (ruff), layering contracts (import-linter), types (mypy), tests (pytest)"
+    .venv/bin/ruff check detview tests benchmarks packaging
     .venv/bin/lint-imports
+    .venv/bin/mypy  # detview/core, detview/io, detview/session (pyproject [tool.mypy])
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}"
     ;;
   bench)
@@ -83,6 +97,13 @@ case "$what" in
     say "benchmarks: loading"
     .venv/bin/python benchmarks/bench_load.py
     ;;
+  desktop)
+    .venv/bin/python packaging/install_desktop.py "${@:2}"
+    ;;
+  bundle)
+    say "building and smoke-testing the one-folder bundle (a few minutes)"
+    bash packaging/smoke_bundle.sh "${@:2}"
+    ;;
   install) say "installed. Run: .venv/bin/detview demo" ;;
-  *) echo "usage: bash packaging/install.sh [demo|test|bench|install]" >&2; exit 2 ;;
+  *) echo "usage: bash packaging/install.sh [demo|test|bench|desktop|bundle|install]" >&2; exit 2 ;;
 esac

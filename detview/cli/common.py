@@ -1,88 +1,40 @@
-"""Options and loading shared by the headless commands."""
+"""Options and loading shared by the headless commands.
+
+The dataset options themselves are :func:`detview.io.spec.add_dataset_options`: the
+GUI's ``detview open`` declares the same ones, so every command that loads a dataset
+accepts the same options with the same meaning.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
-from detview.io.errors import InputError
-from detview.io.spec import DatasetSpec, load_spec
+from detview.io.spec import (
+    DatasetSpec,
+    add_dataset_options,
+    load_spec,
+    parse_pred_args,
+)
+from detview.io.spec import spec_from_args as _spec_from_args
+
+__all__ = ["add_dataset_options", "load_from_args", "log", "parse_pred_args", "spec_from_args"]
 
 log = logging.getLogger("detview")
 
 
-def add_dataset_options(p: argparse.ArgumentParser, preds: bool = True) -> None:
-    g = p.add_argument_group("dataset")
-    g.add_argument("dataset", nargs="?", type=Path,
-                   help="a dataset folder to auto-detect (COCO json + images, Ultralytics "
-                        "images/ + labels/ + data.yaml, VOC JPEGImages/ + Annotations/)")
-    g.add_argument("--images", type=Path, help="folder of images")
-    g.add_argument("--gt", type=Path, help="ground truth: COCO json, YOLO labels folder, VOC "
-                                           "Annotations folder, LabelMe/CVAT/CSV")
-    g.add_argument("--gt-format", help="force the ground-truth format (coco, yolo, voc, "
-                                       "labelme, cvat, csv)")
-    g.add_argument("--names", help="class names for YOLO: a data.yaml/classes.txt path or "
-                                   "a comma-separated list")
-    if preds:
-        g.add_argument("--pred", action="append", default=[], metavar="[NAME=]PATH",
-                       help="a prediction file or folder; repeat for several runs")
-        g.add_argument("--pred-format", help="force the prediction format (coco, yolo, csv, "
-                                             "labelme)")
-        g.add_argument("--class-map", default=None,
-                       help="how prediction class ids map to the ground truth's: ids, index, "
-                            "names, or auto (default: auto, and the choice is reported)")
-        g.add_argument("--loss", type=Path, help="per-image loss CSV with file_name,loss")
-
-
-def parse_pred_args(values: list[str]) -> list[tuple[str | None, Path]]:
-    out: list[tuple[str | None, Path]] = []
-    for v in values:
-        name, sep, path = v.partition("=")
-        if sep and name and not Path(v).exists():
-            out.append((name, Path(path)))
-        else:
-            out.append((None, Path(v)))
-    return out
-
-
-def _names(value: str | None) -> Any:
-    if value is None:
-        return None
-    if Path(value).exists():
-        return Path(value)
-    return [n.strip() for n in value.split(",") if n.strip()]
+def _report(text: str) -> None:
+    print(f"detview: {text}", file=sys.stderr)
 
 
 def spec_from_args(args: argparse.Namespace, quiet: bool = False) -> DatasetSpec:
     """The dataset the options name (a folder is auto-detected and reported)."""
-    import detview.io as dio
-
-    images, gt, gt_format = args.images, args.gt, args.gt_format
-    if getattr(args, "dataset", None) is not None:
-        if not args.dataset.exists():
-            raise InputError(args.dataset, "", "no such file or folder")
-        layout = dio.detect_layout(args.dataset)
-        images = images or layout.images
-        gt = gt or layout.gt
-        gt_format = gt_format or layout.format
-        if not quiet:
-            print(f"detview: {layout.description}", file=sys.stderr)
-    if gt is None and images is None:
-        raise InputError("(command line)", "", "name a dataset folder, or --images and --gt")
-    class_map = getattr(args, "class_map", None)
-    return DatasetSpec.make(
-        images=images, gt=gt, preds=parse_pred_args(getattr(args, "pred", []) or []),
-        loss=getattr(args, "loss", None), gt_format=gt_format,
-        pred_format=getattr(args, "pred_format", None),
-        class_map=None if class_map in (None, "auto") else class_map,
-        class_names=_names(getattr(args, "names", None)),
-    )
+    return _spec_from_args(args, None if quiet else _report)
 
 
-def load_from_args(args: argparse.Namespace, quiet: bool = False) -> Any:
+def load_from_args(args: argparse.Namespace, quiet: bool = False) -> tuple[Any, DatasetSpec]:
     """Load the dataset the options name; warnings go to stderr, one line each.
 
     Returns the :class:`detview.io.LoadResult` and the spec it was loaded from.

@@ -1,4 +1,8 @@
-"""``detview eval``: the per-image metrics table as CSV."""
+"""``detview eval``: the per-image metrics table as CSV.
+
+The table is :func:`detview.session.pipeline.image_table` of a headless session: the
+numbers the GUI's image list shows, computed by the same code.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detview.core.metrics import COLUMNS, MetricParams, PerImageMetrics
+from detview.core.metrics import MetricParams
 from detview.io.errors import InputError
+from detview.session import Session, image_table
 
 from .common import add_dataset_options, load_from_args
+from .where import add_where_option, apply_where, warn_bad_images
 
 ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50"}
 
@@ -38,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "threshold) and confusion ('dog→cat ×2': true → predicted class)")
     p.add_argument("--include-deleted", action="store_true",
                    help="keep images deleted by a corrections log")
+    add_where_option(p)
     p.add_argument("--out", type=Path, required=True, help="output CSV ('-' for stdout)")
     p.set_defaults(func=run)
 
@@ -67,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 <= v <= 1.0:
             raise InputError("(command line)", f"--{name.replace('_', '-')}",
                              f"must be between 0 and 1, got {v}")
-    result, _spec = load_from_args(args)
+    result, spec = load_from_args(args)
     ds = result.dataset
+    warn_bad_images(ds, result.problems)
     run_name = args.run
     if run_name is None:
         run_name = next(iter(ds.runs), None)
@@ -78,23 +86,18 @@ def run(args: argparse.Namespace) -> int:
     elif run_name not in ds.runs:
         raise InputError("(command line)", "--run",
                          f"no run {run_name!r}; runs: {', '.join(ds.runs) or 'none'}")
-    pim = PerImageMetrics(ds, run_name, MetricParams(args.score_threshold, args.iou_threshold))
-    df = pim.table()
-    more: list[str] = []
-    if args.more and run_name is not None:
-        from detview.core.image_columns import IMAGE_COLUMNS, image_columns
-
-        extra = image_columns(ds, run_name, args.score_threshold, args.iou_threshold)
-        more = [*IMAGE_COLUMNS, "confusion"]
-        for c in more:
-            df[c] = extra[c].to_numpy()
-    elif args.more:
+    session = Session(ds, spec=spec,
+                      params=MetricParams(args.score_threshold, args.iou_threshold))
+    # AP as pycocotools gives it: from every prediction, whatever the score threshold
+    session.update_settings(run=run_name, all_predictions=True)
+    if args.more and run_name is None:
         print("detview: --more needs a prediction run (--pred); no columns added",
               file=sys.stderr)
+    df = image_table(session, more=args.more)
+    df = apply_where(df, args.where, ds, session.current)
     if not args.include_deleted:
         df = df[~df["deleted"]]
-    cols = ["file_name", *COLUMNS] + [c for c in ("loss",) if c in df.columns] + more
-    df = df[cols]
+    df = df.drop(columns="deleted")
     if args.sort:
         df = sort_table(df, args.sort, args.ascending)
     if str(args.out) == "-":

@@ -1,4 +1,4 @@
-"""Headless command line: ``detview eval|coco-eval|convert|export|apply``.
+"""Headless command line: ``detview eval|coco-eval|convert|export|apply|runs|logs``.
 
 Each sub-command module has ``register(subparsers)`` which adds its parser and sets
 ``func`` (``func(args) -> int``). Errors on bad input are one line each, no traceback
@@ -11,7 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("eval_cmd", "coco_eval_cmd", "convert_cmd", "export_cmd")
+COMMAND_MODULES = ("eval_cmd", "coco_eval_cmd", "convert_cmd", "export_cmd", "runs_cmd",
+                   "logs_cmd", "check_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,13 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"detview.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command not written yet
-            if exc.name != f"detview.cli.{name}":
-                raise
-            continue
-        mod.register(sub)
+        importlib.import_module(f"detview.cli.{name}").register(sub)
     return p
 
 
@@ -39,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("detview: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clean line, traceback only with --debug
+    except Exception as exc:  # one clean line; the traceback only with --debug
         if args.debug:
             raise
         from detview.io.errors import format_error

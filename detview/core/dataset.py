@@ -1,4 +1,13 @@
-"""The dataset: images, classes, ground truth, prediction runs; edits applied here."""
+"""The dataset: images, classes, ground truth, prediction runs; edits applied here.
+
+:meth:`Dataset.apply` is the only function that changes data, and it is atomic: every
+record is checked before it touches a column, and when a later part of a
+:class:`~detview.core.edits.Composite` is refused the parts already applied are rolled
+back exactly (rows, areas, flags), so a refused edit changes nothing — no data, no
+revision counter, no listener call — and raises :class:`~detview.core.edits.EditRefused`
+saying which part and why. :meth:`Dataset.check` answers the same question without
+changing anything.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,7 @@ from .edits import (
     DeleteBoxes,
     DeleteImages,
     Edit,
+    EditRefused,
     MoveBoxes,
     RelabelBoxes,
     RemoveBoxes,
@@ -22,11 +32,17 @@ from .edits import (
     SetReviewed,
     SetTags,
 )
-from .tables import Boxes, Classes, Images
+from .tables import _BOX_COLUMNS, Boxes, Classes, Images
 
-__all__ = ["Dataset", "EditHistory"]
+__all__ = ["Dataset"]
 
 Listener = Callable[[Edit, frozenset[int]], None]
+_Undo = Callable[[], None]
+_XYXY = tuple[float, float, float, float]
+
+
+def _xyxy(row: np.ndarray) -> _XYXY:
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
 
 @dataclass(eq=False)
@@ -35,8 +51,9 @@ class Dataset:
 
     ``meta`` carries what the source format had that the engine does not interpret
     (COCO ``info``/``licenses``, the source format's name, ...). Only :meth:`apply`
-    changes the data; every call bumps ``revision`` and notifies listeners with the
-    set of image indices it touched.
+    changes the data; every applied edit bumps ``revision`` and the touched images'
+    ``image_revisions``, and notifies listeners with the set of image indices it
+    touched.
     """
 
     images: Images
@@ -45,8 +62,12 @@ class Dataset:
     runs: dict[str, Boxes] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     revision: int = 0
-    image_revisions: np.ndarray = field(default=None)  # type: ignore[assignment]
+    #: edits applied to each image (default: zeros)
+    image_revisions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     _listeners: list[Listener] = field(default_factory=list, repr=False)
+    # (box id, xyxy) -> the source format's area a move replaced: moving the box back
+    # to exactly that place (undo) brings the area back, so undo restores every column
+    _area_stash: dict[tuple[int, _XYXY], float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.gt.n_images != len(self.images):
@@ -54,7 +75,7 @@ class Dataset:
         for name, run in self.runs.items():
             if run.n_images != len(self.images):
                 raise ValueError(f"run {name!r}: offsets do not match the image table")
-        if self.image_revisions is None:
+        if self.image_revisions.shape != (len(self.images),):
             self.image_revisions = np.zeros(len(self.images), dtype=np.int64)
 
     # ----------------------------------------------------------------- info
@@ -79,20 +100,29 @@ class Dataset:
         return ~self.images.deleted
 
     def copy(self) -> Dataset:
+        """A copy whose ground truth and image flags edits can change independently
+        (prediction tables are shared: edits never change them)."""
         return Dataset(
             self.images.copy(),
             self.classes,
             self.gt.copy(),
-            {k: v for k, v in self.runs.items()},
+            dict(self.runs),
             dict(self.meta),
             self.revision,
             self.image_revisions.copy(),
+            _area_stash=dict(self._area_stash),
         )
 
     # ----------------------------------------------------------------- edits
     def apply(self, edit: Edit) -> frozenset[int]:
-        """Apply one edit record; return the image indices it touched."""
-        self._apply(edit)
+        """Apply one edit record, all of it or nothing; return the image indices it
+        touched. Raises :class:`EditRefused` (data unchanged) when it does not apply."""
+        undo: list[_Undo] = []
+        try:
+            self._apply(edit, undo)
+        except EditRefused:
+            self._rollback(undo)
+            raise
         touched = edit.touched_images()
         self.revision += 1
         if touched:
@@ -101,82 +131,218 @@ class Dataset:
             fn(edit, touched)
         return touched
 
-    def _check_images(self, boxes: Sequence[int], images: Sequence[int]) -> np.ndarray:
-        rows = self.gt.rows_of(boxes)
-        if len(images) != len(rows) or np.any(self.gt.image[rows] != np.asarray(images)):
-            raise ValueError("edit names boxes on other images than it says")
+    def check(self, edit: Edit) -> None:
+        """Raise :class:`EditRefused` when :meth:`apply` would refuse ``edit``; change
+        nothing either way (a composite's later parts are checked against the state its
+        earlier parts make, then everything is rolled back)."""
+        undo: list[_Undo] = []
+        try:
+            self._apply(edit, undo)
+        finally:
+            self._rollback(undo)
+
+    def refusal(self, edit: Edit) -> str | None:
+        """Why ``edit`` would be refused, or None when it applies."""
+        try:
+            self.check(edit)
+        except EditRefused as exc:
+            return str(exc)
+        return None
+
+    @staticmethod
+    def _rollback(undo: list[_Undo]) -> None:
+        for fn in reversed(undo):
+            fn()
+
+    def _apply(self, e: Edit, undo: list[_Undo]) -> None:
+        if isinstance(e, Composite):
+            for k, sub in enumerate(e.edits, start=1):
+                try:
+                    self._apply(sub, undo)
+                except EditRefused as exc:
+                    raise EditRefused(f"part {k} of {len(e.edits)} of {e.label!r} "
+                                      f"({sub.kind}): {exc}", k) from None
+            return
+        try:
+            self._apply_one(e, undo)
+        except EditRefused:
+            raise
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise EditRefused(f"{e.kind}: {exc}") from None
+
+    # ----------------------------------------------------------------- checks
+    def _image_indices(self, images: Sequence[int]) -> list[int]:
+        out = [int(i) for i in images]
+        n = self.n_images
+        bad = [i for i in out if not 0 <= i < n]
+        if bad:
+            raise EditRefused(f"image index {bad[0]} out of range (0..{n - 1})")
+        return out
+
+    def _rows(self, boxes: Sequence[int], images: Sequence[int]) -> np.ndarray:
+        if len(boxes) != len(images):
+            raise EditRefused(f"{len(boxes)} box ids but {len(images)} image indices")
+        try:
+            rows = self.gt.rows_of(boxes)
+        except KeyError as exc:
+            raise EditRefused(f"no ground-truth box with id {exc.args[0]}") from None
+        if np.any(self.gt.image[rows] != np.asarray(images, dtype=np.int64)):
+            raise EditRefused("the edit names boxes on other images than it says")
         return rows
 
-    def _apply(self, e: Edit) -> None:
+    def _classes_ok(self, cls: Sequence[int], what: str) -> None:
+        k = len(self.classes)
+        bad = [int(c) for c in cls if not 0 <= int(c) < k]
+        if bad:
+            raise EditRefused(f"{what}: unknown class index {bad[0]} ({k} classes)")
+
+    @staticmethod
+    def _boxes_ok(xyxy: Sequence[Sequence[float]], n: int, what: str) -> np.ndarray:
+        arr = np.asarray(xyxy, dtype=np.float64)
+        if arr.shape != (n, 4):
+            raise EditRefused(f"{what}: expected {n} boxes of 4 numbers")
+        if np.any(~np.isfinite(arr)) or np.any(arr[:, 2:] < arr[:, :2]):
+            raise EditRefused(f"{what}: not a valid x1<=x2, y1<=y2 box")
+        return arr
+
+    # ----------------------------------------------------------------- records
+    def _apply_one(self, e: Edit, undo: list[_Undo]) -> None:
         gt = self.gt
-        if isinstance(e, Composite):
-            for sub in e.edits:
-                self._apply(sub)
-        elif isinstance(e, DeleteBoxes):
-            gt.alive[self._check_images(e.box_ids, e.images)] = False
-        elif isinstance(e, RestoreBoxes):
-            gt.alive[self._check_images(e.box_ids, e.images)] = True
+        im = self.images
+        if isinstance(e, (DeleteBoxes, RestoreBoxes)):
+            rows = self._rows(e.box_ids, e.images)
+            self._set_box_column("alive", e.box_ids, rows, isinstance(e, RestoreBoxes), undo)
         elif isinstance(e, RelabelBoxes):
-            rows = self._check_images(e.box_ids, e.images)
-            if np.any(gt.cls[rows] != np.asarray(e.old_cls)):
-                raise ValueError("relabel: old classes do not match the data")
-            if any(c < 0 or c >= len(self.classes) for c in e.new_cls):
-                raise ValueError("relabel: unknown class index")
-            gt.cls[rows] = np.asarray(e.new_cls, dtype=np.int64)
+            rows = self._rows(e.box_ids, e.images)
+            n = len(e.box_ids)
+            if len(e.old_cls) != n or len(e.new_cls) != n:
+                raise EditRefused("relabel: one old and one new class per box")
+            if np.any(gt.cls[rows] != np.asarray(e.old_cls, dtype=np.int64)):
+                raise EditRefused("relabel: old classes do not match the data")
+            self._classes_ok(e.new_cls, "relabel")
+            self._set_box_column("cls", e.box_ids, rows, np.asarray(e.new_cls, np.int64), undo)
         elif isinstance(e, MoveBoxes):
-            rows = self._check_images(e.box_ids, e.images)
-            new = np.asarray(e.new_xyxy, dtype=np.float64).reshape(-1, 4)
-            if np.any(~np.isfinite(new)) or np.any(new[:, 2:] < new[:, :2]):
-                raise ValueError("move: new box is not a valid x1<=x2, y1<=y2 box")
-            gt.xyxy[rows] = new
-            # a moved box no longer has the source format's area (COCO mask area)
-            gt.area[rows] = np.nan
+            rows = self._rows(e.box_ids, e.images)
+            n = len(e.box_ids)
+            new = self._boxes_ok(e.new_xyxy, n, "move")
+            old = self._boxes_ok(e.old_xyxy, n, "move (old boxes)")
+            if not np.allclose(gt.xyxy[rows], old, rtol=0, atol=1e-6):
+                raise EditRefused("move: old boxes do not match the data")
+            self._move(e.box_ids, rows, new, undo)
         elif isinstance(e, AddBoxes):
-            if gt.has_ids(e.box_ids) or len(set(e.box_ids)) != len(e.box_ids):
-                raise ValueError(f"add: box id(s) {list(e.box_ids)} exist already")
+            n = len(e.box_ids)
+            if len(e.images) != n or len(e.cls) != n:
+                raise EditRefused("add: one image and one class per box")
+            if len(set(e.box_ids)) != n or gt.has_ids(e.box_ids):
+                raise EditRefused(f"add: box id(s) {list(e.box_ids)} exist already")
+            self._image_indices(e.images)
+            self._classes_ok(e.cls, "add")
+            xy = self._boxes_ok(e.xyxy, n, "add")
             for k, b in enumerate(e.box_ids):
-                gt._insert(b, e.images[k], e.cls[k], e.xyxy[k])
+                gt._insert(int(b), int(e.images[k]), int(e.cls[k]), xy[k])
+                undo.append(self._unadd(int(b)))
         elif isinstance(e, RemoveBoxes):
+            self._rows(e.box_ids, e.images)
             for b in e.box_ids:
-                gt._remove(b)
-        elif isinstance(e, DeleteImages):
-            self.images.deleted[list(e.images)] = True
-        elif isinstance(e, RestoreImages):
-            self.images.deleted[list(e.images)] = False
+                undo.append(self._remove_row(int(b)))
+        elif isinstance(e, (DeleteImages, RestoreImages)):
+            idx = self._image_indices(e.images)
+            self._set_image_flags(im.deleted, idx, [isinstance(e, DeleteImages)] * len(idx),
+                                  undo)
         elif isinstance(e, SetReviewed):
-            self.images.reviewed[list(e.images)] = np.asarray(e.new, dtype=bool)
+            idx = self._image_indices(e.images)
+            if len(e.old) != len(idx) or len(e.new) != len(idx):
+                raise EditRefused("set_reviewed: one old and one new value per image")
+            if [bool(im.reviewed[i]) for i in idx] != [bool(v) for v in e.old]:
+                raise EditRefused("set_reviewed: old values do not match the data")
+            self._set_image_flags(im.reviewed, idx, [bool(v) for v in e.new], undo)
         elif isinstance(e, SetTags):
-            for i, tags in zip(e.images, e.new, strict=True):
-                self.images.tags[i] = frozenset(tags)
-        else:  # pragma: no cover
-            raise TypeError(f"unknown edit {type(e).__name__}")
+            idx = self._image_indices(e.images)
+            if len(e.old) != len(idx) or len(e.new) != len(idx):
+                raise EditRefused("set_tags: one old and one new tag list per image")
+            if any(im.tags[i] != frozenset(o) for i, o in zip(idx, e.old, strict=True)):
+                raise EditRefused("set_tags: old tags do not match the data")
+            before = [im.tags[i] for i in idx]
+            for i, tags in zip(idx, e.new, strict=True):
+                im.tags[i] = frozenset(str(t) for t in tags)
 
+            def restore_tags() -> None:
+                for i, t in zip(idx, before, strict=True):
+                    self.images.tags[i] = t
 
-class EditHistory:
-    """Headless undo/redo over a dataset (the GUI uses QUndoStack instead)."""
+            undo.append(restore_tags)
+        else:
+            raise EditRefused(f"unknown edit {type(e).__name__}")
 
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-        self.done: list[Edit] = []
-        self.undone: list[Edit] = []
+    # ----------------------------------------------------------------- mutations
+    def _set_box_column(self, column: str, box_ids: Sequence[int], rows: np.ndarray,
+                        value: Any, undo: list[_Undo]) -> None:
+        col = getattr(self.gt, column)
+        old = col[rows].copy()
+        col[rows] = value
+        ids = [int(b) for b in box_ids]
 
-    def push(self, edit: Edit) -> None:
-        self.dataset.apply(edit)
-        self.done.append(edit)
-        self.undone.clear()
+        def restore() -> None:
+            getattr(self.gt, column)[self.gt.rows_of(ids)] = old
 
-    def undo(self) -> Edit | None:
-        if not self.done:
-            return None
-        e = self.done.pop()
-        self.dataset.apply(e.inverse())
-        self.undone.append(e)
-        return e
+        undo.append(restore)
 
-    def redo(self) -> Edit | None:
-        if not self.undone:
-            return None
-        e = self.undone.pop()
-        self.dataset.apply(e)
-        self.done.append(e)
-        return e
+    def _move(self, box_ids: Sequence[int], rows: np.ndarray, new: np.ndarray,
+              undo: list[_Undo]) -> None:
+        gt = self.gt
+        ids = [int(b) for b in box_ids]
+        old_xy = gt.xyxy[rows].copy()
+        old_area = gt.area[rows].copy()
+        stash_keys: list[tuple[int, _XYXY]] = []
+        area = np.full(len(ids), np.nan)
+        for k, b in enumerate(ids):
+            if not np.isnan(old_area[k]):
+                key = (b, _xyxy(old_xy[k]))
+                if key not in self._area_stash:
+                    stash_keys.append(key)
+                self._area_stash[key] = float(old_area[k])
+            # moved back exactly where the source format's area held: that area again
+            area[k] = self._area_stash.get((b, _xyxy(new[k])), np.nan)
+        gt.xyxy[rows] = new
+        gt.area[rows] = area
+
+        def restore() -> None:
+            r = self.gt.rows_of(ids)
+            self.gt.xyxy[r] = old_xy
+            self.gt.area[r] = old_area
+            for key in stash_keys:
+                self._area_stash.pop(key, None)
+
+        undo.append(restore)
+
+    def _unadd(self, box_id: int) -> _Undo:
+        return lambda: self.gt._remove(box_id)
+
+    def _remove_row(self, box_id: int) -> _Undo:
+        """Remove a row; return what puts it back exactly (position and every field)."""
+        gt = self.gt
+        pos = int(gt.rows_of([box_id])[0])
+        image = int(gt.image[pos])
+        saved = {c: getattr(gt, c)[pos].copy() for c in _BOX_COLUMNS}
+        extras = gt.extras.get(box_id)
+        gt._remove(box_id)
+
+        def restore() -> None:
+            g = self.gt
+            for c in _BOX_COLUMNS:
+                setattr(g, c, np.insert(getattr(g, c), pos, saved[c], axis=0))
+            g.offsets[image + 1:] += 1
+            if extras is not None:
+                g.extras[box_id] = extras
+
+        return restore
+
+    def _set_image_flags(self, column: np.ndarray, idx: list[int], values: list[bool],
+                         undo: list[_Undo]) -> None:
+        old = column[idx].copy()
+        column[idx] = np.asarray(values, dtype=bool)
+
+        def restore() -> None:
+            column[idx] = old
+
+        undo.append(restore)

@@ -98,7 +98,7 @@ def mean_iou(pred_xyxy: np.ndarray, pred_cls: np.ndarray, gt_xyxy: np.ndarray,
         sum_p = np.bincount(pl, weights=m.max(axis=1), minlength=n_lab)
         sum_g = np.bincount(gl, weights=m.max(axis=0), minlength=n_lab)
     else:
-        sum_p = sum_g = np.zeros(n_lab)
+        sum_p = sum_g = np.zeros(n_lab, dtype=np.float64)
     both = (n_p > 0) & (n_g > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         score = np.where(n_p <= n_g, sum_p / np.maximum(n_p, 1), sum_g / np.maximum(n_g, 1))

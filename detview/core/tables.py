@@ -58,7 +58,8 @@ class Classes:
         return {int(s): i for i, s in enumerate(self.source_ids)}
 
     def with_class(self, name: str, source_id: int | None = None) -> Classes:
-        sid = int(self.source_ids.max()) + 1 if source_id is None and len(self) else (source_id or 0)
+        sid = (int(self.source_ids.max()) + 1 if source_id is None and len(self)
+               else (source_id or 0))
         return Classes(
             self.names + (name,),
             np.append(self.source_ids, np.int64(sid)),
@@ -74,10 +75,10 @@ class Images:
     file_names: list[str]
     widths: np.ndarray  # int64[N], 0 = unknown
     heights: np.ndarray  # int64[N], 0 = unknown
-    deleted: np.ndarray = field(default=None)  # type: ignore[assignment]  # bool[N]
-    reviewed: np.ndarray = field(default=None)  # type: ignore[assignment]  # bool[N]
-    tags: list[frozenset[str]] = field(default=None)  # type: ignore[assignment]
-    extras: list[dict[str, Any]] = field(default=None)  # type: ignore[assignment]
+    deleted: np.ndarray = field(default=None)  # type: ignore[arg-type]  # bool[N]
+    reviewed: np.ndarray = field(default=None)  # type: ignore[arg-type]  # bool[N]
+    tags: list[frozenset[str]] = field(default=None)  # type: ignore[arg-type]
+    extras: list[dict[str, Any]] = field(default=None)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         n = len(self.file_names)
@@ -137,7 +138,7 @@ class Boxes:
     alive: np.ndarray
     offsets: np.ndarray
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)
-    wh: np.ndarray = field(default=None)  # type: ignore[assignment]
+    wh: np.ndarray = field(default=None)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         if self.wh is None:

@@ -285,9 +285,10 @@ def tide_errors(
     gt_error[grows] = np.where(missed, MISS, OK)
     counts = {name: int(np.count_nonzero(err == c)) for c, name in ERROR_NAMES.items()}
     counts["Miss"] = int(np.count_nonzero(missed))
-    cols = {name: np.bincount(dimg[err == c], minlength=n_img) for c, name in ERROR_NAMES.items()}
-    cols["Miss"] = np.bincount(gimg[missed], minlength=n_img)
-    per_image = pd.DataFrame(cols)
+    per_col = {name: np.bincount(dimg[err == c], minlength=n_img)
+               for c, name in ERROR_NAMES.items()}
+    per_col["Miss"] = np.bincount(gimg[missed], minlength=n_img)
+    per_image = pd.DataFrame(per_col)
     per_image.index.name = "image"
     return TideResult(pred_error, pred_gt, pred_ignored, gt_error, base, dap, counts, per_image)
 

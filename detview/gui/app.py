@@ -5,6 +5,10 @@
     detview demo                        (the bundled demo dataset)
     ... --screenshot out.png            (render offscreen, save, exit)
 
+``detview open`` takes every dataset option ``detview eval`` takes (``--names``,
+``--gt-format``, ``--pred-format``, ``--class-map``...): both declare them with
+:func:`detview.io.spec.add_dataset_options`.
+
 Without a display (no ``DISPLAY``/``WAYLAND_DISPLAY`` and no ``QT_QPA_PLATFORM``) the
 window is rendered offscreen to a PNG instead of aborting in Qt's plugin loader.
 """
@@ -18,7 +22,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main", "demo_paths", "error_text", "render_screenshot"]
+from detview.io.spec import DatasetSpec
+
+__all__ = ["build_parser", "demo_spec", "error_text", "main", "render_screenshot", "spec_of"]
+
+REPO = Path(__file__).resolve().parents[2]
 
 SCREENSHOT_SIZE = (1600, 1000)
 
@@ -34,32 +42,29 @@ def error_text(exc: object) -> str:
     return str(exc)
 
 
-def demo_paths():  # type: ignore[no-untyped-def]  # -> OpenSpec
-    """What ``detview demo`` opens (``resources/demo``)."""
-    from .loading import demo_paths as _demo
+def demo_spec() -> DatasetSpec:
+    """What ``detview demo`` opens: ``resources/demo`` (images, YOLO labels and
+    data.yaml, every prediction file in ``predictions/``)."""
+    from detview.io.spec import resolve_folder
 
-    return _demo()
-
-
-def _pred_arg(text: str) -> tuple[str | None, Path]:
-    if "=" in text:
-        name, _, path = text.partition("=")
-        if name and not os.path.exists(text):
-            return name, Path(path).expanduser()
-    return None, Path(text).expanduser()
+    root = REPO / "resources" / "demo"
+    if not root.is_dir():
+        raise FileNotFoundError(root)
+    images, gt, fmt = resolve_folder(root)
+    preds = [(f.stem.replace("_predictions", ""), f)
+             for f in sorted((root / "predictions").glob("*.json"))]
+    return DatasetSpec.make(images=images, gt=gt, gt_format=fmt, preds=preds)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from detview.io.spec import add_dataset_options
+
     p = argparse.ArgumentParser(prog="detview", description="Error analysis and label fixing "
                                 "for object-detection predictions (GUI)")
     sub = p.add_subparsers(dest="command", required=True)
-    o = sub.add_parser("open", help="open a dataset")
-    o.add_argument("folder", nargs="?", help="dataset folder (layout auto-detected)")
-    o.add_argument("--images", help="image folder")
-    o.add_argument("--gt", help="ground truth file or folder")
-    o.add_argument("--pred", action="append", default=[], metavar="[NAME=]PATH",
-                   help="prediction file (repeat for several runs)")
-    o.add_argument("--loss", help="per-image loss CSV")
+    o = sub.add_parser("open", help="open a dataset",
+                       description="Open a dataset: the same dataset options as detview eval.")
+    add_dataset_options(o)
     d = sub.add_parser("demo", help="open the bundled demo dataset")
     for q in (o, d):
         q.add_argument("--screenshot", metavar="PNG",
@@ -67,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--score", type=float, default=0.5, help="score threshold (0.5)")
         q.add_argument("--iou", type=float, default=0.5, help="IoU threshold (0.5)")
     return p
+
+
+def spec_of(args: argparse.Namespace) -> DatasetSpec | None:
+    """The dataset the command line names (None: ``open`` without one)."""
+    from detview.io.spec import spec_from_args
+
+    if args.command == "demo":
+        return demo_spec()
+    if args.dataset is None and args.images is None and args.gt is None:
+        return None
+    return spec_from_args(args, lambda text: print(f"detview: {text}", file=sys.stderr))
 
 
 def _headless() -> bool:
@@ -77,21 +93,6 @@ def _headless() -> bool:
     return False
 
 
-def _spec_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .loading import OpenSpec
-
-    if args.command == "demo":
-        return demo_paths()
-    preds = [_pred_arg(t) for t in args.pred]
-    if args.folder and not (args.images or args.gt):
-        return OpenSpec(folder=Path(args.folder).expanduser(), preds=preds,
-                        loss=Path(args.loss).expanduser() if args.loss else None)
-    images = Path(args.images or args.folder).expanduser() if (args.images or args.folder) \
-        else None
-    return OpenSpec(images=images, gt=Path(args.gt).expanduser() if args.gt else None,
-                    preds=preds, loss=Path(args.loss).expanduser() if args.loss else None)
-
-
 def _app():  # type: ignore[no-untyped-def]
     from PySide6.QtWidgets import QApplication
 
@@ -100,6 +101,11 @@ def _app():  # type: ignore[no-untyped-def]
         app = QApplication([sys.argv[0] if sys.argv else "detview"])
         app.setApplicationName("detview")
         app.setStyle("Fusion")
+        from PySide6.QtGui import QIcon  # the window icon, and the desktop entry's name
+
+        icons = Path(__file__).resolve().parents[2] / "resources" / "icons"
+        app.setWindowIcon(QIcon(str(icons / "detview.svg")))
+        app.setDesktopFileName("detview")  # packaging/detview.desktop (Wayland's icon)
     import pyqtgraph as pg
 
     pg.setConfigOptions(imageAxisOrder="row-major")
@@ -151,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif screenshot is not None and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     try:
-        spec = _spec_from_args(args)
+        spec = spec_of(args)
     except Exception as exc:  # noqa: BLE001 - one line, no traceback
         print(f"detview: error: {error_text(exc)}", file=sys.stderr)
         return 2
@@ -163,15 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     window = MainWindow()
     if screenshot is not None:
-        from .loading import load
+        from detview.session import load
 
+        if spec is None:
+            print("detview: error: --screenshot needs a dataset", file=sys.stderr)
+            return 2
         try:
             loaded = load(spec, params)
         except Exception as exc:  # noqa: BLE001 - one line, no traceback
             print(f"detview: error: {error_text(exc)}", file=sys.stderr)
             return 2
         window.quiet = True
-        window.auto_coco = False  # computed synchronously by render_screenshot
         window.use_journal = False  # a screenshot writes nothing beside the dataset
         window.open_loaded(loaded)
         try:
@@ -180,12 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"detview: error: {error_text(exc)}", file=sys.stderr)
             return 2
         print(out)
-        window.session.undo_stack.setClean()  # nothing to ask on close
         window.close()
         app.processEvents()
         return 0
     window.show()
-    if spec.folder or spec.images or spec.gt or spec.preds:
+    if spec is not None:
         window.open_spec(spec, params)
     return int(app.exec())
 

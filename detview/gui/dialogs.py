@@ -1,4 +1,4 @@
-"""Dialogs: class picker, tags, export options, keyboard shortcuts, summary panel."""
+"""Dialogs: class picker, open, export options, keyboard shortcuts; the summary panel."""
 
 from __future__ import annotations
 
@@ -28,10 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from detview.io.spec import CLASS_MAPS, DatasetSpec, parse_class_names, parse_pred_args
+
 from .box_item import class_color
 from .shortcuts import rows as shortcut_rows
 
-__all__ = ["ClassPicker", "ExportDialog", "ShortcutsDialog", "SummaryPanel"]
+__all__ = ["ClassPicker", "ExportDialog", "OpenDialog", "ShortcutsDialog", "SummaryPanel"]
 
 
 def _finish_form_dialog(dialog: QDialog, form: QFormLayout, note_text: str,
@@ -214,25 +216,6 @@ _TOTAL_COLUMNS = [
     ("mean_iou", "mean IoU", "Mean over images of the per-image mean IoU"),
 ]
 
-COCO_TIPS: dict[str, str] = {
-    "AP": "AP@[.50:.95]: precision averaged over recall 0..1 (101 points) and over 10 IoU "
-          "thresholds 0.50, 0.55, …, 0.95, then over classes. COCO's primary metric; all "
-          "predictions count, whatever the score threshold.",
-    "AP50": "AP at IoU 0.50 (the PASCAL VOC style metric): a loose localisation criterion.",
-    "AP75": "AP at IoU 0.75: a strict localisation criterion.",
-    "APs": "AP@[.50:.95] for small objects (area < 32² px). -1 = no objects in this bucket.",
-    "APm": "AP@[.50:.95] for medium objects (32² ≤ area < 96² px). -1 = no objects "
-           "in this bucket.",
-    "APl": "AP@[.50:.95] for large objects (area ≥ 96² px). -1 = no objects in this bucket.",
-    "AR1": "Average recall (over IoU .50:.95) with at most 1 detection per image.",
-    "AR10": "Average recall with at most 10 detections per image.",
-    "AR100": "Average recall with at most 100 detections per image.",
-    "ARs": "AR@100 for small objects (area < 32² px). -1 = no objects in this bucket.",
-    "ARm": "AR@100 for medium objects. -1 = no objects in this bucket.",
-    "ARl": "AR@100 for large objects. -1 = no objects in this bucket.",
-}
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "–" if math.isnan(v) else f"{v:.3f}"
@@ -240,7 +223,8 @@ def _fmt(v: Any) -> str:
 
 
 class SummaryPanel(QWidget):
-    """Per-run totals, and the COCO numbers when the engine provides them."""
+    """Per-run totals at the current thresholds (the COCO numbers are in the Analysis
+    dock)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -249,50 +233,18 @@ class SummaryPanel(QWidget):
         for k, c in enumerate(_TOTAL_COLUMNS):
             self.totals.horizontalHeaderItem(k).setToolTip(c[2])
         self.totals.verticalHeader().setVisible(False)
+        self.totals.verticalHeader().setDefaultSectionSize(20)
+        self.totals.setAlternatingRowColors(True)
         self.totals.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.totals.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents)
         self.params = QLabel()
         self.params.setStyleSheet("color: gray")
-        self.coco_title = QLabel("<b>COCO evaluation</b>")
-        self.coco = QTableWidget(0, 2)
-        self.coco.setHorizontalHeaderLabels(["metric", "value"])
-        self.coco.verticalHeader().setVisible(False)
-        self.coco.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.coco_button = QPushButton("Compute COCO metrics")
-        self.coco_button.setToolTip("Runs the COCO evaluation (all scores, AP@[.5:.95], "
-                                    "AR, per class) in the background")
-        self.per_class = QTableWidget(0, 4)
-        self.per_class.setHorizontalHeaderLabels(["class", "AP", "AP50", "n GT"])
-        self.per_class.verticalHeader().setVisible(False)
-        self.per_class.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.per_class.setSortingEnabled(False)
-        for t in (self.totals, self.coco, self.per_class):
-            t.verticalHeader().setDefaultSectionSize(20)
-            t.setAlternatingRowColors(True)
-        left = QVBoxLayout()
-        left.addWidget(QLabel("<b>Totals per run</b> (current thresholds)"))
-        left.addWidget(self.totals, 1)
-        left.addWidget(self.params)
-        left.addWidget(self.coco_button)
-        mid = QVBoxLayout()
-        mid.addWidget(self.coco_title)
-        mid.addWidget(self.coco, 1)
-        right = QVBoxLayout()
-        self.per_class_title = QLabel("<b>Per class</b>")
-        right.addWidget(self.per_class_title)
-        right.addWidget(self.per_class, 1)
-        lay = QHBoxLayout(self)
+        lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addLayout(left, 3)
-        lay.addLayout(mid, 2)
-        lay.addLayout(right, 3)
-        self.set_coco_available(False)
-
-    def set_coco_available(self, ok: bool) -> None:
-        for w in (self.coco_title, self.coco_button, self.coco, self.per_class,
-                  self.per_class_title):
-            w.setVisible(ok)
+        lay.addWidget(QLabel("<b>Totals per run</b> (current thresholds)"))
+        lay.addWidget(self.totals, 1)
+        lay.addWidget(self.params)
 
     def set_totals(self, rows: list[dict[str, Any]], params_text: str) -> None:
         self.totals.setRowCount(len(rows))
@@ -308,78 +260,37 @@ class SummaryPanel(QWidget):
                 self.totals.setItem(r, c, item)
         self.params.setText(params_text)
 
-    def set_coco(self, result: Any, class_names: Sequence[str]) -> None:
-        names = list(COCO_TIPS)
-        self.coco.setRowCount(len(names))
-        for r, n in enumerate(names):
-            v = getattr(result, n, None)
-            if v is None and hasattr(result, "stats"):
-                v = result.stats[r]
-            a = QTableWidgetItem(n)
-            a.setToolTip(COCO_TIPS[n])
-            b = QTableWidgetItem(_fmt(float(v)) if v is not None else "")
-            b.setToolTip(COCO_TIPS[n])
-            b.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.coco.setItem(r, 0, a)
-            self.coco.setItem(r, 1, b)
-        self.coco.resizeColumnsToContents()
-        rows = _per_class_rows(result, class_names)
-        self.per_class.setRowCount(len(rows))
-        for r, vals in enumerate(rows):
-            for c, v in enumerate(vals):
-                it = QTableWidgetItem(_fmt(v))
-                if c:
-                    it.setTextAlignment(Qt.AlignmentFlag.AlignRight
-                                        | Qt.AlignmentFlag.AlignVCenter)
-                self.per_class.setItem(r, c, it)
-        self.per_class.resizeColumnsToContents()
-
-
-def _per_class_rows(result: Any, class_names: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Best effort over the shapes a per-class result may take."""
-    pc = getattr(result, "per_class", None)
-    if pc is None:
-        return []
-    rows: list[tuple[Any, ...]] = []
-    try:
-        import pandas as pd
-
-        if isinstance(pc, pd.DataFrame):
-            for k, rec in pc.iterrows():
-                name = rec.get("name", rec.get("class", k))
-                if isinstance(name, (int,)) and 0 <= name < len(class_names):
-                    name = class_names[name]
-                rows.append((str(name), float(rec.get("AP", float("nan"))),
-                             float(rec.get("AP50", float("nan"))),
-                             int(rec.get("n_gt", rec.get("gt", 0)) or 0)))
-            return rows
-    except Exception:  # noqa: BLE001 - display only
-        return rows
-    if isinstance(pc, dict):
-        for k, rec in pc.items():
-            name = class_names[k] if isinstance(k, int) and 0 <= k < len(class_names) else k
-            get = rec.get if isinstance(rec, dict) else (lambda n, d=None, r=rec: getattr(r, n, d))
-            rows.append((str(name), float(get("AP", float("nan"))),
-                         float(get("AP50", float("nan"))), int(get("n_gt", 0) or 0)))
-    return rows
-
 
 class OpenDialog(QDialog):
-    """Images folder, ground truth, prediction files, per-image loss CSV."""
+    """Images folder, ground truth, prediction files, class names, how prediction
+    classes map to the ground truth's, per-image loss CSV: a
+    :class:`~detview.io.spec.DatasetSpec`, as ``detview open`` options make one."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Open dataset")
         self.images = QLineEdit()
         self.gt = QLineEdit()
+        self.gt.setToolTip("A COCO json, a YOLO labels folder or data.yaml, a VOC "
+                           "Annotations folder, LabelMe/CVAT/CSV; or a whole dataset folder")
         self.preds = QLineEdit()
         self.preds.setToolTip("One or more prediction files, separated by ';'. "
                               "Name a run with NAME=PATH.")
+        self.names = QLineEdit()
+        self.names.setPlaceholderText("from the dataset (optional)")
+        self.names.setToolTip("Class names for YOLO labels: a data.yaml / classes.txt path, "
+                              "or names separated by commas")
+        self.class_map = QComboBox()
+        for key, text in CLASS_MAPS.items():
+            self.class_map.addItem(f"{key} — {text}", key)
+        self.class_map.setToolTip("How the class ids of the prediction files map to the "
+                                  "ground truth's classes (--class-map)")
         self.loss = QLineEdit()
         form = QFormLayout()
         for label, edit, kind in (("Images folder", self.images, "dir"),
                                   ("Ground truth", self.gt, "file"),
                                   ("Predictions", self.preds, "files"),
+                                  ("Class names", self.names, "file"),
                                   ("Per-image loss (optional)", self.loss, "file")):
             row = QHBoxLayout()
             row.setContentsMargins(0, 0, 0, 0)
@@ -390,9 +301,12 @@ class OpenDialog(QDialog):
             holder = QWidget()
             holder.setLayout(row)
             form.addRow(label, holder)
+            if edit is self.names:
+                form.addRow("Prediction classes", self.class_map)
         _finish_form_dialog(self, form, "Formats are detected from the files (COCO, YOLO, VOC, "
                             "LabelMe, CVAT, CSV). Ground truth may also be a whole dataset "
-                            "folder.", QDialogButtonBox.StandardButton.Open, (640, 220))
+                            "folder. The same options as `detview open --help`.",
+                            QDialogButtonBox.StandardButton.Open, (680, 290))
 
     def _browse(self, edit: QLineEdit, kind: str) -> None:
         if kind == "dir":
@@ -408,19 +322,13 @@ class OpenDialog(QDialog):
             if f:
                 edit.setText(f)
 
-    def spec(self) -> Any:
-        from .loading import OpenSpec
-
+    def spec(self) -> DatasetSpec:
         def path(e: QLineEdit) -> Path | None:
             t = e.text().strip()
             return Path(t).expanduser() if t else None
 
-        preds: list[tuple[str | None, Path]] = []
-        for item in self.preds.text().split(";"):
-            item = item.strip()
-            if not item:
-                continue
-            name, _, p = item.rpartition("=") if "=" in item else ("", "", item)
-            preds.append((name or None, Path(p).expanduser()))
-        return OpenSpec(images=path(self.images), gt=path(self.gt), preds=preds,
-                        loss=path(self.loss))
+        items = [t.strip() for t in self.preds.text().split(";") if t.strip()]
+        return DatasetSpec.make(images=path(self.images), gt=path(self.gt),
+                                preds=parse_pred_args(items), loss=path(self.loss),
+                                class_map=str(self.class_map.currentData()),
+                                class_names=parse_class_names(self.names.text()))

@@ -1,5 +1,5 @@
 """Edit gestures of the main window: each builds an engine edit record through the
-:class:`~detview.gui.session.Session` (one gesture = one undo step)."""
+:class:`~detview.session.Session` (one gesture = one undo step)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtWidgets import QInputDialog, QLineEdit
 
+from detview.session.view import PRED_FP, PRED_TP
+
 from .dialogs import ClassPicker
-from .session import PRED_FP, PRED_TP
 
 if TYPE_CHECKING:
-    from .session import Session
+    from detview.session import Session
+
     from .viewer import SideBySideViewer
 
 __all__ = ["EditingMixin"]
@@ -246,7 +248,7 @@ class EditingMixin:
             return
         self._follow_edits = True
         try:
-            self.session.undo_stack.undo()
+            self.session.undo()
         finally:
             self._follow_edits = False
 
@@ -255,6 +257,6 @@ class EditingMixin:
             return
         self._follow_edits = True
         try:
-            self.session.undo_stack.redo()
+            self.session.redo()
         finally:
             self._follow_edits = False

@@ -1,4 +1,4 @@
-"""The image list: a table model over the engine's per-image metrics.
+"""The image list: a table model over the session's per-image columns.
 
 Rows are an index array into the image table (``order``); sorting is one numpy
 ``argsort`` followed by ``layoutChanged`` (never ``QSortFilterProxyModel.sort``, which
@@ -20,8 +20,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from detview.core.image_columns import ERROR_HELP
+from detview.session import Session
 
-from .session import Session
+from .session import QtSession
 
 __all__ = ["ImageTableModel", "Column", "ANALYSIS_COLUMNS", "WORST_FIRST_DESCENDING"]
 
@@ -75,8 +76,9 @@ WORST_FIRST_DESCENDING = {"fp", "fn", "loss", "n_pred", "err_cls", "err_loc", "e
 class ImageTableModel(QAbstractTableModel):
     """One row per image of ``session`` (deleted images included, marked)."""
 
-    def __init__(self, session: Session, parent: Any = None) -> None:
+    def __init__(self, qs: QtSession, parent: Any = None) -> None:
         super().__init__(parent)
+        session: Session = qs.session
         self.session = session
         extra = list(session.dataset.meta.get("image_values", {}))
         self.columns = list(BASE_COLUMNS) + [
@@ -89,8 +91,9 @@ class ImageTableModel(QAbstractTableModel):
         self._row_of = np.arange(n, dtype=np.int64)
         self.sort_key: tuple[int, Qt.SortOrder] | None = None
         self.filter_text = ""
-        session.imagesChanged.connect(self._on_images_changed)
-        session.metricsReset.connect(self._on_metrics_reset)
+        qs.imagesChanged.connect(self._on_images_changed)
+        qs.settingsChanged.connect(self._on_metrics_reset)
+        qs.derivedChanged.connect(self._on_derived)
 
     # ------------------------------------------------------------------ Qt API
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
@@ -157,10 +160,7 @@ class ImageTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ values
     def value(self, key: str, i: int) -> float:
-        m = self.session.current
-        if key.startswith(("ap", "err_")) and not m.has_column(key):
-            return float("nan")  # the analysis has not run (yet)
-        return float(m.column(key)[i])
+        return float(self.session.column(key)[i])  # NaN: not computed (yet)
 
     def status_text(self, i: int, compact: bool = False) -> str:
         """``deleted ✓ #tag ...``; compact: ``✗ ✓ #tag+2`` (the full text is the tooltip)."""
@@ -186,10 +186,7 @@ class ImageTableModel(QAbstractTableModel):
             im = ds.images
             return (im.deleted.astype(np.int64) * 4 + im.reviewed.astype(np.int64) * 2
                     + np.fromiter((len(t) > 0 for t in im.tags), bool, len(im)))
-        m = self.session.current
-        if key.startswith(("ap", "err_")) and not m.has_column(key):
-            return np.full(ds.n_images, np.nan)
-        return np.asarray(m.column(key), dtype=np.float64)
+        return np.asarray(self.session.column(key), dtype=np.float64)
 
     # ------------------------------------------------------------------ order/filter
     def _visible_mask(self) -> np.ndarray:
@@ -254,8 +251,8 @@ class ImageTableModel(QAbstractTableModel):
                 if order == Qt.SortOrder.DescendingOrder:
                     key = -key
                 # ties: the images with the most errors (FP + FN) first
-                errors = -(self.session.current.column("fp")[idx]
-                           + self.session.current.column("fn")[idx]).astype(np.float64)
+                errors = -(self.session.column("fp")[idx]
+                           + self.session.column("fn")[idx]).astype(np.float64)
                 o = np.lexsort((errors, key, nan))
             if vals.dtype == object and order == Qt.SortOrder.DescendingOrder:
                 o = o[::-1]
@@ -290,6 +287,14 @@ class ImageTableModel(QAbstractTableModel):
         if rows:
             self.dataChanged.emit(self.index(min(rows), 0),
                                   self.index(max(rows), len(self.columns) - 1))
+
+    def _on_derived(self, name: str) -> None:
+        """New per-image numbers (metrics at new thresholds, AP, error counts): redraw;
+        re-sort when the sort column is one of them."""
+        if name == "metrics":
+            self._on_metrics_reset()
+        else:
+            self.refresh_columns()
 
     def _on_metrics_reset(self) -> None:
         self._apply_order()

@@ -18,8 +18,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
+from detview.session.view import GT_CROWD, GT_MISSED, PRED_FP, PRED_IGNORED, ImageView
+
 from .box_item import HANDLE_PX, STYLE_DASHED, STYLE_DOTTED, STYLE_SOLID, BoxesItem
-from .session import GT_CROWD, GT_MISSED, PRED_FP, PRED_IGNORED, ImageView
 
 __all__ = ["ImagePane", "SideBySideViewer", "BoxViewBox"]
 
@@ -395,8 +396,6 @@ class SideBySideViewer(QWidget):
         self.view: ImageView | None = None
         self.class_names: Sequence[str] = ()
         self.score_threshold = 0.5
-        #: ``() -> ErrorLabels | None``: the engine's per-box error types of the run shown
-        self.error_labels_for: Any = None
         self.gt_pane.selectionChanged.connect(self._gt_sel)
         self.pred_pane.selectionChanged.connect(self._pred_sel)
 
@@ -428,14 +427,9 @@ class SideBySideViewer(QWidget):
         gstyle[view.gt_state == GT_CROWD] = STYLE_DOTTED
         glabels = [name(int(c)) + (" (crowd)" if s == GT_CROWD else "")
                    for c, s in zip(view.gt_cls.tolist(), view.gt_state.tolist(), strict=True)]
-        gtags = ["FN" if s == GT_MISSED and view.run is not None else ""
-                 for s in view.gt_state.tolist()]
-        lab = self.error_labels_for() if self.error_labels_for is not None else None
-        if view.run is None:
-            lab = None
-        if lab is not None:  # "FN" -> "FN·Miss" (the engine's TIDE types)
-            gtags = [(lab.gt_tag(b) or t) if t else t
-                     for b, t in zip(view.gt_ids.tolist(), gtags, strict=True)]
+        # per-box error texts from the session ("FN·Miss", "FP·Loc 0.42"; plain FN/FP
+        # until the error analysis has run)
+        gtags = list(view.gt_tag) or [""] * len(view.gt_ids)
         self.gt_pane.set_content(view.gt_ids, view.gt_xyxy, view.gt_cls, gstyle, glabels,
                                  gtags, bounds)
         pstyle = np.full(len(view.pred_ids), STYLE_SOLID, dtype=np.int8)
@@ -443,21 +437,17 @@ class SideBySideViewer(QWidget):
         pstyle[view.pred_state == PRED_IGNORED] = STYLE_DOTTED
         plabels = [f"{name(int(c))} {s:.2f}" for c, s in
                    zip(view.pred_cls.tolist(), view.pred_score.tolist(), strict=True)]
-        ptags = ["FP" if s == PRED_FP else "" for s in view.pred_state.tolist()]
-        prows = lab.pred_rows(view.pred_ids).tolist() if lab is not None else []
-        if lab is not None:  # "FP" -> "FP·Loc 0.42", "FP·Cls(dog)", ...
-            ptags = [(lab.pred_tag(r) or t) if t else t for r, t in zip(prows, ptags, strict=True)]
+        ptags = list(view.pred_tag) or [""] * len(view.pred_ids)
         self.pred_pane.set_content(view.pred_ids, view.pred_xyxy, view.pred_cls, pstyle,
                                    plabels, ptags, bounds)
         self.gt_pane.tooltips = [_gt_tip(view, k, name) for k in range(len(view.gt_ids))]
         self.pred_pane.tooltips = [_pred_tip(view, k, name) for k in range(len(view.pred_ids))]
-        if lab is not None:
-            for k, b in enumerate(view.gt_ids.tolist()):
-                if gtags[k] and (h := lab.gt_help(b)):
-                    self.gt_pane.tooltips[k] += "\n" + h
-            for k, r in enumerate(prows):
-                if ptags[k] and (h := lab.pred_help(r)):
-                    self.pred_pane.tooltips[k] += "\n" + h
+        for k, h in enumerate(view.gt_help):
+            if h:
+                self.gt_pane.tooltips[k] += "\n" + h
+        for k, h in enumerate(view.pred_help):
+            if h:
+                self.pred_pane.tooltips[k] += "\n" + h
         if new_image:
             self.gt_pane.show_rect(bounds)
         self._update_headers()

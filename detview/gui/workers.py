@@ -1,102 +1,47 @@
-"""Work off the GUI thread: a cancellable task runner and the image decoder cache."""
+"""Work off the GUI thread: the session's task runner delivering on the Qt event loop,
+and the image decoder cache."""
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
-__all__ = ["Task", "ImageLoader", "decode_image", "Cancelled"]
+from detview.session.tasks import TaskRunner
 
-Progress = Callable[[int, int], bool]
-
-
-class Cancelled(Exception):
-    """The user pressed Cancel."""
+__all__ = ["ImageLoader", "decode_image", "qt_runner"]
 
 
-class _TaskThread(QThread):
-    progressed = Signal(int, int)
-    succeeded = Signal(object)
-    failed = Signal(object)
+class _Poster(QObject):
+    """Runs callables posted from worker threads on the thread it lives in (the GUI's)."""
 
-    def __init__(self, fn: Callable[[Progress], Any], cancel: threading.Event) -> None:
-        super().__init__()
-        self.fn = fn
-        self.cancel = cancel
+    posted = Signal(object)
 
-    def run(self) -> None:
-        def progress(done: int, total: int) -> bool:
-            self.progressed.emit(int(done), int(total))
-            return not self.cancel.is_set()
-
-        try:
-            result = self.fn(progress)
-        except BaseException as exc:  # noqa: BLE001 - reported to the GUI thread
-            if self.cancel.is_set() or isinstance(exc, InterruptedError):
-                exc = Cancelled()
-            self.failed.emit(exc)
-            return
-        if self.cancel.is_set():
-            self.failed.emit(Cancelled())
-        else:
-            self.succeeded.emit(result)
-
-
-class Task(QObject):
-    """Run ``fn(progress)`` in a thread. ``progress(done, total)`` returns False once
-    :meth:`cancel` was called; ``fn`` should then stop (raise or return).
-
-    Signals are delivered on the GUI thread: ``progressed(done, total)``,
-    ``succeeded(result)``, ``failed(exception)`` (a :class:`Cancelled` when cancelled),
-    and ``finished()`` after either.
-    """
-
-    progressed = Signal(int, int)
-    succeeded = Signal(object)
-    failed = Signal(object)
-    finished = Signal()
-
-    def __init__(self, fn: Callable[[Progress], Any], label: str = "",
-                 parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.label = label
-        self._cancel = threading.Event()
-        self._thread = _TaskThread(fn, self._cancel)
-        self._thread.progressed.connect(self.progressed)
-        self._thread.succeeded.connect(self._ok)
-        self._thread.failed.connect(self._fail)
-        self.done = False
+        self.posted.connect(self._run, Qt.ConnectionType.QueuedConnection)
 
-    def start(self) -> None:
-        self._thread.start()
+    @Slot(object)
+    def _run(self, fn: Callable[[], None]) -> None:
+        fn()
 
-    def cancel(self) -> None:
-        self._cancel.set()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
+def qt_runner(parent: QObject) -> TaskRunner:
+    """A :class:`~detview.session.tasks.TaskRunner` whose outcomes arrive on the Qt
+    event loop of ``parent``'s thread: the GUI thread never waits on a worker."""
+    poster = _Poster(parent)
 
-    def wait(self, ms: int = -1) -> bool:
-        return self._thread.wait(ms) if ms >= 0 else self._thread.wait()
+    def post(fn: Callable[[], None]) -> None:
+        try:
+            poster.posted.emit(fn)
+        except RuntimeError:  # the window is gone: nobody is left to tell
+            pass
 
-    def _ok(self, result: Any) -> None:
-        self._thread.wait()  # run() has returned (the signal was its last act)
-        self.done = True
-        self.succeeded.emit(result)
-        self.finished.emit()
-
-    def _fail(self, exc: Any) -> None:
-        self._thread.wait()
-        self.done = True
-        self.failed.emit(exc)
-        self.finished.emit()
+    return TaskRunner(post=post)
 
 
 def decode_image(path: Path) -> np.ndarray:
@@ -184,5 +129,7 @@ class ImageLoader(QObject):
             self.failed.emit(key, f"{path}: {arr}")
 
     def shutdown(self) -> None:
+        """The window is closing: drop the decodes not started, let a running one (one
+        image, milliseconds) end before the pool goes away."""
         self.pool.clear()
         self.pool.waitForDone(2000)

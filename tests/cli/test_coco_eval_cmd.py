@@ -13,8 +13,8 @@ from detview.cli.main import main as cli_main
 from tests.conftest import RESOURCES
 
 pytest.importorskip("pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 DEMO = RESOURCES / "demo"
 NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -81,7 +81,8 @@ def test_coco_eval_text_block(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 12
-    assert out[0].startswith(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]")
+    assert out[0].startswith(
+        " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]")
 
 
 def test_coco_eval_on_published_val2014_numbers(realdata):

@@ -58,9 +58,9 @@ def test_convert_every_pair_same_boxes(voc100_sources, a, b):
 def test_convert_voc_zero_based_flag(tmp_path, realdata):
     v = realdata / "voc100_review_odm"
     out = tmp_path / "c.json"
-    assert main(["convert", "--from", "voc", "--to", "coco", "--gt", str(v / "gts/pascalvoc_format"),
-                 "--images", str(v / "images"), "--out", str(out), "--voc-zero-based",
-                 "--quiet"]) == 0
+    assert main(["convert", "--from", "voc", "--to", "coco",
+                 "--gt", str(v / "gts/pascalvoc_format"), "--images", str(v / "images"),
+                 "--out", str(out), "--voc-zero-based", "--quiet"]) == 0
     ref = boxes_by_file(load_dataset(v / "images", v / "gts/coco_format_v1/"
                                      "instances_default.json").dataset)
     assert boxes_by_file(load_dataset(v / "images", out).dataset) == ref

@@ -354,8 +354,8 @@ def _coco128_gt(root: Path) -> dict[str, Any]:
     """COCO gt dict from coco128's YOLO labels (absolute xywh, area = w*h)."""
     from PIL import Image
 
-    names = [ln.split(":", 1)[1].strip() for ln in
-             (root / "data.yaml").read_text().splitlines() if ln.startswith("  ") and ":" in ln]  # fmt: skip
+    names = [ln.split(":", 1)[1].strip() for ln in (root / "data.yaml").read_text().splitlines()
+             if ln.startswith("  ") and ":" in ln]
     images, anns = [], []
     aid = 1
     for img in sorted((root / "images" / "train2017").glob("*.jpg")):

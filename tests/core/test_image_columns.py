@@ -175,11 +175,23 @@ def test_live_coco_follows_edits_and_attach_catches_up() -> None:
 
 
 def test_error_labels_survive_row_shifts_by_box_id() -> None:
+    from detview.core.edits import AddBoxes, RemoveBoxes
+
     ds = hand_dataset()
     tide = tide_errors(ds.gt, above_threshold(ds.runs["m"], 0.5), 3)
     lab = ErrorLabels.from_tide(tide, ds.gt, ds.runs["m"], NAMES)
-    assert lab.gt_tag(13) == "FN·Miss" and lab.gt_tag(999) == ""
+    before = ds.gt.rows_of([11, 12, 13]).tolist()
+    # two boxes added on image 0, one removed again: every later row moves
+    new = ds.new_box_ids(2)
+    ds.apply(AddBoxes(new, (0, 0), (0, 1), ((1.0, 1.0, 5.0, 5.0), (2.0, 2.0, 6.0, 6.0))))
+    ds.apply(RemoveBoxes(new[:1], (0,), (0,), ((1.0, 1.0, 5.0, 5.0),)))
+    after = ds.gt.rows_of([11, 12, 13]).tolist()
+    assert after != before and ds.gt.rows_of([13]).tolist() == [4]
+    # the labels follow the boxes, not the rows
+    assert [lab.gt_tag(b) for b in (10, 11, 12, 13)] == ["", "FN·Cls", "FN·Loc", "FN·Miss"]
+    assert lab.gt_tag(new[1]) == "" and lab.gt_tag(999) == ""
     assert lab.gt_help(13).startswith("Missed")
+    assert lab.gt_help(12).startswith("Found by a prediction of the right class")
 
 
 def test_per_image_metrics_carry_extra_columns() -> None:
@@ -236,12 +248,50 @@ def test_per_image_ap_of_a_subset_equals_the_full_computation(seed: int) -> None
     assert ev.per_image_ap(images=[]).shape[0] == g.n_images
 
 
-@pytest.mark.parametrize("iou", [0.05, 0.3, 0.95])
+def _tidecv_counts(gt: dict, dets: list[dict], pos: float) -> dict[str, int]:
+    """Error counts of the tidecv package at foreground IoU ``pos``."""
+    from tidecv import TIDE, Data
+    from tidecv.errors.main_errors import (
+        BackgroundError,
+        BoxError,
+        ClassError,
+        DuplicateError,
+        MissedError,
+        OtherError,
+    )
+
+    names = {ClassError: "Cls", BoxError: "Loc", OtherError: "Both", DuplicateError: "Dupe",
+             BackgroundError: "Bkg", MissedError: "Miss"}  # fmt: skip
+    g, p = Data("gt"), Data("pred")
+    for im in gt["images"]:
+        g.add_image(im["id"], str(im["id"]))
+    for a in gt["annotations"]:
+        if a.get("iscrowd", 0):
+            g.add_ignore_region(a["image_id"], a["category_id"], a["bbox"])
+        else:
+            g.add_ground_truth(a["image_id"], a["category_id"], a["bbox"])
+    for d in dets:
+        p.add_detection(d["image_id"], d["category_id"], d["score"], d["bbox"])
+    run = TIDE(pos_threshold=pos).evaluate(g, p, mode=TIDE.BOX)
+    return {names[k]: v for k, v in run.count_errors().items()}
+
+
+@pytest.mark.parametrize("iou", [0.05, 0.3, 0.75, 0.95])
 def test_error_analysis_at_any_iou_threshold(iou: float) -> None:
+    """TIDE types at the chosen IoU threshold, against tidecv at that threshold: all
+    predictions (the panel's table) and those >= the score threshold (the columns)."""
+    pytest.importorskip("tidecv")
     gt, dets = synthetic_coco(6)
-    g, d, k, ids, _ = tables_from_coco(gt, dets)
+    g, d, k, ids, cat_ids = tables_from_coco(gt, dets)
     ea = error_analysis(g, d, k, np.ones(g.n_images, bool), [str(i) for i in range(k)], "r",
                         all_predictions=True, score_threshold=0.3, iou_threshold=iou)
+    known = set(cat_ids)
+    dets = [x for x in dets if x["category_id"] in known]
+    assert ea.tide.counts == _tidecv_counts(gt, dets, iou)
+    kept = [x for x in dets if x["score"] >= 0.3]
+    want = _tidecv_counts(gt, kept, iou)
+    assert ea.tide_kept.counts == want
+    for col, name in zip(ERROR_COLUMNS, ("Cls", "Loc", "Both", "Dupe", "Bkg", "Miss"),
+                         strict=True):
+        assert int(ea.images[col].sum()) == want[name], col
     assert ea.confusion.sum() > 0
-    assert set(ea.error_table().index) == {"Cls", "Loc", "Both", "Dupe", "Bkg", "Miss"}
-    assert (ea.images[list(ERROR_COLUMNS)].to_numpy() >= 0).all()

@@ -38,7 +38,8 @@ def test_matching_prefers_regular_boxes_and_crowd_absorbs():
 
 def test_matching_ties_go_to_later_box_like_pycocotools():
     gt = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], float)
-    m = match_image(gt[:1], np.array([1.0]), np.zeros(1, int), gt, np.zeros(2, int), np.zeros(2, bool))
+    m = match_image(gt[:1], np.array([1.0]), np.zeros(1, int), gt, np.zeros(2, int),
+                    np.zeros(2, bool))
     assert m.gt_pred.tolist() == [-1, 0]
 
 

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from detview.core.cocoeval import STAT_NAMES, evaluate, evaluate_run
 from detview.core.dataset import Dataset
 from detview.core.image_columns import above_threshold
 from detview.core.tables import Classes, Images
 from detview.gui.analysis_panel import AnalysisPanel, fmt_stat
-from detview.gui.session import Session
+from detview.gui.session import QtSession
+from detview.session import Session
 from tests.core._coco_helpers import synthetic_coco, tables_from_coco
 
 
@@ -29,7 +29,7 @@ def _panel(qtbot: Any, session: Session) -> AnalysisPanel:
     qtbot.addWidget(p)
     p.resize(900, 400)
     p.show()
-    p.set_session(session)
+    p.set_session(QtSession(session, parent=p))
     qtbot.waitUntil(p.is_idle, timeout=30000)
     return p
 
@@ -41,7 +41,7 @@ def _threshold_stats(ds: Dataset, run: str, thr: float) -> dict[str, float]:
 
 def test_numbers_equal_the_engine_and_follow_the_mode_toggle(qtbot: Any) -> None:
     ds = synthetic_dataset()
-    s = Session(ds, None, name="synthetic")
+    s = Session(ds, name="synthetic")
     p = _panel(qtbot, s)
     assert not p.all_predictions  # default: follow the score threshold
     thr = s.params.score_threshold
@@ -71,7 +71,7 @@ def test_numbers_equal_the_engine_and_follow_the_mode_toggle(qtbot: Any) -> None
 
 def test_numbers_update_after_an_edit_without_recompute(qtbot: Any) -> None:
     ds = synthetic_dataset(5)
-    s = Session(ds, None, name="synthetic")
+    s = Session(ds, name="synthetic")
     p = _panel(qtbot, s)
     for mode_all in (False, True):
         p.set_all_predictions(mode_all)
@@ -84,20 +84,19 @@ def test_numbers_update_after_an_edit_without_recompute(qtbot: Any) -> None:
         want = (evaluate_run(ds, "r").as_dict() if mode_all
                 else _threshold_stats(ds, "r", s.params.score_threshold))
         assert want != before
-        assert p._coco_task is None  # no re-computation in a worker
+        assert not s.derived.is_busy("coco")  # no re-computation in a worker
         qtbot.waitUntil(lambda w=want: p.coco_values() == w, timeout=2000)
         qtbot.waitUntil(p.is_idle, timeout=30000)
-        s.undo_stack.undo()
-        p.flush()
+        s.undo()
         assert p.coco_values() == before
-    s.undo_stack.setClean()
+    s.history.mark_clean()
 
 
 def test_error_breakdown_labels_and_columns(qtbot: Any, dataset: Dataset, tmp_path: Path) -> None:
-    s = Session(dataset, tmp_path / "images", name="fixture")
+    s = Session(dataset, image_root=tmp_path / "images", name="fixture")
     p = _panel(qtbot, s)
-    lab = p.labels
-    assert lab is not None
+    assert p.errors is not None
+    lab = p.errors.labels
     run = dataset.runs["model"]
     row = int(run.rows_of([103])[0])  # the cat predicted over car GT 3 (image 2)
     assert lab.pred_tag(row) == "FP·Cls(car)"
@@ -105,12 +104,11 @@ def test_error_breakdown_labels_and_columns(qtbot: Any, dataset: Dataset, tmp_pa
     assert lab.pred_tag(int(run.rows_of([100])[0])) == ""  # a true positive
     assert lab.gt_tag(1) == "FN·Miss"  # the dog nobody found (image 0)
     assert lab.gt_tag(3) == "FN·Cls"
-    # the per-image columns went into the image list's metrics
-    m = s.current
-    assert m.column("err_cls").tolist() == [0, 0, 1]
-    assert m.column("err_bkg").tolist() == [1, 0, 0]
-    assert m.column("err_miss").tolist() == [1, 0, 0]
-    assert np.isfinite(m.column("ap")).all()
+    # the per-image columns are the session's, for the image list
+    assert s.column("err_cls").tolist() == [0, 0, 1]
+    assert s.column("err_bkg").tolist() == [1, 0, 0]
+    assert s.column("err_miss").tolist() == [1, 0, 0]
+    assert np.isfinite(s.column("ap")).all()
     assert p.confusion_text(2) == "car→cat"
     # error table: counts with explanations
     counts = {p.err_table.item(r, 0).text().split()[0]: int(p.err_table.item(r, 1).text())
@@ -123,11 +121,11 @@ def test_error_breakdown_labels_and_columns(qtbot: Any, dataset: Dataset, tmp_pa
     shown = [names[c] if c < len(names) else "bg" for c in p.cm_classes.tolist()]
     assert shown == ["cat", "dog", "person", "car", "bg"]
     assert p.confusion_cell_text(3, 0) == "1 car box(es) predicted as cat"
-    s.undo_stack.setClean()
+    s.history.mark_clean()
 
 
 def test_class_click_and_pr_curves(qtbot: Any, dataset: Dataset, tmp_path: Path) -> None:
-    s = Session(dataset, tmp_path / "images", name="fixture")
+    s = Session(dataset, image_root=tmp_path / "images", name="fixture")
     p = _panel(qtbot, s)
     seen: list[int] = []
     p.classClicked.connect(seen.append)
@@ -143,10 +141,9 @@ def test_class_click_and_pr_curves(qtbot: Any, dataset: Dataset, tmp_path: Path)
 
 def test_no_run_shows_a_hint(qtbot: Any, dataset: Dataset, tmp_path: Path) -> None:
     dataset.runs.clear()
-    s = Session(dataset, tmp_path / "images", name="gt only")
+    s = Session(dataset, image_root=tmp_path / "images", name="gt only")
     p = _panel(qtbot, s)
     assert p.coco.rowCount() == 0 and "No prediction run" in p.status.text()
-    pytest.importorskip("pyqtgraph")
 
 
 def test_image_list_gets_the_analysis_columns(qtbot: Any, dataset: Dataset,
@@ -155,8 +152,9 @@ def test_image_list_gets_the_analysis_columns(qtbot: Any, dataset: Dataset,
 
     from detview.gui.image_table import ImageTableModel
 
-    s = Session(dataset, tmp_path / "images", name="fixture")
-    model = ImageTableModel(s)
+    s = Session(dataset, image_root=tmp_path / "images", name="fixture")
+    qs = QtSession(s)
+    model = ImageTableModel(qs)
     keys = [c.key for c in model.columns]
     for k in ("ap", "ap50", "err_cls", "err_loc", "err_both", "err_dupe", "err_bkg",
               "err_miss"):
@@ -166,8 +164,7 @@ def test_image_list_gets_the_analysis_columns(qtbot: Any, dataset: Dataset,
     model.sort(keys.index("ap"), Qt.SortOrder.AscendingOrder)  # sorting NaN is fine
     p = AnalysisPanel()
     qtbot.addWidget(p)
-    p.imageColumnsChanged.connect(lambda: model.refresh_columns())
-    p.set_session(s)
+    p.set_session(qs)  # the panel wants the analysis; the model hears it arrive
     qtbot.waitUntil(p.is_idle, timeout=30000)
     model.cell_tip = lambda key, i: p.confusion_text(i) if key == "err_cls" else ""
     row2 = model.row_of(2)
@@ -177,7 +174,7 @@ def test_image_list_gets_the_analysis_columns(qtbot: Any, dataset: Dataset,
                                              Qt.ItemDataRole.ToolTipRole)
     model.sort(keys.index("err_miss"), Qt.SortOrder.DescendingOrder)
     assert model.image_at(0) == 0  # image 0 has the missed dog
-    ap = s.current.column("ap")
+    ap = s.column("ap")
     model.sort(keys.index("ap"), Qt.SortOrder.AscendingOrder)
     assert [model.image_at(r) for r in range(3)] == list(np.argsort(ap, kind="stable"))
     # class filter: images with a ground-truth car
@@ -186,14 +183,14 @@ def test_image_list_gets_the_analysis_columns(qtbot: Any, dataset: Dataset,
     model.set_filter("class:nothing")
     assert model.rowCount() == 0
     model.set_filter("")
-    s.undo_stack.setClean()
+    s.history.mark_clean()
 
 
 def test_gt_only_session_has_no_analysis_columns(dataset: Dataset, tmp_path: Path) -> None:
     from detview.gui.image_table import ImageTableModel
 
     dataset.runs.clear()
-    model = ImageTableModel(Session(dataset, tmp_path / "images"))
+    model = ImageTableModel(QtSession(Session(dataset, image_root=tmp_path / "images")))
     assert "ap" not in [c.key for c in model.columns]
 
 
@@ -205,11 +202,11 @@ def test_minus_one_is_shown_and_explained() -> None:
 
 def test_switching_runs_keeps_evaluators_current(qtbot: Any, dataset: Dataset,
                                                  tmp_path: Path) -> None:
-    s = Session(dataset, tmp_path / "images", name="fixture")
+    s = Session(dataset, image_root=tmp_path / "images", name="fixture")
     p = _panel(qtbot, s)
     thr = s.params.score_threshold
     assert p.coco_values() == _threshold_stats(dataset, "model", thr)
-    model_live = p.live
+    model_live = s.derived.get("coco")
     s.set_run("other")
     qtbot.waitUntil(p.is_idle, timeout=30000)
     assert p.coco_values() == _threshold_stats(dataset, "other", thr)
@@ -218,7 +215,7 @@ def test_switching_runs_keeps_evaluators_current(qtbot: Any, dataset: Dataset,
     assert p.coco_values() == _threshold_stats(dataset, "other", thr)
     s.set_run("model")
     qtbot.waitUntil(p.is_idle, timeout=30000)
-    assert p.live is model_live  # kept, not rebuilt
+    assert s.derived.get("coco") is model_live  # kept, not rebuilt
     assert p.coco_values() == _threshold_stats(dataset, "model", thr)
-    assert p.labels is not None and p.labels.gt_tag(1) == "FN·Miss"
-    s.undo_stack.setClean()
+    assert p.errors is not None and p.errors.labels.gt_tag(1) == "FN·Miss"
+    s.history.mark_clean()

@@ -95,26 +95,64 @@ def test_no_display_falls_back_to_offscreen(tmp_path: Path) -> None:
     assert png.is_file() and png.parent == tmp_path
 
 
-def test_open_arguments_and_dialog_make_the_same_spec(qapp: Any, tmp_path: Path) -> None:
-    from detview.gui.app import _spec_from_args, build_parser
+def test_open_takes_every_dataset_option_eval_takes(qapp: Any, tmp_path: Path) -> None:
+    """One parser: ``detview open`` and ``detview eval`` accept the same dataset options
+    and make the same spec from them; the open dialog makes it too."""
+    from detview.cli.common import spec_from_args as cli_spec
+    from detview.cli.main import build_parser as cli_parser
+    from detview.gui.app import build_parser, spec_of
     from detview.gui.dialogs import OpenDialog
 
-    args = build_parser().parse_args(["open", "--images", "imgs", "--gt", "gt.json",
-                                      "--pred", "p.json", "--pred", "big=q.json",
-                                      "--loss", "loss.csv"])
-    spec = _spec_from_args(args)
-    assert spec.images == Path("imgs") and spec.gt == Path("gt.json")
-    assert spec.preds == [(None, Path("p.json")), ("big", Path("q.json"))]
-    assert spec.loss == Path("loss.csv")
-    folder = _spec_from_args(build_parser().parse_args(["open", str(tmp_path)]))
-    assert folder.folder == tmp_path and folder.gt is None
+    def options(p: Any, command: str) -> set[str]:
+        sub = next(a for a in p._actions if a.__class__.__name__ == "_SubParsersAction")
+        return {o for a in sub.choices[command]._actions for o in a.option_strings}
+
+    gui_open, cli_eval = options(build_parser(), "open"), options(cli_parser(), "eval")
+    loading = {"--images", "--gt", "--gt-format", "--names", "--pred", "--pred-format",
+               "--class-map", "--loss"}
+    assert loading <= cli_eval and loading <= gui_open
+    (tmp_path / "names.txt").write_text("cat\ndog\n")
+    argv = ["--images", str(tmp_path / "imgs"), "--gt", str(tmp_path / "gt"), "--gt-format",
+            "yolo", "--names", str(tmp_path / "names.txt"), "--pred", str(tmp_path / "p.json"),
+            "--pred", f"big={tmp_path / 'q.json'}", "--pred-format", "coco", "--class-map",
+            "index", "--loss", str(tmp_path / "loss.csv")]
+    gui = spec_of(build_parser().parse_args(["open", *argv]))
+    cli = cli_spec(cli_parser().parse_args(["eval", *argv, "--out", "-"]), quiet=True)
+    assert gui == cli
+    assert gui is not None and gui.gt_format == "yolo" and gui.class_map == "index"
+    assert gui.pred_format == "coco" and gui.class_names == str(tmp_path / "names.txt")
+    assert [n for n, _ in gui.preds] == [None, "big"]
+    names = spec_of(build_parser().parse_args(["open", "--gt", "g.json", "--names", "a, b"]))
+    assert names is not None and names.class_names == ("a", "b")
+    with pytest.raises(SystemExit):  # a mapping that does not exist is refused
+        build_parser().parse_args(["open", "--gt", "g.json", "--class-map", "nope"])
+    assert spec_of(build_parser().parse_args(["open"])) is None  # the empty window
+    # the open dialog: the same fields, the class mapping among them
     dlg = OpenDialog()
-    dlg.images.setText("imgs")
-    dlg.gt.setText("gt.json")
-    dlg.preds.setText("p.json; big=q.json")
+    dlg.images.setText(str(tmp_path / "imgs"))
+    dlg.gt.setText(str(tmp_path / "gt"))
+    dlg.preds.setText(f"{tmp_path / 'p.json'}; big={tmp_path / 'q.json'}")
+    dlg.names.setText(str(tmp_path / "names.txt"))
+    dlg.loss.setText(str(tmp_path / "loss.csv"))
+    keys = [dlg.class_map.itemData(i) for i in range(dlg.class_map.count())]
+    assert keys == ["auto", "ids", "index", "names"]
+    dlg.class_map.setCurrentIndex(keys.index("index"))
     d = dlg.spec()
-    assert d.images == spec.images and d.gt == spec.gt and d.preds == spec.preds
-    assert d.loss is None
+    assert (d.images, d.gt, d.preds, d.loss, d.class_map, d.class_names) == (
+        gui.images, gui.gt, gui.preds, gui.loss, "index", gui.class_names)
+    dlg.class_map.setCurrentIndex(0)
+    assert dlg.spec().class_map is None  # auto
+
+
+def test_open_with_a_folder_auto_detects_it(qapp: Any) -> None:
+    from detview.gui.app import build_parser, spec_of
+    from tests.gui.conftest import DEMO
+
+    if not (DEMO / "images").is_dir():
+        pytest.skip("resources/demo is absent")
+    spec = spec_of(build_parser().parse_args(["open", str(DEMO), "--class-map", "ids"]))
+    assert spec is not None and spec.gt_format == "yolo"
+    assert spec.images == str(DEMO / "images") and spec.class_map == "ids"
 
 
 def test_real_coco128_screenshot(realdata: Path, tmp_path: Path, capsys: Any, qapp: Any) -> None:

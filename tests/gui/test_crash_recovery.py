@@ -39,17 +39,14 @@ from PySide6.QtWidgets import QApplication
 
 app = QApplication([])
 from detview.core.metrics import MetricParams
-from detview.gui.loading import OpenSpec, load
 from detview.gui.main_window import MainWindow
-from detview.gui.session import PRED_FP
+from detview.io.spec import DatasetSpec
+from detview.session import PRED_FP, load
 
-spec = OpenSpec(**{k: (Path(v) if isinstance(v, str) else v) for k, v in
-                   json.loads(sys.argv[1]).items()})
-spec.preds = [(n, Path(p)) for n, p in spec.preds]
+spec = DatasetSpec.from_json(json.loads(sys.argv[1]))
 state_file = Path(sys.argv[2])
 w = MainWindow()
 w.quiet = True
-w.auto_coco = False
 w.resize(1400, 900)
 w.show()
 w.activateWindow()
@@ -67,7 +64,7 @@ def key(widget, k, mods=Qt.KeyboardModifier.NoModifier):
     pump()
 
 def say(what):
-    print("EDIT", what, s.undo_stack.count(), s.undo_stack.index(), flush=True)
+    print("EDIT", what, len(s.history), s.history.index, flush=True)
 
 # an image with at least 3 GT boxes and a false positive
 pick = -1
@@ -105,16 +102,16 @@ key(gt.view, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
 say("delete_image")
 key(gt.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
 say("undo")
-st = s.undo_stack
+st = s.history
 state = {
     "image": pick,
     "box_id": ds.gt.box_id.tolist(), "alive": ds.gt.alive.tolist(),
     "cls": ds.gt.cls.tolist(), "xyxy": ds.gt.xyxy.tolist(),
     "deleted": ds.images.deleted.tolist(),
-    "count": st.count(), "index": st.index(), "clean": st.isClean(),
-    "texts": [st.text(k) for k in range(st.count())],
-    "edits": [st.command(k).edit.to_json() for k in range(st.count())],
-    "meta": [st.command(k).meta() for k in range(st.count())],
+    "count": len(st), "index": st.index, "clean": st.is_clean,
+    "texts": [w.history_view.model().index(k + 1, 0).data() for k in range(len(st))],
+    "edits": [x.edit.to_json() for x in st.steps],
+    "meta": [x.meta() for x in st.steps],
 }
 state_file.write_text(json.dumps(state))
 print("READY", flush=True)
@@ -123,9 +120,7 @@ time.sleep(600)
 
 
 def _spec_json(spec: Any) -> str:
-    d = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(spec).items()}
-    d["preds"] = [[n, str(p)] for n, p in spec.preds]
-    return json.dumps(d)
+    return json.dumps(spec.to_json())
 
 
 def _run_child_until_ready(spec: Any, state_file: Path, env: dict[str, str]) -> list[str]:
@@ -167,11 +162,10 @@ def _run_child_until_ready(spec: Any, state_file: Path, env: dict[str, str]) -> 
 
 def test_sigkill_mid_session_restores_edits_and_history(qtbot: Any, tmp_path: Path,
                                                         monkeypatch: Any) -> None:
-    pytest.importorskip("detview.io.journal")
     from detview.core.metrics import MetricParams
-    from detview.gui.loading import load
     from detview.gui.main_window import MainWindow
     from detview.io.journal import Journal
+    from detview.session import load
 
     spec = copy_demo(tmp_path / "demo")
     state_file = tmp_path / "child_state.json"
@@ -184,7 +178,7 @@ def test_sigkill_mid_session_restores_edits_and_history(qtbot: Any, tmp_path: Pa
     assert counts[2:5] == [(3, 3)] * 3
     exp = json.loads(state_file.read_text())
     assert exp["count"] == 5 and exp["index"] == 4 and not exp["clean"]
-    journals = list((tmp_path / ".detview").glob("journal-*.sqlite"))
+    journals = list((tmp_path / "demo" / ".detview").glob("journal-*.sqlite"))
     assert len(journals) == 1, "the journal lives beside the dataset"
 
     # a new session on the same files: the restore offer is answered Yes
@@ -196,13 +190,12 @@ def test_sigkill_mid_session_restores_edits_and_history(qtbot: Any, tmp_path: Pa
 
     monkeypatch.setattr(QMessageBox, "question", staticmethod(answer))
     w = MainWindow()
-    w.auto_coco = False
     qtbot.addWidget(w)
     w.open_loaded(load(spec, MetricParams()))
     assert len(asked) == 1 and "4 edit(s)" in asked[0] and "1 undone" in asked[0]
     s = w.session
     ds = s.dataset
-    st = s.undo_stack
+    st = s.history
 
     def check_data(e: dict[str, Any]) -> None:
         assert ds.gt.box_id.tolist() == e["box_id"]
@@ -212,10 +205,11 @@ def test_sigkill_mid_session_restores_edits_and_history(qtbot: Any, tmp_path: Pa
         assert ds.images.deleted.tolist() == e["deleted"]
 
     check_data(exp)
-    assert (st.count(), st.index(), st.isClean()) == (exp["count"], exp["index"], False)
-    assert [st.text(k) for k in range(st.count())] == exp["texts"]
-    assert [st.command(k).edit.to_json() for k in range(st.count())] == exp["edits"]
-    assert [st.command(k).meta() for k in range(st.count())] == exp["meta"]
+    assert (len(st), st.index, st.is_clean) == (exp["count"], exp["index"], False)
+    texts = [w.history_view.model().index(k + 1, 0).data() for k in range(len(st))]
+    assert texts == exp["texts"]
+    assert [x.edit.to_json() for x in st.steps] == exp["edits"]
+    assert [x.meta() for x in st.steps] == exp["meta"]
     assert w.isWindowModified()
     # the metrics follow the restored data
     i = exp["image"]
@@ -235,7 +229,7 @@ def test_sigkill_mid_session_restores_edits_and_history(qtbot: Any, tmp_path: Pa
     w.undo()  # the three nudges: one step
     rows = ds.gt.rows_of([exp["edits"][2]["box_ids"][0]])
     np.testing.assert_array_equal(ds.gt.xyxy[rows][0], exp["edits"][2]["old_xyxy"][0])
-    assert st.index() == 2
+    assert st.index == 2
     # ... and the journal follows the restored session
     j = Journal(journals[0])
     try:
@@ -245,19 +239,18 @@ def test_sigkill_mid_session_restores_edits_and_history(qtbot: Any, tmp_path: Pa
         j.close()
     w.undo()
     w.undo()
-    assert st.index() == 0 and ds.gt.alive.all() and not ds.images.deleted.any()
-    st.setClean()  # nothing to ask on close
+    assert st.index == 0 and ds.gt.alive.all() and not ds.images.deleted.any()
+    st.mark_clean()  # nothing to ask on close
     w.close()
 
 
 def _open(qtbot: Any, spec: Any) -> Any:
     from detview.core.metrics import MetricParams
-    from detview.gui.loading import load
     from detview.gui.main_window import MainWindow
+    from detview.session import load
 
     w = MainWindow()
     w.quiet = True  # the restore offer is accepted
-    w.auto_coco = False
     qtbot.addWidget(w)
     w.open_loaded(load(spec, MetricParams()))
     return w
@@ -267,7 +260,6 @@ def test_an_exported_session_is_not_restored_into_the_next_one(qtbot: Any,
                                                                  tmp_path: Path) -> None:
     """Export, close, open the original files again, edit, crash: only the new edit
     comes back (the exported edits are not replayed onto the original files)."""
-    pytest.importorskip("detview.io.journal")
     spec = copy_demo(tmp_path / "demo")
     w1 = _open(qtbot, spec)
     s1 = w1.session
@@ -275,34 +267,34 @@ def test_an_exported_session_is_not_restored_into_the_next_one(qtbot: Any,
     s1.delete_boxes(first[:1])
     s1.delete_boxes(first[1:2])
     task = w1.start_export(tmp_path / "out", "yolo")
+    assert task is not None
     qtbot.waitUntil(lambda: task.done, timeout=30000)
-    assert s1.undo_stack.isClean()
+    assert s1.history.is_clean
     w1.close()  # nothing unsaved: no question, a normal close
 
     w2 = _open(qtbot, spec)  # the original files again: a fresh history
     s2 = w2.session
-    assert s2.undo_stack.count() == 0 and s2.dataset.gt.alive.all()
+    assert len(s2.history) == 0 and s2.dataset.gt.alive.all()
     s2.delete_boxes(first[2:3])
     # crash: w2 never closes; a third session opens the same files
     w3 = _open(qtbot, spec)
     s3 = w3.session
-    assert s3.undo_stack.count() == 1
+    assert len(s3.history) == 1
     alive = s3.dataset.gt.alive[s3.dataset.gt.rows_of(first)].tolist()
     assert alive == [True, True, False]
     for w in (w2, w3):
-        w.session.undo_stack.setClean()
+        w.session.history.mark_clean()
 
 
 def test_a_journal_that_cannot_be_written_never_loses_the_edit(qtbot: Any,
                                                                tmp_path: Path) -> None:
-    pytest.importorskip("detview.io.journal")
     w = _open(qtbot, copy_demo(tmp_path / "demo"))
     s = w.session
     s.journal._db.close()  # as if the disk went away
     b = int(s.dataset.gt.box_id[0])
     assert s.delete_boxes([b])
-    assert not s.dataset.gt.alive[0] and s.undo_stack.count() == 1
+    assert not s.dataset.gt.alive[0] and len(s.history) == 1
     assert s.journal is None and "crash recovery is off" in w.message_label.toolTip()
     w.undo()
     assert s.dataset.gt.alive[0]
-    s.undo_stack.setClean()
+    s.history.mark_clean()

@@ -52,19 +52,14 @@ def test_an_edit_recomputes_only_its_image(window: Any, qtbot: Any, monkeypatch:
 
 def test_threshold_change_on_a_large_dataset_runs_in_a_worker(window: Any, qtbot: Any,
                                                              monkeypatch: Any) -> None:
-    from detview.gui import main_window
+    from detview.session.derived import MetricsProducer
 
-    monkeypatch.setattr(main_window, "_SYNC_METRICS_MAX_IMAGES", 2)  # 3 images: "large"
+    monkeypatch.setattr(MetricsProducer, "sync_max_images", 2)  # 3 images: "large"
     s = window.session
     started: list[str] = []
-    orig = window.run_task
-
-    def spy(fn: Any, label: str, *a: Any, **kw: Any) -> Any:
-        started.append(label)
-        return orig(fn, label, *a, **kw)
-
-    monkeypatch.setattr(window, "run_task", spy)
+    window.runner.subscribe(lambda ev: started.append(ev.task.slot)
+                            if ev.what == "started" else None)
     window.score_spin.setValue(0.25)
-    qtbot.waitUntil(lambda: s.params.score_threshold == 0.25, timeout=5000)
-    assert started == ["Re-computing metrics"]
+    qtbot.waitUntil(lambda: s.current.params.score_threshold == 0.25, timeout=5000)
+    assert "recompute:metrics" in started
     assert s.current.column("n_pred")[2] == 3

@@ -23,7 +23,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _edit_in_gui(w: Any, qtbot: Any) -> None:
-    from detview.gui.session import PRED_FP
+    from detview.session import PRED_FP
 
     s = w.session
     ds = s.dataset
@@ -59,8 +59,8 @@ def _edit_in_gui(w: Any, qtbot: Any) -> None:
     w.step_image(1)
     key(gt.view, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
     key(gt.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undone: not exported
-    st = s.undo_stack
-    assert (st.count(), st.index()) == (8, 7), [st.text(k) for k in range(st.count())]
+    st = s.history
+    assert (len(st), st.index) == (8, 7), [s.step_text(x) for x in st.steps]
 
 
 @pytest.mark.parametrize("fmt,images_mode", [("yolo", "none"), ("coco", "copy"),
@@ -69,13 +69,12 @@ def test_gui_export_equals_apply_byte_for_byte(qtbot: Any, tmp_path: Path, fmt: 
                                                images_mode: str) -> None:
     from detview.cli.main import main
     from detview.core.metrics import MetricParams
-    from detview.gui.loading import load
     from detview.gui.main_window import MainWindow
+    from detview.session import load
 
     spec = copy_demo(tmp_path / "demo")
     w = MainWindow()
     w.quiet = True
-    w.auto_coco = False
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -88,7 +87,7 @@ def test_gui_export_equals_apply_byte_for_byte(qtbot: Any, tmp_path: Path, fmt: 
     assert task is not None
     qtbot.waitUntil(lambda: task.done, timeout=30000)
     assert w.last_error == ""
-    assert w.session.undo_stack.isClean()
+    assert w.session.history.is_clean
     log = out / "corrections.jsonl"
     records = [json.loads(x) for x in log.read_text().splitlines()]
     assert records[0]["n_edits"] == 7

@@ -53,26 +53,25 @@ def in_modal(qtbot: Any, title: str, keys: Callable[[], None], seen: list[str]) 
 
 
 def open_demo(qtbot: Any) -> Any:
-    from detview.gui.loading import demo_paths
+    from detview.gui.app import demo_spec
     from detview.gui.main_window import MainWindow
 
     w = MainWindow()
-    w.auto_coco = False
     w.use_journal = False  # nothing written into resources/demo
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
     w.activateWindow()
     qtbot.waitUntil(w.isActiveWindow)
-    w.open_spec(demo_paths())  # what `detview demo` does
+    w.open_spec(demo_spec())  # what `detview demo` does
     qtbot.waitUntil(lambda: w.session is not None, timeout=30000)
-    qtbot.waitUntil(lambda: w._task is None, timeout=30000)
+    qtbot.waitUntil(lambda: not w.is_busy("load"), timeout=30000)
     assert QApplication.focusWidget() is w.table
     return w
 
 
 def test_keyboard_only_from_demo_to_export(qtbot: Any, tmp_path: Path) -> None:
-    from detview.gui.session import PRED_FP
+    from detview.session import PRED_FP
 
     w = open_demo(qtbot)
     s = w.session
@@ -131,12 +130,12 @@ def test_keyboard_only_from_demo_to_export(qtbot: Any, tmp_path: Path) -> None:
 
     # nudges: 1 px right, 10 px down, one undo step
     before = ds.gt.xyxy[ds.gt.rows_of([relabeled])[0]].copy()
-    n_steps = s.undo_stack.count()
+    n_steps = len(s.history)
     press(qtbot, Qt.Key.Key_Right)
     press(qtbot, Qt.Key.Key_Down, SHIFT)
     after = ds.gt.xyxy[ds.gt.rows_of([relabeled])[0]]
     np.testing.assert_allclose(after - before, [1, 10, 1, 10])
-    assert s.undo_stack.count() == n_steps + 1
+    assert len(s.history) == n_steps + 1
 
     # P selects a false positive, A accepts it as ground truth
     press(qtbot, Qt.Key.Key_P)
@@ -149,7 +148,7 @@ def test_keyboard_only_from_demo_to_export(qtbot: Any, tmp_path: Path) -> None:
     n_alive = int(ds.gt.alive.sum())
     press(qtbot, Qt.Key.Key_A)
     assert int(ds.gt.alive.sum()) == n_alive + 1
-    assert "Accept" in s.undo_stack.undoText()
+    assert "Accept" in w.actions_by_name["undo"].text()
 
     # the next image: deleted whole with Ctrl+Del
     press(qtbot, Qt.Key.Key_PageDown)
@@ -172,10 +171,10 @@ def test_keyboard_only_from_demo_to_export(qtbot: Any, tmp_path: Path) -> None:
     in_modal(qtbot, "Export dataset", fill_export, seen)
     press(qtbot, Qt.Key.Key_E, CTRL)
     assert seen == ["Export dataset"]
-    qtbot.waitUntil(lambda: (out / "corrections.jsonl").is_file() and w._task is None,
-                    timeout=30000)
+    qtbot.waitUntil(lambda: (out / "corrections.jsonl").is_file()
+                    and not w.is_busy("export"), timeout=30000)
     assert w.last_error == ""
-    assert s.undo_stack.isClean() and not w.isWindowModified()
+    assert s.history.is_clean and not w.isWindowModified()
 
     # the exported dataset (YOLO, as it came) has every correction
     labels = out / "labels"
@@ -219,7 +218,7 @@ def test_keys_typed_in_the_filter_stay_in_the_filter(qtbot: Any) -> None:
     press(qtbot, Qt.Key.Key_Tab)  # leaves the filter; no box cycling
     assert gt.selected == picked or gt.selected == []
     assert QApplication.focusWidget() is w.table
-    assert s.undo_stack.count() == 0
+    assert len(s.history) == 0
     press(qtbot, Qt.Key.Key_F, CTRL)
     press(qtbot, Qt.Key.Key_Escape)  # Esc too: back to the list, the filter kept
     assert QApplication.focusWidget() is w.table and w.filter_edit.text() == "0000000000"

@@ -128,7 +128,7 @@ def test_click_box_delete_undo_redo(window: Any, qtbot: Any) -> None:
     assert ds.gt.alive[gt_row(ds, 1)]
     key(qtbot, pane.view, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert not ds.gt.alive[gt_row(ds, 1)]
-    assert window.session.undo_stack.count() == 1
+    assert len(window.session.history) == 1
 
 
 def test_delete_and_restore_image(window: Any, qtbot: Any) -> None:
@@ -142,11 +142,11 @@ def test_delete_and_restore_image(window: Any, qtbot: Any) -> None:
     assert window.session.run_totals()[0]["images"] == 2
     key(qtbot, window.table, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
     assert not ds.images.deleted[0]  # restored (a second step)
-    assert window.session.undo_stack.count() == 2
+    assert len(window.session.history) == 2
     window.undo()
     window.undo()
     assert not ds.images.deleted[0]
-    assert window.session.undo_stack.index() == 0
+    assert window.session.history.index == 0
 
 
 def test_keyboard_nudges_merge(window: Any, qtbot: Any) -> None:
@@ -162,7 +162,7 @@ def test_keyboard_nudges_merge(window: Any, qtbot: Any) -> None:
     np.testing.assert_allclose(ds.gt.xyxy[gt_row(ds, 0)], before + [1, 10, 1, 10])
     key(qtbot, pane.view, Qt.Key.Key_Left)
     np.testing.assert_allclose(ds.gt.xyxy[gt_row(ds, 0)], before + [0, 10, 0, 10])
-    assert window.session.undo_stack.count() == 1  # consecutive nudges: one step
+    assert len(window.session.history) == 1  # consecutive nudges: one step
     window.undo()
     np.testing.assert_allclose(ds.gt.xyxy[gt_row(ds, 0)], before)
 
@@ -180,7 +180,7 @@ def test_relabel_with_picker(window: Any, qtbot: Any) -> None:
     assert ds.gt.cls[gt_row(ds, 1)] == 0
     window.undo()
     assert ds.gt.cls[gt_row(ds, 1)] == 2
-    assert "Relabel" in window.session.undo_stack.undoText()
+    assert "Relabel" in window.actions_by_name["undo"].text()
 
 
 def test_accept_prediction(window: Any, qtbot: Any) -> None:
@@ -192,7 +192,7 @@ def test_accept_prediction(window: Any, qtbot: Any) -> None:
     assert pred.selected == [101]
     key(qtbot, pred.view, Qt.Key.Key_A)
     assert len(ds.gt) == n + 1
-    edit = window.session.history()[-1]
+    edit = window.session.history.edits()[-1]
     assert isinstance(edit, AddBoxes)
     assert edit.sources == ("pred:model:101",)
     new = edit.box_ids[0]
@@ -215,9 +215,9 @@ def test_replace_with_prediction(window: Any, qtbot: Any) -> None:
     r = gt_row(ds, 3)
     assert ds.gt.cls[r] == 0
     np.testing.assert_allclose(ds.gt.xyxy[r], [6, 6, 41, 41])
-    edit = window.session.history()[-1]
+    edit = window.session.history.edits()[-1]
     assert isinstance(edit, Composite) and len(edit.edits) == 2
-    assert window.session.undo_stack.count() == 1
+    assert len(window.session.history) == 1
     assert window.session.current.column("fn")[2] == 0
     window.undo()
     assert ds.gt.cls[r] == 3
@@ -231,14 +231,14 @@ def test_mouse_move_and_resize(window: Any, qtbot: Any) -> None:
     b = ds.gt.xyxy[gt_row(ds, 0)]
     assert abs(b[0] - 20) < 1.5 and abs(b[1] - 15) < 1.5
     assert abs((b[2] - b[0]) - 40) < 1e-6  # size kept
-    assert window.session.undo_stack.count() == 1  # one step per drag
+    assert len(window.session.history) == 1  # one step per drag
     # resize from the bottom-right corner handle
     x2, y2 = b[2], b[3]
     drag(qtbot, pane, (x2, y2), (x2 + 10, y2 + 8))
     b2 = ds.gt.xyxy[gt_row(ds, 0)]
     assert abs(b2[2] - (x2 + 10)) < 1.5 and abs(b2[3] - (y2 + 8)) < 1.5
     assert abs(b2[0] - b[0]) < 1e-6
-    assert window.session.undo_stack.count() == 2
+    assert len(window.session.history) == 2
     window.undo()
     window.undo()
     np.testing.assert_allclose(ds.gt.xyxy[gt_row(ds, 0)], [10, 10, 50, 50])
@@ -254,7 +254,7 @@ def test_draw_duplicate_and_multiselect(window: Any, qtbot: Any) -> None:
     answer_picker("dog")
     drag(qtbot, pane, (60, 5), (90, 15))
     assert len(ds.gt) == n + 1
-    edit = window.session.history()[-1]
+    edit = window.session.history.edits()[-1]
     assert isinstance(edit, AddBoxes) and edit.sources == ("drawn",) and edit.cls == (1,)
     assert abs(edit.xyxy[0][0] - 60) < 1.5 and abs(edit.xyxy[0][3] - 15) < 1.5
     # Shift+click adds to the selection; Ctrl+D duplicates both
@@ -337,8 +337,17 @@ def test_undo_elsewhere_shows_that_image(window: Any, qtbot: Any) -> None:
 def test_history_panel_and_shortcut_help(window: Any, qtbot: Any) -> None:
     show_first_by_iou(window)
     window.session.delete_boxes([0])
-    assert window.undo_view.stack() is window.session.undo_stack
-    assert window.undo_view.model().rowCount() == 2  # <opened> + one edit
+    model = window.history_view.model()
+    assert model is window.qs.history_model
+    assert model.rowCount() == 2  # <opened> + one edit
+    assert model.index(1, 0).data() == "Delete 1 box"
+    assert window.history_view.currentIndex().row() == 1
+    # a click on <opened> goes back there (undo); on the edit, forward again (redo)
+    window.history_view.clicked.emit(model.index(0, 0))
+    assert window.session.history.index == 0 and window.session.dataset.gt.alive.all()
+    assert window.history_view.currentIndex().row() == 0
+    window.history_view.clicked.emit(model.index(1, 0))
+    assert window.session.history.index == 1
     window.show_shortcuts()
     table = window._shortcuts_dialog.table
     texts = {table.item(r, 1).text() for r in range(table.rowCount())}
@@ -363,7 +372,7 @@ def test_pan_and_zoom_are_linked(window: Any, qtbot: Any) -> None:
     drag(qtbot, gt, (115, 85), (100, 85))  # empty space: pans, no edit
     after = gt.vb.viewRange()
     assert after[0][0] > before[0][0] + 5
-    assert window.session.undo_stack.count() == 0
+    assert len(window.session.history) == 0
     np.testing.assert_allclose(pred.vb.viewRange()[0], after[0], atol=1e-6)
     gt.vb.scaleBy((0.5, 0.5))
     qtbot.wait(5)
@@ -390,7 +399,7 @@ def test_typing_in_the_filter_triggers_no_shortcut(window: Any, qtbot: Any) -> N
     key(qtbot, window.filter_edit, Qt.Key.Key_Backspace)
     key(qtbot, window.filter_edit, Qt.Key.Key_Delete)
     assert window.filter_edit.text() == "a d "
-    assert window.session.undo_stack.count() == 0
+    assert len(window.session.history) == 0
     assert ds.gt.alive.all() and not ds.images.reviewed.any()
     assert not window.viewer.gt_pane.draw_mode
 
@@ -405,7 +414,7 @@ def test_drag_moves_every_selected_box_in_one_step(window: Any, qtbot: Any) -> N
     b0, b1 = ds.gt.xyxy[gt_row(ds, 0)], ds.gt.xyxy[gt_row(ds, 1)]
     assert abs(b0[0] - 5) < 1.5 and abs(b0[1] - 15) < 1.5
     assert abs(b1[0] - 55) < 1.5 and abs(b1[3] - 85) < 1.5
-    assert window.session.undo_stack.count() == 1
+    assert len(window.session.history) == 1
     # a move past the border keeps the size and stops at the edge
     window.undo()
     pane.set_selected([0], emit=True)
@@ -422,5 +431,5 @@ def test_accepting_a_true_positive_adds_nothing(window: Any, qtbot: Any) -> None
     assert pred.selected == [100]
     n = len(ds.gt)
     key(qtbot, pred.view, Qt.Key.Key_A)
-    assert len(ds.gt) == n and window.session.undo_stack.count() == 0
+    assert len(ds.gt) == n and len(window.session.history) == 0
     assert "TP" in window.message_label.text()

@@ -1,4 +1,5 @@
-"""Work off the GUI thread: loading through detview.io, export, COCO evaluation."""
+"""Work off the GUI thread: loading, export, the analysis; the journal through the
+window."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detview.gui.loading import demo_paths, io_function
+from detview.gui.app import demo_spec
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "resources" / "demo"
 
 
 def test_export_writes_dataset_and_corrections(window: Any, qtbot: Any, tmp_path: Path) -> None:
-    if io_function("write_dataset") is None:
-        pytest.skip("detview.io.write_dataset is not there yet")
     s = window.session
     window.select_image(0)
     s.delete_boxes([1])
@@ -25,15 +24,14 @@ def test_export_writes_dataset_and_corrections(window: Any, qtbot: Any, tmp_path
     assert window.isWindowModified()
     out = tmp_path / "export"
     task = window.start_export(out, "coco")
-    with qtbot.waitSignal(task.finished, timeout=20000):
-        pass
-    assert not window.isWindowModified(), getattr(window, "last_error", "")
+    assert task is not None
+    qtbot.waitUntil(lambda: task.done, timeout=20000)
+    assert task.ok and not window.isWindowModified(), window.last_error
     obj = json.loads((out / "annotations.json").read_text())
     assert len(obj["images"]) == 2  # the deleted image is left out
     assert len(obj["annotations"]) == 3  # 5 boxes - 1 deleted - 1 on the deleted image
     log = (out / "corrections.jsonl").read_text().splitlines()
-    if io_function("write_corrections") is not None:
-        assert len(log) == 3  # header + 2 edits
+    assert len(log) == 3  # header + 2 edits
 
 
 @pytest.mark.skipif(not (DEMO / "images").is_dir(), reason="resources/demo is absent")
@@ -45,7 +43,7 @@ def test_open_demo_in_worker(qtbot: Any) -> None:
     w.use_journal = False  # nothing written into resources/
     qtbot.addWidget(w)
     with qtbot.waitSignal(w.sessionChanged, timeout=60000):
-        w.open_spec(demo_paths())
+        w.open_spec(demo_spec())
     ds = w.session.dataset
     assert ds.n_images >= 10 and ds.runs
     assert w.model.rowCount() == ds.n_images
@@ -53,25 +51,24 @@ def test_open_demo_in_worker(qtbot: Any) -> None:
     # the image is decoded off the GUI thread and arrives in the viewer
     qtbot.waitUntil(lambda: w.viewer.gt_pane.image_item.image is not None
                     and w.viewer.gt_pane.image_item.image.ndim == 3, timeout=10000)
-    # COCO summary in a worker
-    if w.summary.coco_button.isVisible() or io_function("load_dataset"):
-        w.compute_coco()
-        qtbot.waitUntil(lambda: w.summary.coco.rowCount() == 12, timeout=60000)
-        ap = float(w.summary.coco.item(0, 1).text())
-        assert 0.0 < ap <= 1.0
-        assert "IoU" in w.summary.coco.item(0, 1).toolTip()
+    # the COCO numbers, computed by the session in a worker, in the analysis dock
+    qtbot.waitUntil(w.analysis.is_idle, timeout=60000)
+    ap = w.analysis.coco_values()["AP"]
+    assert 0.0 < ap <= 1.0
+    r, c = w.analysis.stat_cell("AP")
+    assert "IoU" in w.analysis.coco.item(r, c).toolTip()
 
 
 def test_load_error_is_a_message_not_a_traceback(qtbot: Any, tmp_path: Path) -> None:
-    from detview.gui.loading import OpenSpec
     from detview.gui.main_window import MainWindow
+    from detview.io.spec import DatasetSpec
 
     w = MainWindow()
     w.quiet = True
     qtbot.addWidget(w)
     bad = tmp_path / "gt.json"
     bad.write_text("{ not json", encoding="utf-8")
-    w.open_spec(OpenSpec(images=tmp_path, gt=bad))
+    w.open_spec(DatasetSpec.make(images=tmp_path, gt=bad))
     qtbot.waitUntil(lambda: bool(getattr(w, "last_error", "")), timeout=20000)
     assert "gt.json" in w.last_error
     assert "Traceback" not in w.last_error
@@ -80,23 +77,22 @@ def test_load_error_is_a_message_not_a_traceback(qtbot: Any, tmp_path: Path) -> 
 
 def _loaded(root: Path) -> Any:
     from detview.core.metrics import MetricParams
-    from detview.gui.loading import Loaded, OpenSpec
-    from detview.gui.session import build_metrics
+    from detview.io.spec import DatasetSpec
+    from detview.session import Loaded
+    from detview.session.derived import build_metrics
     from tests.gui.conftest import make_dataset
 
     ds = make_dataset(root / "images")
     p = MetricParams()
-    return Loaded(ds, root / "images", build_metrics(ds, p), p, name="fx",
-                  spec=OpenSpec(images=root / "images", gt=root / "gt.json"))
+    return Loaded(ds, DatasetSpec.make(images=root / "images", gt=root / "gt.json"),
+                  build_metrics(ds, p), p)
 
 
 def test_journal_restores_edits_after_a_crash(qtbot: Any, tmp_path: Path) -> None:
-    pytest.importorskip("detview.io.journal")
     from detview.gui.main_window import MainWindow
 
     w = MainWindow()
     w.quiet = True
-    w.auto_coco = False
     qtbot.addWidget(w)
     w.open_loaded(_loaded(tmp_path))
     assert w.session.journal is not None
@@ -108,11 +104,10 @@ def test_journal_restores_edits_after_a_crash(qtbot: Any, tmp_path: Path) -> Non
     s.set_reviewed([2], True)
     w.undo()  # reviewed -> redo list
     w.undo()  # the three nudges, one step
-    assert s.undo_stack.count() == 3 and s.undo_stack.index() == 1
+    assert len(s.history) == 3 and s.history.index == 1
     # "crash": a new window opens the same files, the old one never closed
     w2 = MainWindow()
     w2.quiet = True
-    w2.auto_coco = False
     qtbot.addWidget(w2)
     w2.open_loaded(_loaded(tmp_path))
     s2 = w2.session
@@ -120,12 +115,12 @@ def test_journal_restores_edits_after_a_crash(qtbot: Any, tmp_path: Path) -> Non
     assert not ds.gt.alive[ds.gt.rows_of([1])[0]]
     np.testing.assert_allclose(ds.gt.xyxy[ds.gt.rows_of([0])[0]], [10, 10, 50, 50])
     assert not ds.images.reviewed[2]
-    assert s2.undo_stack.index() == 1 and s2.undo_stack.canRedo()
-    assert s2.undo_stack.count() == 3  # the merged nudges are one step again
+    assert s2.history.index == 1 and s2.history.can_redo
+    assert len(s2.history) == 3  # the merged nudges are one step again
     assert w2.isWindowModified()
-    s2.undo_stack.redo()  # the three nudges at once
+    s2.redo()  # the three nudges at once
     assert ds.gt.xyxy[ds.gt.rows_of([0])[0]][0] == 13
-    s2.undo_stack.redo()
+    s2.redo()
     assert ds.images.reviewed[2]
     assert ds.gt.xyxy[ds.gt.rows_of([0])[0]][0] == 13
     # closing (edits discarded on purpose) archives the journal: nothing to restore
@@ -133,18 +128,6 @@ def test_journal_restores_edits_after_a_crash(qtbot: Any, tmp_path: Path) -> Non
     w.close()
     w3 = MainWindow()
     w3.quiet = True
-    w3.auto_coco = False
     qtbot.addWidget(w3)
     w3.open_loaded(_loaded(tmp_path))
-    assert w3.session.undo_stack.count() == 0
-
-
-def test_coco_numbers_are_marked_outdated_after_an_edit(window: Any, qtbot: Any) -> None:
-    pytest.importorskip("detview.core.cocoeval")
-    window.compute_coco(sync=True)
-    assert window.summary.coco.rowCount() == 12
-    assert "outdated" not in window.summary.coco_title.text()
-    window.session.delete_boxes([0])
-    assert "outdated" in window.summary.coco_title.text()
-    window.undo()
-    assert "outdated" not in window.summary.coco_title.text()
+    assert len(w3.session.history) == 0
