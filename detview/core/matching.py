@@ -7,9 +7,10 @@ the order of the predictions, the tie rule, what is kept of the pairs):
 
 1. :func:`overlap_pairs` lists (prediction, box) pairs of the same *group* (an image,
    or an image and class) whose boxes can overlap, in chunks of at most ``budget``
-   pairs. Inside large groups the boxes are bucketed by width and sorted by left edge,
-   so a prediction is paired only with boxes in its x-range: no dense IoU matrix is
-   ever built, and one image with a million boxes costs what its overlaps cost.
+   pairs. Inside large groups the boxes are bucketed by size and laid out in rows of a
+   grid sorted by left edge, so a prediction is paired only with boxes near it: no
+   dense IoU matrix is ever built, and one image with a million boxes costs what its
+   overlaps cost.
 2. :func:`~detview.core.geometry.box_iou` (pycocotools' ``bbIou`` arithmetic) scores
    them.
 3. :class:`Greedy` matches: predictions in *steps* (their rank), each takes the
@@ -59,7 +60,7 @@ TP, FP, IGNORED = 1, 0, -1
 
 #: pairs per chunk (about 150 bytes of temporaries each)
 PAIR_BUDGET = 1 << 20
-#: a group is pruned by x-range when it has more boxes than this ...
+#: a group is cut into a grid when it has more boxes than this ...
 _PRUNE_MIN_BOXES = 48
 #: ... and more candidate pairs than this
 _PRUNE_MIN_PAIRS = 1 << 14
@@ -75,8 +76,9 @@ def _box_ranges(
 
     Returns ``perm, r_det, r_start, r_count`` with ranges sorted by prediction: the
     candidates of prediction ``r_det[i]`` include ``perm[r_start[i] : r_start[i] +
-    r_count[i]]``. Without ``prune`` every same-key box is a candidate; with it only
-    boxes that can overlap (positive width and height, x-extents that intersect).
+    r_count[i]]``. Without ``prune`` every same-key box is a candidate; with it, boxes of
+    zero width or height are dropped and inside large groups only the boxes of nearby
+    grid cells are listed (:func:`_grid_ranges`).
     """
     n_d = d_key.shape[0]
     g_order = np.argsort(g_key, kind="stable")  # file order inside a group
@@ -451,6 +453,8 @@ class ImageMatch:
     def ious(self) -> np.ndarray:
         """float64[P, G]: the class-aware IoU matrix (-1 across classes), computed on
         demand (dense: for the boxes of one image as the viewer shows them)."""
+        if not self.boxes:
+            raise ValueError("this ImageMatch was built without its boxes")
         pxy, pcl, gxy, gcl, gcr = self.boxes
         m = iou_matrix(pxy, gxy, gcr)
         return np.where(pcl[:, None] == gcl[None, :], m, -1.0)
