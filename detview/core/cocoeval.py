@@ -836,9 +836,11 @@ class COCOEvaluator:
         return rows_of_images(self._img_off, images)
 
     def _match_all(self) -> None:
-        """Match every image, in chunks of images to bound temporary memory."""
+        """Match every image, in chunks of images to bound temporary memory. Flags are
+        written in group order and put in evaluation order once at the end."""
         n_img = self.gt.n_images
         cum = self._img_off
+        tpb, igb = np.zeros_like(self._tpb), np.zeros_like(self._igb)
         lo = 0
         while lo < n_img:
             hi = int(np.searchsorted(cum, cum[lo] + _DET_CHUNK, "right")) - 1
@@ -848,8 +850,10 @@ class COCOEvaluator:
             cls = g.cls[grows]
             ok = g.alive[grows] & (cls >= 0) & (cls < self.n_classes)
             grows = grows[ok & self.image_mask[g.image[grows]]]
-            self._match_rows(np.arange(cum[lo], cum[hi]), grows)
+            drows = np.arange(cum[lo], cum[hi])
+            tpb[drows], igb[drows] = self._match_flags(drows, grows)
             lo = hi
+        self._tpb, self._igb = _take_rows(tpb, self._ev_order), _take_rows(igb, self._ev_order)
 
     def _match_rows(
         self, drows: np.ndarray, grows: np.ndarray
@@ -857,6 +861,15 @@ class COCOEvaluator:
         """Match detections ``drows`` (group order) to ``grows``; store the flags.
 
         Returns the evaluation positions and their previous tp/ig bits and activity."""
+        ev = self._ev_pos[drows]
+        old = (self._tpb[ev].copy(), self._igb[ev].copy(), self._active[ev].copy())
+        self._tpb[ev], self._igb[ev] = self._match_flags(drows, grows)
+        self._active[ev] = self.image_mask[self._d_img[drows]]
+        return ev, old[0], old[1], old[2]
+
+    def _match_flags(self, drows: np.ndarray, grows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Packed tp and ignore flags of detections ``drows`` (group order) matched to
+        ground-truth rows ``grows`` (zero for detections of excluded images)."""
         g, d = self.gt, self.dets
         k = self.n_classes
         dmask = self.image_mask[self._d_img[drows]]
@@ -874,16 +887,11 @@ class COCOEvaluator:
             g.image[grows] * k + g.cls[grows], xyxy, g_area, g.iscrowd[grows], self.params,
             d_boxarea=d_boxarea, g_boxarea=g_boxarea,
         )  # fmt: skip
-        ev = self._ev_pos[drows]
-        old = (self._tpb[ev].copy(), self._igb[ev].copy(), self._active[ev].copy())
         new_tp = np.zeros((drows.shape[0], self._tpb.shape[1]), dtype=np.uint8)
         new_ig = np.zeros_like(new_tp)
         new_tp[dmask] = self._pack(rec.tp)
         new_ig[dmask] = self._pack(rec.ignore)
-        self._tpb[ev] = new_tp
-        self._igb[ev] = new_ig
-        self._active[ev] = dmask
-        return ev, old[0], old[1], old[2]
+        return new_tp, new_ig
 
     def _gt_contrib(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class, ignore bits over area ranges) of counted ground-truth rows."""
@@ -933,16 +941,17 @@ class COCOEvaluator:
         return {int(c): moved[c] for c in np.flatnonzero(moved.any(1)).tolist()}
 
     # ------------------------------------------------------------------ accumulation
-    def _class_flags(self, c: int, lo: int = 0, hi: int | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """tp [n, AT], non-ignored [n, AT] (both counting only active detections) and
-        rank of class ``c``'s detections ``lo:hi`` in evaluation order."""
-        s = int(self._k_off[c])
-        e = int(self._k_off[c + 1]) if hi is None else s + hi
-        sl = slice(s + lo, e)
-        act = self._active[sl][:, None]
-        tp = self._unpack(self._tpb[sl]) & act
-        ni = ~self._unpack(self._igb[sl]) & act
+    def _class_flags(self, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """tp [A*T, n], non-ignored [A*T, n] (both counting only active detections) and
+        rank of class ``c``'s detections in evaluation order."""
+        sl = slice(int(self._k_off[c]), int(self._k_off[c + 1]))
+        at = self._n_a * self._n_t
+        act = self._active[sl][None, :]
+        tp = np.unpackbits(self._tpb[sl].T, axis=0, count=at, bitorder="little").view(bool)
+        tp &= act
+        ni = np.unpackbits(self._igb[sl].T, axis=0, count=at, bitorder="little").view(bool)
+        np.logical_not(ni, out=ni)
+        ni &= act
         return tp, ni, self._d_rank[self._ev_order[sl]]
 
     def _accumulate_class(self, c: int) -> None:
@@ -963,9 +972,11 @@ class COCOEvaluator:
         index: _ClassIndex | None = None
         r_n = self._rec.shape[0]
         for m in reversed(range(self._n_m)):  # the last (densest) first: it sizes the blocks
-            sel = (rank < p.max_dets[m])[:, None]
-            tp_m = np.ascontiguousarray((tp & sel).T)  # [A*T, n]
-            ni_m = np.ascontiguousarray((ni & sel).T)
+            if m == self._n_m - 1:  # detections were cut at the last max_dets
+                tp_m, ni_m = tp, ni  # [A*T, n]
+            else:
+                sel = (rank < p.max_dets[m])[None, :]
+                tp_m, ni_m = tp & sel, ni & sel
             if valid.size:
                 cmin_col = np.repeat(np.stack([cmins[a] for a in valid.tolist()]), n_t, axis=0)
                 rows = (valid[:, None] * n_t + np.arange(n_t)[None, :]).reshape(-1)
@@ -1238,6 +1249,14 @@ class COCOEvaluator:
             class_precision=prec,
             class_scores=tuple(self._scores),
         )
+
+
+def _take_rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[idx]`` for a 2-D byte array, each row moved as one item (twice as fast)."""
+    w = a.shape[1]
+    if w == 0 or a.shape[0] == 0:
+        return a[idx]
+    return np.ascontiguousarray(a).view(f"V{w}").ravel()[idx].view(np.uint8).reshape(-1, w)
 
 
 def _segmented_suffix_max(v: np.ndarray, seg: np.ndarray) -> np.ndarray:
