@@ -275,3 +275,39 @@ def test_check_screenshot_tells_a_render_from_a_blank(tmp_path, qapp, capsys):
     Image.open(shot).convert("RGB").save(jpeg)
     assert any("not PNG" in p for p in check.problems(jpeg)[0])
     assert check.main([str(blank)]) == 1 and check.main([str(shot)]) == 0
+
+
+@pytest.mark.timeout(600)
+def test_a_wheel_install_opens_the_demo_without_the_source_tree(tmp_path):
+    """``pip install detview`` (not editable) carries the demo dataset and the icons:
+    ``detview demo`` finds them under the environment's ``share/detview/resources``."""
+    import sysconfig
+
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(wheels), str(REPO)], capture_output=True, text=True,
+                           cwd=tmp_path)  # build isolation: the setuptools pyproject asks for
+    if build.returncode != 0 and "No matching distribution found for setuptools" in build.stderr:
+        pytest.skip("no package index to fetch setuptools from")
+    assert build.returncode == 0, build.stderr
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
+    py = env_dir / "bin" / "python"
+    inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install",
+                           "--no-deps", "-q", *map(str, wheels.glob("*.whl"))],
+                          capture_output=True, text=True)
+    assert inst.returncode == 0, inst.stderr
+    demo = env_dir / "share" / "detview" / "resources" / "demo"
+    assert (demo / "ATTRIBUTION.md").is_file() and len(list((demo / "images").glob("*.jpg"))) \
+        == len(list((REPO / "resources" / "demo" / "images").glob("*.jpg")))
+    # the installed package, run from elsewhere, with this environment's libraries after it
+    code = ("import sys; sys.path.append(sys.argv[1]); import detview.gui.app as a; "
+            "print(a.__file__); print(a.resources_dir()); print(a.demo_spec().images)")
+    out = subprocess.run([str(py), "-c", code, sysconfig.get_paths()["purelib"]],
+                         capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stderr
+    file, res, images = out.stdout.splitlines()
+    assert Path(file).is_relative_to(env_dir)  # not this checkout
+    assert Path(res) == demo.parent
+    assert Path(images).is_relative_to(demo)

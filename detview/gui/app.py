@@ -44,12 +44,22 @@ def error_text(exc: object) -> str:
     return str(exc)
 
 
+def resources_dir() -> Path:
+    """The demo dataset and icons: ``resources/`` of a source checkout (or editable
+    install, or the PyInstaller bundle, which keeps the same layout), else where a wheel
+    put it (``<prefix>/share/detview/resources``, pyproject's data-files)."""
+    for root in (REPO / "resources", Path(sys.prefix) / "share" / "detview" / "resources"):
+        if (root / "demo" / "data.yaml").is_file():
+            return root
+    return REPO / "resources"
+
+
 def demo_spec() -> DatasetSpec:
     """What ``detview demo`` opens: ``resources/demo`` (images, YOLO labels and
     data.yaml, every prediction file in ``predictions/``)."""
     from detview.io.spec import resolve_folder
 
-    root = REPO / "resources" / "demo"
+    root = resources_dir() / "demo"
     if not root.is_dir():
         raise FileNotFoundError(root)
     images, gt, fmt = resolve_folder(root)
@@ -109,7 +119,7 @@ def _app():  # type: ignore[no-untyped-def]
         app.setStyle("Fusion")
         from PySide6.QtGui import QIcon  # the window icon, and the desktop entry's name
 
-        icons = Path(__file__).resolve().parents[2] / "resources" / "icons"
+        icons = resources_dir() / "icons"
         app.setWindowIcon(QIcon(str(icons / "detview.svg")))
         app.setDesktopFileName("detview")  # packaging/detview.desktop (Wayland's icon)
     import pyqtgraph as pg
