@@ -10,11 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from detview.core.metrics import MetricParams
 from detview.io.errors import InputError
-from detview.session import Session, image_table
 
 from .common import add_dataset_options, load_from_args
 from .where import add_where_option, apply_where, warn_bad_images
@@ -50,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def sort_table(df, column: str, ascending: bool | None):  # type: ignore[no-untyped-def]
+    import numpy as np
+
     if column not in df.columns:
         raise InputError("(command line)", "--sort",
                          f"unknown column {column!r}; choose from {', '.join(df.columns)}")
@@ -69,6 +67,9 @@ def sort_table(df, column: str, ascending: bool | None):  # type: ignore[no-unty
 
 
 def run(args: argparse.Namespace) -> int:
+    from detview.core.metrics import MetricParams
+    from detview.session import Session, image_table
+
     for name in ("score_threshold", "iou_threshold"):
         v = getattr(args, name)
         if not 0.0 <= v <= 1.0:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from detview.core.dataset import Dataset
-from detview.core.edits import Edit
 from detview.io.errors import InputError
 from detview.io.spec import DatasetSpec, load_spec
 
 from .common import add_dataset_options, log, spec_from_args
+
+if TYPE_CHECKING:
+    from detview.core.dataset import Dataset
+    from detview.core.edits import Edit
 
 CORRECTIONS_NAME = "corrections.jsonl"
 
