@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .lazy import LazyExtras, copy_extras, copy_rows
+
 __all__ = ["Boxes", "Classes", "Images"]
 
 
@@ -106,7 +108,7 @@ class Images:
             self.deleted.copy(),
             self.reviewed.copy(),
             list(self.tags),
-            [dict(e) for e in self.extras],
+            copy_rows(self.extras),
         )
 
 
@@ -177,7 +179,7 @@ class Boxes:
             area=area,
             alive=np.ones(n, dtype=bool),
             offsets=offsets,
-            extras=dict(extras or {}),
+            extras=extras if isinstance(extras, LazyExtras) else dict(extras or {}),
         )
 
     @staticmethod
@@ -246,7 +248,11 @@ class Boxes:
         offsets = np.zeros_like(self.offsets)
         np.cumsum(np.bincount(image, minlength=self.n_images), out=offsets[1:])
         ids = self.box_id[mask]
-        extras = {int(b): self.extras[int(b)] for b in ids.tolist() if int(b) in self.extras}
+        extras: Any
+        if isinstance(self.extras, LazyExtras):  # not read for a selection
+            extras = self.extras.restrict(ids.tolist())
+        else:
+            extras = {int(b): self.extras[int(b)] for b in ids.tolist() if int(b) in self.extras}
         return Boxes(
             box_id=ids,
             image=image,
@@ -268,7 +274,7 @@ class Boxes:
             self,
             **{c: getattr(self, c).copy() for c in _BOX_COLUMNS},
             offsets=self.offsets.copy(),
-            extras={k: dict(v) for k, v in self.extras.items()},
+            extras=copy_extras(self.extras),
         )
 
     # ------------------------------------------------------------------ mutation

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from detview.core.dataset import Dataset
+from detview.core.progress import phase
 from detview.core.tables import Boxes, Classes, Images
 
 from . import formats
@@ -392,10 +393,26 @@ def _resolve(pd: PredData, ds: Dataset, pred_class_map: Any, *,
     if pd.extras:
         pos = {int(r): j for j, r in enumerate(rows.tolist())}
         extras = {pos[r]: e for r, e in pd.extras.items() if r in pos}
+    # box ids: positions among the kept rows (file order); rows put in image order here,
+    # each column gathered once (Boxes.build finds them sorted)
+    order = image_order(img[rows], len(images))
+    rows = rows[order]
     boxes = Boxes.build(len(images), img[rows], cls_idx[rows], xyxy[rows], pd.score[rows],
-                        box_id=np.arange(rows.shape[0], dtype=np.int64), extras=extras)
+                        box_id=order, extras=extras)
     desc = f"{rows.shape[0]} of {n} predictions ({pd.format}); images by {how_img}; {how_cls}"
     return boxes, problems.items, desc, choice
+
+
+def image_order(image: np.ndarray, n_images: int) -> np.ndarray:
+    """The stable sort order of image indices (``np.argsort(kind="stable")``) by
+    16-bit radix passes: linear time, ~4x faster than a merge sort on millions."""
+    image = np.asarray(image, dtype=np.int64)
+    if image.shape[0] == 0 or n_images >= 1 << 32:
+        return np.argsort(image, kind="stable")
+    order = np.argsort((image & 0xFFFF).astype(np.uint16), kind="stable")
+    if n_images > 1 << 16:
+        order = order[np.argsort((image >> 16).astype(np.uint16)[order], kind="stable")]
+    return order
 
 
 # ------------------------------------------------------------------ loss csv
@@ -562,6 +579,7 @@ def _load_dataset(
                 gt = lay.gt
                 images = lay.images or images
     if gt is not None:
+        phase(progress, "load GT")
         res = read_gt(Path(gt), images, gt_format, class_names=class_names, clip=clip,
                       options=options, logger=logger, progress=progress)
         ds = res.dataset
@@ -589,7 +607,8 @@ def _load_dataset(
     used: set[str] = set()
     for k, (name, path) in enumerate(preds):
         path = Path(path)
-        pd = read_preds(path, pred_format, options=options, logger=logger)
+        phase(progress, "load preds" if len(preds) == 1 else f"load {name or path.stem}")
+        pd = read_preds(path, pred_format, options=options, logger=logger, progress=progress)
         if len(ds.classes) == 0 and gt is None:
             # no ground truth: the prediction file's vocabulary (or ids) is the vocabulary
             ds = _adopt_vocab(ds, pd)
