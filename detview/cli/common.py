@@ -43,7 +43,8 @@ def load_from_args(args: argparse.Namespace, quiet: bool = False,
     """
     quiet = quiet or bool(getattr(args, "quiet", False))
     spec = spec_from_args(args, quiet)
-    result = load_spec(spec, logger=log, progress=progress)
+    result = load_spec(spec, logger=log, progress=progress,
+                       cache=not getattr(args, "no_cache", False))
     if not quiet:
         for p in result.problems:
             print(f"detview: warning: {p}", file=sys.stderr)

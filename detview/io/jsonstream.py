@@ -62,13 +62,14 @@ class Field:
 
 
 # ------------------------------------------------------------------ file pieces
-def array_pieces(path: Path, chunk: int = CHUNK) -> Iterator[tuple[bytes, int, int]]:
+def array_pieces(path: Path, chunk: int | None = None) -> Iterator[tuple[bytes, int, int]]:
     """The records of the JSON array in ``path`` as pieces ``b'{...},{...}'``, with
     the offset of each piece's end and the file size (for progress).
 
     Raises :class:`ValueError` when the file is not one array of objects (then the
     caller reads it the usual way and reports what is wrong). An empty array gives
-    nothing."""
+    nothing. ``chunk``: bytes per read (default :data:`CHUNK`)."""
+    chunk = chunk or CHUNK
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(min(chunk, size))
