@@ -87,7 +87,7 @@ class LazyExtras(MutableMapping[int, Extras]):
         else:
             raise KeyError(k)
 
-    def pop(self, k: int, default: Any = _MISSING) -> Any:  # type: ignore[override]
+    def pop(self, k: int, default: Any = _MISSING) -> Any:
         """As ``dict.pop``; a key that was never set here is removed without reading the
         source (its value is then the default): edits remove boxes they added."""
         if k in self._over:

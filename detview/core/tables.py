@@ -11,7 +11,7 @@ Formats convert to and from this at the io edge.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -136,7 +136,7 @@ class Boxes:
     area: np.ndarray
     alive: np.ndarray
     offsets: np.ndarray
-    extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+    extras: MutableMapping[int, dict[str, Any]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ build
     @staticmethod
@@ -149,7 +149,7 @@ class Boxes:
         iscrowd: Any = None,
         area: Any = None,
         box_id: Any = None,
-        extras: dict[int, dict[str, Any]] | None = None,
+        extras: MutableMapping[int, dict[str, Any]] | None = None,
     ) -> Boxes:
         """Make a table from unsorted columns; rows are stably sorted by image."""
         image = _i64(image)

@@ -131,7 +131,7 @@ def cacheable(spec: Any, min_bytes: int = MIN_BYTES) -> bool:
 
 def _stamp(spec: Any, folders: list[Path]) -> dict[str, Any]:
     files = {str(f): fingerprint(f).to_json() for f in _input_files(spec)}
-    dirs = {}
+    dirs: dict[str, int | None] = {}
     for d in folders:
         try:
             dirs[str(d)] = os.stat(d).st_mtime_ns
@@ -144,7 +144,7 @@ def _stamp(spec: Any, folders: list[Path]) -> dict[str, Any]:
 def _crc(a: np.ndarray) -> int:
     if a.size == 0:
         return 0
-    return zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"))
+    return zlib.crc32(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
 
 
 class _Writer:

@@ -531,11 +531,11 @@ def read_gt_stream(path: Path, *, clip: bool = False, progress: Progress = None
     unset = dec["unset"]
     imgs = []
     for r in recs:
-        d = {"id": r.id, "file_name": r.file_name}
-        if r.width is not unset:
-            d["width"] = r.width
-        if r.height is not unset:
-            d["height"] = r.height
+        d = {}
+        for k in _IMG_CORE:  # the keys the file has, in the dict parser's view
+            v = getattr(r, k)
+            if v is not unset:
+                d[k] = v
         imgs.append(d)
     del recs
     images = _parse_images(imgs, source, problems)
