@@ -102,6 +102,15 @@ def _run(args: argparse.Namespace, bar: Any) -> int:
     elif run_name not in ds.runs:
         raise InputError("(command line)", "--run",
                          f"no run {run_name!r}; runs: {', '.join(ds.runs) or 'none'}")
+    if spec.logs and not quiet:  # shown by the GUI; here only checked, one line each
+        from detview.session.training import read_logs
+
+        logs, problems = read_logs(spec.logs)
+        for lg in logs:
+            print(f"detview: training log {lg.path}: {lg.format}, {len(lg.tags())} metrics",
+                  file=sys.stderr)
+        for text in problems:
+            print(f"detview: warning: {text}", file=sys.stderr)
     params = MetricParams(args.score_threshold, args.iou_threshold)
     phase(bar, "match")
     session = Session(ds, spec=spec, params=params, metrics=build_metrics(ds, params, bar))

@@ -3,6 +3,8 @@
     detview open --images DIR --gt PATH --pred PATH [--pred NAME=PATH ...] [--loss PATH]
     detview open DIR                    (layout auto-detected)
     detview demo                        (the bundled demo dataset)
+    ... --log PATH                      (training logs: the Graphs view; repeatable)
+    ... --runs [--store PATH]           (the Runs window over the experiment store)
     ... --screenshot out.png            (render offscreen, save, exit)
 
 ``detview open`` takes every dataset option ``detview eval`` takes (``--names``,
@@ -71,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="render the window offscreen to this PNG and exit")
         q.add_argument("--score", type=float, default=0.5, help="score threshold (0.5)")
         q.add_argument("--iou", type=float, default=0.5, help="IoU threshold (0.5)")
+        q.add_argument("--store", type=Path, metavar="PATH",
+                       help="the experiment store the Runs window shows (default: "
+                            "$DETVIEW_STORE, else runs.sqlite in the user data directory)")
+        q.add_argument("--runs", action="store_true", help="open the Runs window too")
     return p
 
 
@@ -168,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .main_window import MainWindow
 
     window = MainWindow()
+    window.store_path = args.store
     if screenshot is not None:
         from detview.session import load
 
@@ -194,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     if spec is not None:
         window.open_spec(spec, params)
+    if args.runs:
+        window.show_runs_window()
     return int(app.exec())
 
 

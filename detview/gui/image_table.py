@@ -68,9 +68,26 @@ ANALYSIS_COLUMNS = [
     Column("err_bkg", "Bkg", ERROR_HELP["Bkg"] + _AFTER_THR, ".0f"),
     Column("err_miss", "Miss", ERROR_HELP["Miss"] + _AFTER_THR, ".0f"),
 ]
+_DELTA = " Run B minus run A (the runs chosen under Compare); empty until computed."
+#: two runs compared (session.training.pair): shown only then (compare_strip)
+DIFF_TABLE_COLUMNS = [
+    Column("d_mean_iou", "ΔIoU", "Change of the image's mean IoU from A to B: negative = "
+           "worse in B." + _DELTA, "+.3f"),
+    Column("d_ap", "ΔAP", "Change of the image's COCO AP from A to B: negative = worse in "
+           "B." + _DELTA, "+.3f"),
+    Column("d_tp", "ΔTP", "Change of true positives from A to B: negative = B finds fewer "
+           "objects." + _DELTA, "+.0f"),
+    Column("d_fp", "ΔFP", "Change of false positives from A to B: positive = worse in B."
+           + _DELTA, "+.0f"),
+    Column("d_fn", "ΔFN", "Change of missed boxes from A to B: positive = worse in B."
+           + _DELTA, "+.0f"),
+    Column("d_label_quality", "ΔLQ", "Change of the image's label-quality score from A to "
+           "B." + _DELTA, "+.3f"),
+]
+_DIFF_WORSE_WHEN_UP = {"d_fp", "d_fn"}
 #: columns whose first click sorts descending (the most trouble first)
 WORST_FIRST_DESCENDING = {"fp", "fn", "loss", "n_pred", "err_cls", "err_loc", "err_both",
-                          "err_dupe", "err_bkg", "err_miss"}
+                          "err_dupe", "err_bkg", "err_miss", *_DIFF_WORSE_WHEN_UP}
 
 
 class ImageTableModel(QAbstractTableModel):
@@ -83,7 +100,9 @@ class ImageTableModel(QAbstractTableModel):
         extra = list(session.dataset.meta.get("image_values", {}))
         self.columns = list(BASE_COLUMNS) + [
             Column(k, k, f"Per-image value '{k}' loaded from the side file", ".4g") for k in extra
-        ] + [STATUS_COLUMN] + (list(ANALYSIS_COLUMNS) if session.run_names else [])
+        ] + [STATUS_COLUMN] + (list(ANALYSIS_COLUMNS) if session.run_names else []) + (
+            [Column(c.key, c.title, c.tip, c.fmt) for c in DIFF_TABLE_COLUMNS]
+            if len(session.run_names) >= 2 else [])
         #: optional ``(column key, image) -> tooltip text`` (e.g. the class confusions)
         self.cell_tip: Any = None
         n = session.dataset.n_images
@@ -127,6 +146,8 @@ class ImageTableModel(QAbstractTableModel):
             v = self.value(col.key, i)
             if col.fmt == "d":
                 return str(int(v))
+            if v == 0 and col.key.startswith("d_"):
+                return "0"
             return "" if np.isnan(v) else format(float(v), col.fmt)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             if col.fmt != "s":
@@ -139,6 +160,11 @@ class ImageTableModel(QAbstractTableModel):
                 return QBrush(QColor(200, 40, 40))
             if col.key == "fp" and self.value("fp", i) > 0:
                 return QBrush(QColor(200, 110, 0))
+            if col.key.startswith("d_"):
+                v = self.value(col.key, i)
+                if v != 0 and not np.isnan(v):
+                    worse = (v > 0) == (col.key in _DIFF_WORSE_WHEN_UP)
+                    return QBrush(QColor(200, 40, 40) if worse else QColor(30, 130, 60))
             return None
         if role == Qt.ItemDataRole.FontRole and images.deleted[i] and col.key == "file_name":
             f = QFont()
@@ -294,7 +320,8 @@ class ImageTableModel(QAbstractTableModel):
         if name == "metrics":
             self._on_metrics_reset()
         else:
-            self.refresh_columns()
+            sorted_by = self.columns[self.sort_key[0]].key if self.sort_key else ""
+            self.refresh_columns(resort=name == "diff" and sorted_by.startswith("d_"))
 
     def _on_metrics_reset(self) -> None:
         self._apply_order()

@@ -35,13 +35,14 @@ from .files import FilesMixin
 from .image_list import ImageListPane
 from .session import QtSession
 from .shortcuts import SHORTCUTS
+from .training_wiring import TrainingMixin
 from .viewer import SideBySideViewer
 from .workers import ImageLoader, qt_runner
 
 __all__ = ["MainWindow"]
 
 
-class MainWindow(EditingMixin, FilesMixin, QMainWindow):
+class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
     """detview's window. ``set_session`` shows a session; ``open_spec`` loads one."""
 
     sessionChanged = Signal()  # noqa: N815
@@ -133,6 +134,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(200)
         self._summary_timer.timeout.connect(self._update_summary)
+        self._build_training()  # the Compare dock, Training and Runs windows
 
     def _dock(self, title: str, name: str, widget: Any) -> QDockWidget:
         d = QDockWidget(title, self)
@@ -164,6 +166,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             "select_all": self.select_all_boxes, "delete_image": self.toggle_image_deleted,
             "reviewed": self.toggle_reviewed, "tags": self.edit_tags,
             "undo": self.undo, "redo": self.redo, "help": self.show_shortcuts,
+            **self.training_handlers(),
         }
         for s in SHORTCUTS:
             a = QAction(s.text, self)
@@ -183,13 +186,14 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
                 self.viewer.addAction(a)
         A = self.actions_by_name  # noqa: N806
         menus = (
-            ("&File", ["open", "open_folder", "export", None, "quit"]),
+            ("&File", ["open", "open_folder", "open_log", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
                        "select_all", "accept", "replace"]),
             ("&Image", ["delete_image", "reviewed", "tags", None, "next_image", "prev_image",
                         "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
+                       "graphs", "runs_window", "next_checkpoint", "prev_checkpoint", None,
                        "docks"]),
             ("&Help", ["help"]),
         )
@@ -202,7 +206,8 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
                     self.open_folder_action = m.addAction("Open folder (auto-detect)…")
                     self.open_folder_action.triggered.connect(self.open_folder_dialog)
                 elif n == "docks":
-                    for d in (self.analysis_dock, self.summary_dock, self.history_dock):
+                    for d in (self.analysis_dock, self.summary_dock, self.history_dock,
+                              self.compare):
                         m.addAction(d.toggleViewAction())
                 else:
                     m.addAction(A[n])
@@ -277,7 +282,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
     def _update_enabled(self) -> None:
         s = self.session
         for name, a in self.actions_by_name.items():
-            if name not in ("open", "quit", "help"):
+            if name not in ("open", "quit", "help", "runs_window"):
                 a.setEnabled(s is not None)
         if s is not None:
             h = s.history
