@@ -117,3 +117,14 @@ def test_the_bar_follows_the_callbacks():
     quiet = type("A", (), {"quiet": True})()
     assert progress_from_args(quiet, stream) is None
     assert progress_from_args(args, io.StringIO()) is None  # not a terminal
+
+
+def test_export_draws_load_and_write_phases(dataset, tmp_path):
+    gt, _ = dataset
+    rc, _out, term = run_on_pty(["export", "--gt", str(gt), "--out", str(tmp_path / "out")],
+                                REPO)
+    assert rc == 0, term
+    assert "load GT" in term and "write" in term and "\r" in term
+    rc, _out, term = run_on_pty(["export", "--gt", str(gt), "--out", str(tmp_path / "out2"),
+                                 "--quiet"], REPO)
+    assert rc == 0 and term.strip() == "", term
