@@ -49,16 +49,25 @@ XL = 118_287
 
 LOAD_PROBE = """\
 import json, sys
+import numpy as np
 from detview.io.spec import DatasetSpec, load_spec
 spec = DatasetSpec.make(gt=sys.argv[1], preds=[(None, sys.argv[2])])
 ds = load_spec(spec).dataset
-cols = 0
-for b in [ds.gt, *ds.runs.values()]:
-    for c in ("box_id", "image", "cls", "xyxy", "score", "iscrowd", "area", "alive",
-              "offsets", "wh"):
-        a = getattr(b, c, None)
-        cols += a.nbytes if a is not None else 0
-cols += sum(getattr(ds.images, c).nbytes for c in ("ids", "widths", "heights"))
+seen = set()
+def arrays(x):  # every numpy array the dataset holds (columns, COCO originals, ...)
+    if isinstance(x, np.ndarray):
+        if id(x) not in seen:
+            seen.add(id(x))
+            yield x
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from arrays(v)
+    elif isinstance(x, (list, tuple)):
+        pass
+    elif hasattr(x, "__dict__"):
+        yield from arrays(vars(x))
+cols = sum(a.nbytes for a in arrays({"gt": ds.gt, "runs": ds.runs, "images": ds.images,
+                                      "meta": ds.meta}))
 rss = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in open("/proc/self/status")
        if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
 print(json.dumps({"columns": cols, "rss": rss, "boxes": len(ds.gt),
@@ -207,7 +216,8 @@ def main() -> None:
                                      f"{rss.get('RssAnon', 0) / 2**20:.0f}, file-backed "
                                      f"{rss.get('RssFile', 0) / 2**20:.0f})")
                         if tool == "open" and "error" not in r:
-                            extra = f"list shown {fmt(r, 't_list')}"
+                            extra = (f"loaded {fmt(r, 't_loaded')}, list shown "
+                                     f"{fmt(r, 't_list')}, analysis {fmt(r, 't_analysis')}")
                         line = [f"{n:,}", label, tool, when, fmt(r, "wall_s"), fmt(r, "cpu_s"),
                                 fmt(r, "peak_mib", "MiB"), extra or r.get("error", "")]
                         rows.append(line)
