@@ -11,8 +11,9 @@ after the other, each in its own process:
   reopen; ``list`` is when the ranked image list is shown with its first image drawn
   (the app's ``DETVIEW_TIMING`` hook), ``total`` when the analysis panel is done and
   the PNG written;
-* ``load``: :func:`detview.io.spec.load_spec` alone in a process, with the resident
-  memory after loading against the bytes of the columns it holds.
+* ``load``: :func:`detview.io.spec.load_spec` alone in a process (first: parse and
+  write the cache; reopen: map it), with the resident memory after loading against the
+  bytes of every array the dataset holds.
 
 and reports per process the wall time, CPU time (user + system) and peak resident
 memory (the kernel's accounting of that child). ``--before DIR`` runs the same
@@ -193,16 +194,12 @@ def main() -> None:
             for label, src in variants:
                 env = env_for(src)
                 for tool in tools:
-                    passes = ["first", "reopen"] if tool in ("coco-eval", "open") else ["-"]
-                    if label == "before" or tool == "load":
+                    passes = ["first", "reopen"]
+                    if label == "before":
                         passes = passes[:1]
                     for k, when in enumerate(passes):
                         if k == 0:
-                            clear_cache(gt)
-                        if tool == "load" and label == "after":
-                            run_child(commands("load", gt, dets, Path(scratch)), env,
-                                      a.timeout)  # write the cache, then measure a map
-                            when = "from cache"
+                            clear_cache(gt)  # first: parse the files (and write the cache)
                         r = run_child(commands(tool, gt, dets, Path(scratch), src is None), env,
                                       a.timeout)
                         extra = ""
