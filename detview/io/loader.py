@@ -541,10 +541,27 @@ def load_dataset(
 
         class_names = parse_names_file(read_bytes(Path(class_names)), str(class_names))
     with _gc_paused(), np.errstate(all="ignore"):
-        return _load_dataset(images, gt, preds, loss, gt_format=gt_format,
-                             pred_format=pred_format, class_names=class_names,
-                             pred_class_map=pred_class_map, clip=clip, options=options,
-                             logger=logger, progress=progress)
+        result = _load_dataset(images, gt, preds, loss, gt_format=gt_format,
+                               pred_format=pred_format, class_names=class_names,
+                               pred_class_map=pred_class_map, clip=clip, options=options,
+                               logger=logger, progress=progress)
+    release_free_memory()
+    return result
+
+
+def release_free_memory() -> None:
+    """Give the heap pages that parsing freed back to the system (glibc keeps them
+    otherwise: ~200 MB after a 50,000-image COCO load, resident for nothing)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to do
+        pass
 
 
 def _load_dataset(
