@@ -177,7 +177,7 @@ class _Reader:
             raise CacheMiss(f"{path.name}: dtype or shape differ from the manifest")
         if _crc(a) != info.get("crc"):
             raise CacheMiss(f"{path.name}: checksum mismatch (corrupt)")
-        return a
+        return np.asarray(a)  # a plain array on the map (np.memmap slows every slice)
 
 
 def _strings(w: _Writer, name: str, values: list[str]) -> None:

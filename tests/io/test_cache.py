@@ -75,7 +75,7 @@ def test_reopen_maps_the_columns_and_gives_the_same_dataset(tmp_path):
     assert (folder / "manifest.json").is_file() and folder.parent.name == ".detview"
     second = load(spec, log)
     assert any("from the cache" in m for m in log)
-    assert isinstance(second.dataset.runs["model"].xyxy, np.memmap)
+    assert isinstance(second.dataset.runs["model"].xyxy.base, np.memmap)  # mapped, not read
     assert not second.dataset.gt.extras.loaded  # extras still in the json
     assert_same(first, fresh)
     assert_same(second, fresh)
