@@ -110,6 +110,9 @@ class ImageTableModel(QAbstractTableModel):
         self._row_of = np.arange(n, dtype=np.int64)
         self.sort_key: tuple[int, Qt.SortOrder] | None = None
         self.filter_text = ""
+        #: set_mask: an extra row filter (a query, a plot's drill-down) and a ranking
+        self.mask: np.ndarray | None = None
+        self.rank: np.ndarray | None = None
         qs.imagesChanged.connect(self._on_images_changed)
         qs.settingsChanged.connect(self._on_metrics_reset)
         qs.derivedChanged.connect(self._on_derived)
@@ -218,9 +221,9 @@ class ImageTableModel(QAbstractTableModel):
     def _visible_mask(self) -> np.ndarray:
         n = self.session.dataset.n_images
         text = self.filter_text.strip().lower()
+        mask = np.ones(n, dtype=bool) if self.mask is None else self.mask.copy()
         if not text:
-            return np.ones(n, dtype=bool)
-        mask = np.ones(n, dtype=bool)
+            return mask
         for word in text.split():
             if word.startswith("class:"):
                 mask &= self.class_mask(word[len("class:"):])
@@ -265,6 +268,8 @@ class ImageTableModel(QAbstractTableModel):
         old_persistent = self.persistentIndexList()
         old_images = [int(self.order[p.row()]) if p.isValid() else -1 for p in old_persistent]
         idx = np.flatnonzero(self._visible_mask())
+        if self.sort_key is None and self.rank is not None:  # most first, stable
+            idx = idx[np.argsort(-self.rank[idx], kind="stable")]
         if self.sort_key is not None:
             column, order = self.sort_key
             vals = self._sort_values(self.columns[column].key)[idx]
@@ -292,6 +297,17 @@ class ImageTableModel(QAbstractTableModel):
             new.append(self.index(r, p.column()) if r >= 0 else QModelIndex())
         self.changePersistentIndexList(old_persistent, new)
         self.layoutChanged.emit()
+
+    def set_mask(self, mask: np.ndarray | None, rank: np.ndarray | None = None) -> None:
+        """Show only the images where ``mask`` (bool per image) is set, AND-ed with the
+        text filter (None: all). ``rank`` (a number per image) orders the rows, highest
+        first, until a header sort is chosen; giving one clears that sort."""
+        n = self.session.dataset.n_images
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool).reshape(n)
+        self.rank = None if rank is None else np.asarray(rank, dtype=np.float64).reshape(n)
+        if self.rank is not None:
+            self.sort_key = None
+        self._apply_order()
 
     def set_filter(self, text: str) -> None:
         if text == self.filter_text:

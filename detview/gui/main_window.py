@@ -33,6 +33,7 @@ from .dialogs import ShortcutsDialog, SummaryPanel
 from .editing import EditingMixin
 from .files import FilesMixin
 from .image_list import ImageListPane
+from .panels import install_panels
 from .session import QtSession
 from .shortcuts import SHORTCUTS
 from .training_wiring import TrainingMixin
@@ -69,6 +70,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         self.loader.failed.connect(self._on_image_failed)
         self._build_widgets()
         self._build_actions()
+        self.panels = install_panels(self)  # plots → images, query bar, objects, health
         self._update_title()
         self.resize(1600, 1000)
 
@@ -87,6 +89,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         self.viewer.gt_pane.moveFinished.connect(self._on_move_finished)
         self.viewer.gt_pane.drawFinished.connect(self._on_draw_finished)
         self.viewer.gt_pane.drawCancelled.connect(lambda: self.flash("Drawing cancelled", 2000))
+        self.viewer.message.connect(lambda text: self.flash(text, 4000))
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.images)
         self.splitter.addWidget(self.viewer)
@@ -168,6 +171,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
             "undo": self.undo, "redo": self.redo, "help": self.show_shortcuts,
             **self.training_handlers(),
         }
+        handlers.update(self.viewer.shortcut_handlers())
         for s in SHORTCUTS:
             a = QAction(s.text, self)
             a.setShortcuts([QKeySequence(k) for k in s.keys])
@@ -179,22 +183,24 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         # nudges: only while an image pane has the focus
         for key, dx, dy in (("Left", -1, 0), ("Right", 1, 0), ("Up", 0, -1), ("Down", 0, 1)):
             for mod, f in (("", 1), ("Shift+", 10)):
-                a = QAction(f"Nudge {key.lower()} {f} px", self.viewer)
+                a = QAction(f"Nudge {key.lower()} {f} px", self.viewer.splitter)
                 a.setShortcut(QKeySequence(mod + key))
                 a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 a.triggered.connect(lambda _c=False, x=dx * f, y=dy * f: self.nudge(x, y))
-                self.viewer.addAction(a)
+                self.viewer.splitter.addAction(a)  # the panes, not the viewer's bar
         A = self.actions_by_name  # noqa: N806
         menus = (
             ("&File", ["open", "open_folder", "open_log", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
-                       "select_all", "accept", "replace"]),
+                       "select_all", "accept", "replace", "lq_apply"]),
             ("&Image", ["delete_image", "reviewed", "tags", None, "next_image", "prev_image",
                         "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
                        "graphs", "runs_window", "next_checkpoint", "prev_checkpoint", None,
-                       "docks"]),
+                       "overlay", "three_panes", "classes", "brighter", "darker",
+                       "more_contrast", "less_contrast", "reset_image", "lq_hints", "lq_next",
+                       "lq_prev", None, "docks"]),
             ("&Help", ["help"]),
         )
         for title, names in menus:
@@ -232,6 +238,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         self.toolbar.set_runs(session.run_names, session.run)
         self.toolbar.set_params(session.params)
         self.analysis.set_session(qs)
+        self.viewer.set_session(qs)
         self._update_title()
         self._update_summary()
         self._on_history_changed()
@@ -251,6 +258,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         if qs is None:
             return
         self.analysis.set_session(None)
+        self.viewer.set_session(None)
         self.history_view.setModel(None)
         self.images.set_session(None)
         self.qs = None
@@ -436,9 +444,9 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         self.flash("Select a box first (Tab, P or click); F fits the whole image", 3000)
 
     def toggle_labels(self) -> None:
-        for pane in (self.viewer.gt_pane, self.viewer.pred_pane):
-            pane.boxes.show_labels = not pane.boxes.show_labels
-            pane.boxes.update()
+        on = not self.viewer.gt_pane.boxes.show_labels
+        for layer in self.viewer.layers.values():
+            layer.boxes.set_show_labels(on)
 
     def _on_images_changed(self, touched: frozenset[int]) -> None:
         if self._follow_edits and self.current_image not in touched and touched:
