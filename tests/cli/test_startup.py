@@ -32,7 +32,7 @@ def _loaded(*argv: str) -> tuple[set[str], str]:
 
 
 @pytest.mark.parametrize("argv", [("coco-eval", "--help"), ("eval", "--help"), ("--help",),
-                                  ("export", "--help")])
+                                  ("export", "--help"), ("runs", "--help"), ("logs", "--help")])
 def test_help_imports_no_numerical_library(argv):
     loaded, text = _loaded(*argv)
     assert loaded == set(), loaded

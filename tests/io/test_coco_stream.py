@@ -256,3 +256,23 @@ def test_gt_copy_keeps_its_own_edits_of_lazy_extras(tmp_path):
     assert 5 not in other.gt.extras and other.gt.extras[1000] == {"note": "added"}
     original = copy.deepcopy(small_coco()["annotations"][0]["segmentation"])
     assert ds.gt.extras[7]["segmentation"] == original
+
+
+def test_loading_stops_when_the_progress_callback_says_so(tmp_path):
+    from detview.io.errors import Cancelled
+
+    p = tmp_path / "gt.json"
+    p.write_text(json.dumps(small_coco()))
+    preds = [{"image_id": 10, "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.5}] * 50
+    (tmp_path / "p.json").write_text(json.dumps(preds))
+    seen: list[tuple[int, int]] = []
+
+    def stop(done: int, total: int) -> bool:
+        seen.append((done, total))
+        return False
+
+    with pytest.raises(Cancelled):
+        read_gt(p, None, "coco", progress=stop)
+    with pytest.raises(Cancelled):
+        read_preds(tmp_path / "p.json", "coco", progress=stop)
+    assert seen and all(0 <= d <= t for d, t in seen)

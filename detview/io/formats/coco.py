@@ -501,6 +501,14 @@ def lazy_gt_extras(src: CocoSource, n_images: int) -> tuple[LazyRows, LazyExtras
     return (LazyRows(n_images, lambda: src.read()[0]), LazyExtras(lambda: src.read()[1]))
 
 
+def _go_on(progress: Progress, done: int, total: int) -> None:
+    """Report progress; :class:`~detview.io.errors.Cancelled` when the caller says stop."""
+    if not report(progress, done, total):
+        from ..errors import Cancelled
+
+        raise Cancelled("cancelled")
+
+
 def read_gt_stream(path: Path, *, clip: bool = False, progress: Progress = None
                    ) -> GtResult | None:
     """A COCO instances file through the typed decoders, extras left in the file; None
@@ -515,7 +523,7 @@ def read_gt_stream(path: Path, *, clip: bool = False, progress: Progress = None
     data = read_bytes(path)
     if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
-    report(progress, len(data) // 4, len(data))
+    _go_on(progress, len(data) // 4, len(data))
     try:
         top = dec["top"].decode(data)
     except dec["errors"]:
@@ -547,7 +555,7 @@ def read_gt_stream(path: Path, *, clip: bool = False, progress: Progress = None
         anns = dec["anns"].decode(top["annotations"])
     except dec["errors"]:
         return None
-    report(progress, len(data) // 2, len(data))
+    _go_on(progress, len(data) // 2, len(data))
     n = len(anns)
     try:
         ids = np.fromiter(map(attrgetter("id"), anns), np.int64, n)
@@ -617,10 +625,7 @@ def read_results_stream(path: Path, progress: Progress = None) -> PredData | Non
                 np.fromiter(map(attrgetter("score"), recs), np.float64, m),
             ))
             del recs
-            if not report(progress, pos, size):
-                from ..errors import Cancelled
-
-                raise Cancelled("cancelled")
+            _go_on(progress, pos, size)
     except (ValueError, OverflowError):  # not one array of objects; an id beyond int64
         return None
     if not parts:
