@@ -53,11 +53,11 @@ from .jsonstream import Fingerprint, fingerprint
 
 __all__ = ["CACHE_VERSION", "MIN_BYTES", "cache_dir_for", "load_cached", "save_cache"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the source box sizes (wh) cached
 #: inputs smaller than this (bytes, all files together) are not cached
 MIN_BYTES = 32 << 20
 
-_BOX_COLS = ("box_id", "image", "cls", "xyxy", "score", "iscrowd", "area", "offsets")
+_BOX_COLS = ("box_id", "image", "cls", "xyxy", "score", "iscrowd", "area", "offsets", "wh")
 _COCO_ARRAYS = ("orig_box_id", "orig_xywh", "orig_xyxy", "ann_order")
 
 
@@ -213,7 +213,8 @@ def _get_boxes(r: _Reader, name: str, n_images: int, n_classes: int) -> Boxes:
     off = cols["offsets"]
     ok = (off.shape == (n_images + 1,) and off[0] == 0 and off[-1] == n
           and all(cols[c].shape[:1] == (n,) for c in _BOX_COLS if c != "offsets")
-          and cols["xyxy"].shape == (n, 4) and not (np.diff(off) < 0).any())
+          and cols["xyxy"].shape == (n, 4) and cols["wh"].shape == (n, 2)
+          and not (np.diff(off) < 0).any())
     if ok and n:
         img, cls = cols["image"], cols["cls"]
         ok = bool(img.min() >= 0 and img.max() < n_images and cls.min() >= 0

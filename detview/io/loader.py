@@ -398,7 +398,8 @@ def _resolve(pd: PredData, ds: Dataset, pred_class_map: Any, *,
     order = image_order(img[rows], len(images))
     rows = rows[order]
     boxes = Boxes.build(len(images), img[rows], cls_idx[rows], xyxy[rows], pd.score[rows],
-                        box_id=order, extras=extras)
+                        box_id=order, extras=extras,
+                        wh=None if pd.wh is None else pd.wh[rows])
     desc = f"{rows.shape[0]} of {n} predictions ({pd.format}); images by {how_img}; {how_cls}"
     return boxes, problems.items, desc, choice
 

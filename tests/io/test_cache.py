@@ -18,7 +18,8 @@ from detview.io.formats.coco import coco_gt_to_obj
 from detview.io.spec import DatasetSpec, load_spec
 from tests.io.test_coco import small_coco
 
-BOX_COLUMNS = ("box_id", "image", "cls", "xyxy", "score", "iscrowd", "area", "alive", "offsets")
+BOX_COLUMNS = ("box_id", "image", "cls", "xyxy", "score", "iscrowd", "area", "alive", "offsets",
+               "wh")
 
 
 def make_dataset(root: Path, n_preds: int = 50) -> DatasetSpec:

@@ -408,7 +408,7 @@ def _build_gt(source: str, images: Images, classes: Classes, problems: Problems,
     meta_coco["orig_xyxy"] = xyxy2[src]
     meta_coco["ann_order"] = box_id[keep]
     gt = Boxes.build(len(images), img[keep], cls[keep], xyxy2[keep], None, crowd[keep],
-                     area[keep], box_id[keep])
+                     area[keep], box_id[keep], wh=bbox[keep, 2:])
     gt.box_id_kept = box_id[keep]  # type: ignore[attr-defined]
     return gt, meta_coco, kept
 
@@ -641,11 +641,10 @@ def read_results_stream(path: Path, progress: Progress = None) -> PredData | Non
     else:
         image_ids = np.concatenate([p[0] for p in parts])
     del parts
-    xyxy = np.empty_like(bbox)
-    xyxy[:, :2] = bbox[:, :2]
-    xyxy[:, 2:] = bbox[:, :2] + bbox[:, 2:]
-    return PredData(source=str(path), format="coco", xyxy=xyxy, score=score,
-                    image_ids=image_ids, image_names=names, cls_ids=cat)
+    wh = bbox[:, 2:].copy()
+    bbox[:, 2:] += bbox[:, :2]  # xyxy in place: x + w, as pycocotools forms it
+    return PredData(source=str(path), format="coco", xyxy=bbox, score=score,
+                    image_ids=image_ids, image_names=names, cls_ids=cat, wh=wh)
 
 
 def parse_coco_results(obj: Any, source: str) -> PredData:
@@ -782,6 +781,7 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
         format="coco",
         xyxy=xyxy,
         score=score,
+        wh=bbox[:, 2:].copy(),
         image_ids=None if str_images else img.astype(np.int64),
         image_names=[str(v) for v in img.tolist()] if str_images else None,
         cls_ids=cat.astype(np.int64),
