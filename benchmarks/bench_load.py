@@ -1,117 +1,230 @@
-"""Loading speed: detview.io.load_dataset vs pycocotools COCO() + loadRes.
+"""Benchmark: loading, as users run it: whole processes, first open and reopen.
 
-Generates a seeded COCO-val-sized ground truth (5,000 images, ~36,000 boxes, 80
-sparse category ids) and ~500,000 predictions as json files in a temp folder, then
-times, in the same run, best of ``--repeat``:
+For each size (5,000 and 50,000 images; ``--xl`` adds 118,287 = COCO train2017) it
+writes a seeded COCO-style data set (:mod:`cocogen`: ground truth with polygon
+segmentations and crowd regions, ~7 boxes and ~56 detections per image), then runs one
+after the other, each in its own process:
 
-* detview: ``load_dataset(None, gt, [(None, preds)])`` (parse, validate, match
-  images and classes, build the columnar tables);
-* pycocotools: ``COCO(gt)`` + ``coco.loadRes(preds)`` (json.load included in both).
+* ``detview coco-eval --gt GT --pred DETS --json``: first run (no column cache: the
+  files are parsed and the cache written), then again (the cache is mapped);
+* ``detview open --gt GT --pred DETS --screenshot PNG``: the desktop app, first open and
+  reopen; ``list`` is when the ranked image list is shown with its first image drawn
+  (the app's ``DETVIEW_TIMING`` hook), ``total`` when the analysis panel is done and
+  the PNG written;
+* ``load``: :func:`detview.io.spec.load_spec` alone in a process (first: parse and
+  write the cache; reopen: map it), with the resident memory after loading against the
+  bytes of every array the dataset holds.
 
-Usage: ``.venv/bin/python benchmarks/bench_load.py [--images 5000] [--preds 500000]``
+and reports per process the wall time, CPU time (user + system) and peak resident
+memory (the kernel's accounting of that child). ``--before DIR`` runs the same
+commands with the detview package of another checkout (e.g. a worktree of the commit
+before this work) in the same run, for before/after figures.
+
+Usage::
+
+    python benchmarks/bench_load.py [--xl] [--sizes 5000,50000] [--dir DIR]
+        [--tools coco-eval,open,load] [--before DIR] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from cocogen import write_coco  # noqa: E402
+
+XL = 118_287
+
+LOAD_PROBE = """\
+import json, sys
 import numpy as np
-
-COCO_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
-            25, 27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49,
-            50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74,
-            75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90]
-
-
-def generate(folder: Path, n_images: int, n_preds: int, seed: int = 0) -> tuple[Path, Path]:
-    rng = np.random.default_rng(seed)
-    w = rng.integers(320, 641, n_images)
-    h = rng.integers(240, 481, n_images)
-    ids = np.sort(rng.choice(600_000, n_images, replace=False)) + 1
-    images = [{"id": int(i), "file_name": f"{int(i):012d}.jpg", "width": int(a), "height": int(b),
-               "license": 1} for i, a, b in zip(ids, w, h, strict=True)]
-    per = rng.poisson(7.3, n_images)
-    img = np.repeat(np.arange(n_images), per)
-    n = img.shape[0]
-    bw = rng.uniform(0.02, 0.5, n) * w[img] + 1
-    bh = rng.uniform(0.02, 0.5, n) * h[img] + 1
-    x = rng.uniform(0, 1, n) * (w[img] - bw)
-    y = rng.uniform(0, 1, n) * (h[img] - bh)
-    cats = rng.choice(COCO_IDS, n)
-    anns = [{"id": k + 1, "image_id": int(ids[i]), "category_id": int(c),
-             "bbox": [round(float(a), 2), round(float(b), 2), round(float(c2), 2),
-                      round(float(d), 2)],
-             "area": round(float(c2 * d), 2), "iscrowd": 0, "segmentation": []}
-            for k, (i, c, a, b, c2, d) in enumerate(zip(img, cats, x, y, bw, bh, strict=True))]
-    gt = {"info": {"description": "bench"}, "licenses": [{"id": 1, "name": "x"}],
-          "images": images, "annotations": anns,
-          "categories": [{"id": c, "name": f"class{c}", "supercategory": "s"} for c in COCO_IDS]}
-    pimg = rng.integers(0, n_images, n_preds)
-    pw = rng.uniform(2, 200, n_preds)
-    ph = rng.uniform(2, 200, n_preds)
-    px = rng.uniform(0, 1, n_preds) * np.maximum(w[pimg] - pw, 1)
-    py = rng.uniform(0, 1, n_preds) * np.maximum(h[pimg] - ph, 1)
-    pc = rng.choice(COCO_IDS, n_preds)
-    ps = rng.uniform(0.001, 1, n_preds)
-    preds = [{"image_id": int(ids[i]), "category_id": int(c),
-              "bbox": [round(float(a), 3), round(float(b), 3), round(float(c2), 3),
-                       round(float(d), 3)], "score": round(float(s), 5)}
-             for i, c, a, b, c2, d, s in zip(pimg, pc, px, py, pw, ph, ps, strict=True)]
-    gp, pp = folder / "instances_bench.json", folder / "bench_preds.json"
-    gp.write_text(json.dumps(gt))
-    pp.write_text(json.dumps(preds))
-    return gp, pp
+from detview.io.spec import DatasetSpec, load_spec
+spec = DatasetSpec.make(gt=sys.argv[1], preds=[(None, sys.argv[2])])
+ds = load_spec(spec).dataset
+seen = set()
+def arrays(x):  # every numpy array the dataset holds (columns, COCO originals, ...)
+    if isinstance(x, np.ndarray):
+        if id(x) not in seen:
+            seen.add(id(x))
+            yield x
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from arrays(v)
+    elif isinstance(x, (list, tuple)):
+        pass
+    elif hasattr(x, "__dict__"):
+        yield from arrays(vars(x))
+cols = sum(a.nbytes for a in arrays({"gt": ds.gt, "runs": ds.runs, "images": ds.images,
+                                      "meta": ds.meta}))
+rss = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in open("/proc/self/status")
+       if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
+print(json.dumps({"columns": cols, "rss": rss, "boxes": len(ds.gt),
+                  "preds": sum(len(r) for r in ds.runs.values()), "images": len(ds.images)}))
+"""
 
 
-def time_detview(gt: Path, preds: Path) -> tuple[float, int, int]:
-    from detview.io import load_dataset
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    load = f", load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return (f"{cpu}, {os.cpu_count()} logical CPUs{mem}{load}; Python "
+            f"{platform.python_version()}")
 
-    t = time.perf_counter()
-    r = load_dataset(None, gt, [(None, preds)])
-    dt = time.perf_counter() - t
-    return dt, len(r.dataset.gt), len(r.dataset.runs[preds.stem])
+
+def run_child(cmd: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """One process: wall, CPU (user + system) and peak RSS of that child alone; the
+    ``detview: timing:`` lines of its stderr as seconds since it started."""
+    t_wall = time.time()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        # not in the repository: "" on sys.path would import its detview for --before
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=tempfile.gettempdir(),
+                                env=env)
+        ru = None
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                ru = usage
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if ru is None:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    res: dict[str, Any] = {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
+                           "peak_mib": ru.ru_maxrss / 1024, "stdout": stdout}
+    for line in stderr.splitlines():
+        if line.startswith("detview: timing: "):
+            event, stamp = line.split()[2:4]
+            res[f"t_{event}"] = float(stamp) - t_wall
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        tail = " | ".join(stderr.strip().splitlines()[-3:])
+        res["error"] = f"exit {code}: {tail}"
+    return res
 
 
-def time_pycocotools(gt: Path, preds: Path) -> tuple[float, int, int]:
-    from pycocotools.coco import COCO
+def clear_cache(gt: Path) -> None:
+    for d in (gt.parent / ".detview").glob("cache-*"):
+        shutil.rmtree(d, ignore_errors=True)
 
-    t = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(str(gt))
-        dt_ = coco.loadRes(str(preds))
-    dt = time.perf_counter() - t
-    return dt, len(coco.anns), len(dt_.anns)
+
+def commands(tool: str, gt: Path, dets: Path, scratch: Path, quiet: bool = True) -> list[str]:
+    py = sys.executable
+    if tool == "coco-eval":
+        return [py, "-m", "detview", "coco-eval", "--gt", str(gt), "--pred", str(dets),
+                "--json", *(["--quiet"] if quiet else [])]
+    if tool == "open":
+        return [py, "-m", "detview", "open", "--gt", str(gt), "--pred", str(dets),
+                "--screenshot", str(scratch / "shot.png")]
+    if tool == "load":
+        return [py, "-c", LOAD_PROBE, str(gt), str(dets)]
+    raise ValueError(tool)
+
+
+def env_for(src: Path | None) -> dict[str, str]:
+    env = {**os.environ, "DETVIEW_TIMING": "1", "QT_QPA_PLATFORM": "offscreen"}
+    env["PYTHONPATH"] = str(src or REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def fmt(r: dict[str, Any], key: str, unit: str = "s") -> str:
+    if "error" in r:
+        return "error"
+    v = r.get(key)
+    if v is None:
+        return "-"
+    return f"{v:.0f} MiB" if unit == "MiB" else f"{v:.2f} s"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=5000)
-    ap.add_argument("--preds", type=int, default=500_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sizes", default="5000,50000")
+    ap.add_argument("--xl", action="store_true", help=f"add {XL:,} images (COCO train size)")
+    ap.add_argument("--tools", default="coco-eval,open,load")
+    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "detview-bench")
+    ap.add_argument("--before", type=Path, help="another checkout's root, run in the same run")
+    ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--markdown", action="store_true")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        gt, preds = generate(Path(d), a.images, a.preds, a.seed)
-        print(f"generated {a.images} images, GT and {a.preds} predictions in "
-              f"{time.perf_counter() - t0:.1f} s ({gt.stat().st_size / 1e6:.1f} MB + "
-              f"{preds.stat().st_size / 1e6:.1f} MB json)")
-        best_d = best_p = float("inf")
-        for _ in range(a.repeat):
-            td, ngt, npred = time_detview(gt, preds)
-            tp, ngt2, npred2 = time_pycocotools(gt, preds)
-            best_d, best_p = min(best_d, td), min(best_p, tp)
-        assert ngt == ngt2 and npred == npred2, (ngt, ngt2, npred, npred2)
-        print(f"boxes: {ngt} ground truth, {npred} predictions")
-        print(f"detview load_dataset        : {best_d:7.3f} s")
-        print(f"pycocotools COCO + loadRes  : {best_p:7.3f} s")
-        print(f"ratio pycocotools / detview : {best_p / best_d:7.2f}x")
+    sizes = [int(s) for s in a.sizes.split(",") if s] + ([XL] if a.xl else [])
+    tools = [t for t in a.tools.split(",") if t]
+    variants: list[tuple[str, Path | None]] = [("after", None)]
+    if a.before is not None:
+        variants.insert(0, ("before", a.before.resolve()))
+    print(f"machine: {machine()}")
+    rows: list[list[str]] = []
+    for n in sizes:
+        gt, dets = write_coco(a.dir, n, 0)
+        print(f"\n{n:,} images: {gt.stat().st_size / 2**20:.0f} MiB ground truth, "
+              f"{dets.stat().st_size / 2**20:.0f} MiB detections", flush=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            for label, src in variants:
+                env = env_for(src)
+                for tool in tools:
+                    passes = ["first", "reopen"]
+                    if label == "before":
+                        passes = passes[:1]
+                    for k, when in enumerate(passes):
+                        if k == 0:
+                            clear_cache(gt)  # first: parse the files (and write the cache)
+                        r = run_child(commands(tool, gt, dets, Path(scratch), src is None), env,
+                                      a.timeout)
+                        extra = ""
+                        if tool == "load" and "error" not in r:
+                            info = json.loads(r["stdout"].strip().splitlines()[-1])
+                            cols = info["columns"] / 2**20
+                            rss = info["rss"]
+                            extra = (f"columns {cols:.0f} MiB, RSS after load "
+                                     f"{rss['VmRSS'] / 2**20:.0f} MiB "
+                                     f"({rss['VmRSS'] / 2**20 / cols:.2f}x; anonymous "
+                                     f"{rss.get('RssAnon', 0) / 2**20:.0f}, file-backed "
+                                     f"{rss.get('RssFile', 0) / 2**20:.0f})")
+                        if tool == "open" and "error" not in r:
+                            extra = (f"loaded {fmt(r, 't_loaded')}, list shown "
+                                     f"{fmt(r, 't_list')}, analysis {fmt(r, 't_analysis')}")
+                        line = [f"{n:,}", label, tool, when, fmt(r, "wall_s"), fmt(r, "cpu_s"),
+                                fmt(r, "peak_mib", "MiB"), extra or r.get("error", "")]
+                        rows.append(line)
+                        print("  " + " | ".join(line), flush=True)
+            clear_cache(gt)
+    if a.markdown:
+        print("\n| images | code | command | pass | wall | CPU | peak RSS | notes |")
+        print("|---|---|---|---|---|---|---|---|")
+        for line in rows:
+            print("| " + " | ".join(line) + " |")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 from detview.io.errors import InputError
 
 from .common import add_dataset_options, load_from_args
+from .progress import add_quiet_option, progress_from_args
 
 SUMMARY_FIELDS = ("AP", "AP50", "AP75", "APs", "APm", "APl",
                   "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dataset_options(p)
     p.add_argument("--run", help="which prediction run (default: the first)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the text block")
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
@@ -41,17 +43,47 @@ def result_to_json(result: Any, class_names: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    from detview.core.cocoeval import evaluate_run
+class _MatchThenAccumulate:
+    """The evaluation reports progress per class while it accumulates; until its first
+    call it is matching."""
 
-    result, _spec = load_from_args(args, quiet=args.json)
+    def __init__(self, bar: Any) -> None:
+        self.bar, self.started = bar, False
+
+    def __call__(self, done: int, total: int) -> bool:
+        if not self.started:
+            self.started = True
+            self.bar.phase("accumulate")
+        return bool(self.bar(done, total))
+
+
+def run(args: argparse.Namespace) -> int:
+    bar = progress_from_args(args)
+    try:
+        return _run(args, bar)
+    finally:
+        if bar is not None:
+            bar.finish()
+
+
+def _run(args: argparse.Namespace, bar: Any) -> int:
+    from detview.core.cocoeval import evaluate
+
+    result, _spec = load_from_args(args, quiet=args.json, progress=bar)
     ds = result.dataset
     if not ds.runs:
         raise InputError("(command line)", "--pred", "coco-eval needs a prediction file")
     name = args.run or next(iter(ds.runs))
     if name not in ds.runs:
         raise InputError("(command line)", "--run", f"no run {name!r}; runs: {', '.join(ds.runs)}")
-    res = evaluate_run(ds, name)
+    if bar is not None:
+        bar.phase("match")
+    # as COCOEvaluator.from_dataset: deleted images out, ties in COCO image-id order
+    res = evaluate(ds.gt, ds.runs[name], len(ds.classes), image_mask=~ds.images.deleted,
+                   image_ids=ds.images.ids, class_names=ds.classes.names,
+                   progress=None if bar is None else _MatchThenAccumulate(bar))
+    if bar is not None:
+        bar.close()
     if args.json:
         json.dump(result_to_json(res, ds.classes.names), sys.stdout, indent=2)
         sys.stdout.write("\n")

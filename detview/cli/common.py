@@ -34,13 +34,17 @@ def spec_from_args(args: argparse.Namespace, quiet: bool = False) -> DatasetSpec
     return _spec_from_args(args, None if quiet else _report)
 
 
-def load_from_args(args: argparse.Namespace, quiet: bool = False) -> tuple[Any, DatasetSpec]:
-    """Load the dataset the options name; warnings go to stderr, one line each.
+def load_from_args(args: argparse.Namespace, quiet: bool = False,
+                   progress: Any = None) -> tuple[Any, DatasetSpec]:
+    """Load the dataset the options name; warnings go to stderr, one line each;
+    ``progress``: a callback (:mod:`detview.cli.progress`) told of each load phase.
 
     Returns the :class:`detview.io.LoadResult` and the spec it was loaded from.
     """
+    quiet = quiet or bool(getattr(args, "quiet", False))
     spec = spec_from_args(args, quiet)
-    result = load_spec(spec, logger=log)
+    result = load_spec(spec, logger=log, progress=progress,
+                       cache=not getattr(args, "no_cache", False))
     if not quiet:
         for p in result.problems:
             print(f"detview: warning: {p}", file=sys.stderr)

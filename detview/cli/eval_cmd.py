@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from detview.core.metrics import MetricParams
 from detview.io.errors import InputError
-from detview.session import Session, image_table
 
 from .common import add_dataset_options, load_from_args
+from .progress import add_quiet_option, progress_from_args
 from .where import add_where_option, apply_where, warn_bad_images
 
 ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50",
@@ -53,10 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep images deleted by a corrections log")
     add_where_option(p)
     p.add_argument("--out", type=Path, required=True, help="output CSV ('-' for stdout)")
+    add_quiet_option(p)
     p.set_defaults(func=run)
 
 
 def sort_table(df, column: str, ascending: bool | None):  # type: ignore[no-untyped-def]
+    import numpy as np
+
     if column not in df.columns:
         raise InputError("(command line)", "--sort",
                          f"unknown column {column!r}; choose from {', '.join(df.columns)}")
@@ -76,24 +77,39 @@ def sort_table(df, column: str, ascending: bool | None):  # type: ignore[no-unty
 
 
 def run(args: argparse.Namespace) -> int:
+    bar = progress_from_args(args)
+    try:
+        return _run(args, bar)
+    finally:
+        if bar is not None:
+            bar.finish()
+
+
+def _run(args: argparse.Namespace, bar: Any) -> int:
+    from detview.core.metrics import MetricParams
+    from detview.core.progress import phase
+    from detview.session import Session, image_table
+    from detview.session.derived import build_metrics
+
     for name in ("score_threshold", "iou_threshold"):
         v = getattr(args, name)
         if not 0.0 <= v <= 1.0:
             raise InputError("(command line)", f"--{name.replace('_', '-')}",
                              f"must be between 0 and 1, got {v}")
-    result, spec = load_from_args(args)
+    quiet = bool(args.quiet)
+    result, spec = load_from_args(args, progress=bar)
     ds = result.dataset
-    warn_bad_images(ds, result.problems)
+    warn_bad_images(ds, result.problems, quiet=quiet)
     run_name = args.run
     if run_name is None:
         run_name = next(iter(ds.runs), None)
-        if len(ds.runs) > 1:
+        if len(ds.runs) > 1 and not quiet:
             print(f"detview: {len(ds.runs)} runs given; evaluating {run_name!r} (use --run)",
                   file=sys.stderr)
     elif run_name not in ds.runs:
         raise InputError("(command line)", "--run",
                          f"no run {run_name!r}; runs: {', '.join(ds.runs) or 'none'}")
-    if spec.logs:  # shown by the GUI; here only checked, one line each
+    if spec.logs and not quiet:  # shown by the GUI; here only checked, one line each
         from detview.session.training import read_logs
 
         logs, problems = read_logs(spec.logs)
@@ -102,13 +118,16 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         for text in problems:
             print(f"detview: warning: {text}", file=sys.stderr)
-    session = Session(ds, spec=spec,
-                      params=MetricParams(args.score_threshold, args.iou_threshold))
+    params = MetricParams(args.score_threshold, args.iou_threshold)
+    phase(bar, "match")
+    session = Session(ds, spec=spec, params=params, metrics=build_metrics(ds, params, bar))
     # AP as pycocotools gives it: from every prediction, whatever the score threshold
     session.update_settings(run=run_name, all_predictions=True)
-    if args.more and run_name is None:
+    if args.more and run_name is None and not quiet:
         print("detview: --more needs a prediction run (--pred); no columns added",
               file=sys.stderr)
+    if args.more:
+        phase(bar, "analyse")
     df = image_table(session, more=args.more)
     if args.label_quality and run_name is not None:
         from detview.core.label_quality import LQ_COLUMNS, dataset_label_quality
@@ -124,11 +143,13 @@ def run(args: argparse.Namespace) -> int:
     df = df.drop(columns="deleted")
     if args.sort:
         df = sort_table(df, args.sort, args.ascending)
+    phase(bar, "write")
     if str(args.out) == "-":
         df.to_csv(sys.stdout, index=False)
     else:
         from detview.io.atomic import atomic_write_text
 
         atomic_write_text(args.out, df.to_csv(index=False))
-        print(f"detview: wrote {len(df)} rows to {args.out}", file=sys.stderr)
+        if not quiet:
+            print(f"detview: wrote {len(df)} rows to {args.out}", file=sys.stderr)
     return 0

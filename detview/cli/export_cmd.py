@@ -13,14 +13,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from detview.core.dataset import Dataset
-from detview.core.edits import Edit
 from detview.io.errors import InputError
 from detview.io.spec import DatasetSpec, load_spec
 
 from .common import add_dataset_options, log, spec_from_args
+from .progress import add_quiet_option, progress_from_args
+
+if TYPE_CHECKING:
+    from detview.core.dataset import Dataset
+    from detview.core.edits import Edit
 
 CORRECTIONS_NAME = "corrections.jsonl"
 
@@ -60,23 +63,34 @@ def _common_options(p: argparse.ArgumentParser) -> None:
                    help="allow writing into a non-empty folder that is not a detview export "
                         "(files are moved in one by one; input files written over are kept as "
                         "numbered .bak files)")
+    add_quiet_option(p)
 
 
 def export_dataset(original: Dataset, edits: list[Edit], spec: DatasetSpec, out: Path,
                    fmt: str | None, images_mode: str = "none",
                    meta: list[dict[str, Any]] | None = None, overwrite: bool = False,
-                   ) -> tuple[list[Path], dict[str, int]]:
+                   progress: Any = None) -> tuple[list[Path], dict[str, int]]:
     """Apply ``edits`` to a copy of ``original`` and write the export and its log (the
     GUI's export runs the same :func:`detview.session.pipeline.export_edits`, which
     writes through :func:`detview.io.export_dataset`)."""
     from detview.session.pipeline import export_edits
 
     result = export_edits(original, edits, spec, Path(out), fmt, images_mode, meta=meta,
-                          logger=log, overwrite=overwrite)
+                          logger=log, overwrite=overwrite, progress=progress)
     return result.files, result.summary
 
 
 def _run(args: argparse.Namespace, spec: DatasetSpec) -> int:
+    bar = progress_from_args(args)
+    try:
+        return _export(args, spec, bar)
+    finally:
+        if bar is not None:
+            bar.finish()
+
+
+def _export(args: argparse.Namespace, spec: DatasetSpec, bar: Any) -> int:
+    from detview.core.progress import phase
     from detview.io.corrections import read_corrections_lines, validate_edits
 
     edits: list[Edit] = []
@@ -84,13 +98,18 @@ def _run(args: argparse.Namespace, spec: DatasetSpec) -> int:
     wheres: list[str] = []
     if args.corrections is not None:
         _, edits, meta, wheres = read_corrections_lines(args.corrections)
-    result = load_spec(spec, logger=log)
-    for p in result.problems:
+    quiet = bool(getattr(args, "quiet", False))
+    result = load_spec(spec, logger=log, progress=bar,
+                       cache=not getattr(args, "no_cache", False))
+    for p in result.problems if not quiet else ():
         print(f"detview: warning: {p}", file=sys.stderr)
     # every record is checked against the data before anything is applied or written
     validate_edits(result.dataset, edits, args.corrections or "(edits)", wheres)
+    phase(bar, "write")
     written, summary = export_dataset(result.dataset, edits, spec, args.out, args.format,
-                                      args.images_mode, meta, args.overwrite)
+                                      args.images_mode, meta, args.overwrite, progress=bar)
+    if quiet:
+        return 0
     parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if v)
     print(f"detview: replayed {len(edits)} edits ({parts or 'no changes'}); wrote "
           f"{len(written)} files to {args.out}", file=sys.stderr)

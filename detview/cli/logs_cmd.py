@@ -8,11 +8,12 @@ import math
 import re
 import sys
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from detview.io.errors import InputError
+
+if TYPE_CHECKING:  # imported where used: ``detview logs --help`` stays light
+    import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +79,8 @@ def _clean(v: object) -> object:
 
 
 def summary_rows(log, df: pd.DataFrame) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    import numpy as np
+
     from detview.io.trainlogs import better, explain
 
     rows = []
@@ -98,6 +101,8 @@ def summary_rows(log, df: pd.DataFrame) -> list[dict[str, object]]:  # type: ign
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from detview.io.atomic import atomic_write_text
     from detview.io.trainlogs import combine
 

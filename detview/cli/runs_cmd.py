@@ -12,11 +12,12 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from detview.io.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported by the sub-commands that run (start-up stays light)
+    import pandas as pd
 
 from .common import add_dataset_options, parse_pred_args
 
@@ -235,6 +236,8 @@ def run_show(args: argparse.Namespace) -> int:
         lines += ["", f"per class (AP ascending; {len(pc)} with ground truth):",
                   runs_table_text(pc, ["name", "AP", "AP50", "AP75", "AR100", "n_gt", "n_det"])]
     if info.params:
+        import pandas as pd
+
         from detview.io.trainlogs import TrainLog
 
         flat = TrainLog("", "", "", pd.DataFrame(), info.params).flat_params()

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from detview.io.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Columns another option computes, and the option (said instead of "unknown column").
 OPTION_COLUMNS = {

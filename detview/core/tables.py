@@ -11,11 +11,13 @@ Formats convert to and from this at the io edge.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+
+from .lazy import LazyExtras, copy_extras, copy_rows
 
 __all__ = ["Boxes", "Classes", "Images"]
 
@@ -106,7 +108,7 @@ class Images:
             self.deleted.copy(),
             self.reviewed.copy(),
             list(self.tags),
-            [dict(e) for e in self.extras],
+            copy_rows(self.extras),
         )
 
 
@@ -137,7 +139,7 @@ class Boxes:
     area: np.ndarray
     alive: np.ndarray
     offsets: np.ndarray
-    extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+    extras: MutableMapping[int, dict[str, Any]] = field(default_factory=dict)
     wh: np.ndarray = field(default=None)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
@@ -155,7 +157,7 @@ class Boxes:
         iscrowd: Any = None,
         area: Any = None,
         box_id: Any = None,
-        extras: dict[int, dict[str, Any]] | None = None,
+        extras: MutableMapping[int, dict[str, Any]] | None = None,
         wh: Any = None,
     ) -> Boxes:
         """Make a table from unsorted columns; rows are stably sorted by image."""
@@ -187,7 +189,7 @@ class Boxes:
             area=area,
             alive=np.ones(n, dtype=bool),
             offsets=offsets,
-            extras=dict(extras or {}),
+            extras=extras if isinstance(extras, LazyExtras) else dict(extras or {}),
             wh=wh,
         )
 
@@ -257,7 +259,11 @@ class Boxes:
         offsets = np.zeros_like(self.offsets)
         np.cumsum(np.bincount(image, minlength=self.n_images), out=offsets[1:])
         ids = self.box_id[mask]
-        extras = {int(b): self.extras[int(b)] for b in ids.tolist() if int(b) in self.extras}
+        extras: Any
+        if isinstance(self.extras, LazyExtras):  # not read for a selection
+            extras = self.extras.restrict(ids.tolist())
+        else:
+            extras = {int(b): self.extras[int(b)] for b in ids.tolist() if int(b) in self.extras}
         return Boxes(
             box_id=ids,
             image=image,
@@ -280,7 +286,7 @@ class Boxes:
             self,
             **{c: getattr(self, c).copy() for c in _BOX_COLUMNS},
             offsets=self.offsets.copy(),
-            extras={k: dict(v) for k, v in self.extras.items()},
+            extras=copy_extras(self.extras),
         )
 
     # ------------------------------------------------------------------ mutation

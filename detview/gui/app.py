@@ -128,6 +128,15 @@ def _app():  # type: ignore[no-untyped-def]
     return app
 
 
+def timing(event: str) -> None:
+    """With ``DETVIEW_TIMING`` set, one stderr line when the app reaches ``event`` (a
+    wall-clock time, read by benchmarks/bench_load.py: list shown, analysis done)."""
+    if os.environ.get("DETVIEW_TIMING"):
+        import time
+
+        print(f"detview: timing: {event} {time.time():.3f}", file=sys.stderr, flush=True)
+
+
 def render_screenshot(window, path: Path) -> Path:  # type: ignore[no-untyped-def]
     """Lay out ``window`` at a fixed size, show the first image by lowest mean IoU and
     save a PNG."""
@@ -142,6 +151,8 @@ def render_screenshot(window, path: Path) -> Path:  # type: ignore[no-untyped-de
     elif window.model is not None:  # ground truth only: the busiest image first
         window.sort_by("n_gt", Qt.SortOrder.DescendingOrder, select_first=True)
     window.load_current_image_now()
+    QApplication.processEvents()
+    timing("list")  # the ranked list is shown and its first image drawn
     analysis = getattr(window, "analysis", None)
     if analysis is not None:  # the analysis panel computes in workers: wait for them
         import time
@@ -154,6 +165,7 @@ def render_screenshot(window, path: Path) -> Path:  # type: ignore[no-untyped-de
         QApplication.processEvents()
     window.fit_view()
     QApplication.processEvents()
+    timing("analysis")
     pix = window.grab()
     path.parent.mkdir(parents=True, exist_ok=True)
     if not pix.save(str(path), "PNG"):
@@ -191,11 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if spec is None:
             print("detview: error: --screenshot needs a dataset", file=sys.stderr)
             return 2
+        timing("start")
         try:
             loaded = load(spec, params)
         except Exception as exc:  # noqa: BLE001 - one line, no traceback
             print(f"detview: error: {error_text(exc)}", file=sys.stderr)
             return 2
+        timing("loaded")
         window.quiet = True
         window.use_journal = False  # a screenshot writes nothing beside the dataset
         window.open_loaded(loaded)

@@ -17,26 +17,63 @@ Image sizes are read from file headers; boxes are in the stored pixel orientatio
 
 from __future__ import annotations
 
-from . import formats
-from .classmap import ClassMapChoice
-from .errors import Cancelled, InputError, Problem, format_error
-from .loader import (
-    GT_FORMATS,
-    PRED_FORMATS,
-    Layout,
-    LoadResult,
-    detect_format,
-    detect_layout,
-    load_dataset,
-    read_gt,
-    read_preds,
-    resolve_predictions,
-)
-from .output import MARKER as EXPORT_MARKER
-from .output import check_export
-from .paths import safe_name
-from .writer import FORMATS as WRITE_FORMATS
-from .writer import export_dataset, write_dataset, write_predictions
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below are imported on first use (start-up stays light)
+    from . import formats
+    from .classmap import ClassMapChoice
+    from .errors import Cancelled, InputError, Problem, format_error
+    from .loader import (
+        GT_FORMATS,
+        PRED_FORMATS,
+        Layout,
+        LoadResult,
+        detect_format,
+        detect_layout,
+        load_dataset,
+        read_gt,
+        read_preds,
+        resolve_predictions,
+    )
+    from .output import MARKER as EXPORT_MARKER
+    from .output import check_export
+    from .paths import safe_name
+    from .writer import FORMATS as WRITE_FORMATS
+    from .writer import export_dataset, write_dataset, write_predictions
+
+#: public name -> (module, attribute): ``import detview.io.errors`` (what every command
+#: imports) does not load numpy, the loader and every format
+_LAZY: dict[str, tuple[str, str]] = {
+    "formats": ("formats", ""),
+    "ClassMapChoice": ("classmap", "ClassMapChoice"),
+    "Cancelled": ("errors", "Cancelled"),
+    "InputError": ("errors", "InputError"),
+    "Problem": ("errors", "Problem"),
+    "format_error": ("errors", "format_error"),
+    **{n: ("loader", n) for n in ("GT_FORMATS", "PRED_FORMATS", "Layout", "LoadResult",
+                                  "detect_format", "detect_layout", "load_dataset", "read_gt",
+                                  "read_preds", "resolve_predictions")},
+    "EXPORT_MARKER": ("output", "MARKER"),
+    "check_export": ("output", "check_export"),
+    "safe_name": ("paths", "safe_name"),
+    "WRITE_FORMATS": ("writer", "FORMATS"),
+    "export_dataset": ("writer", "export_dataset"),
+    "write_dataset": ("writer", "write_dataset"),
+    "write_predictions": ("writer", "write_predictions"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(f"{__name__}.{module}")
+    value = getattr(mod, attr) if attr else mod
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EXPORT_MARKER",

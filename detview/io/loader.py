@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from detview.core.dataset import Dataset
+from detview.core.progress import phase
 from detview.core.tables import Boxes, Classes, Images
 
 from . import formats
@@ -392,10 +393,27 @@ def _resolve(pd: PredData, ds: Dataset, pred_class_map: Any, *,
     if pd.extras:
         pos = {int(r): j for j, r in enumerate(rows.tolist())}
         extras = {pos[r]: e for r, e in pd.extras.items() if r in pos}
+    # box ids: positions among the kept rows (file order); rows put in image order here,
+    # each column gathered once (Boxes.build finds them sorted)
+    order = image_order(img[rows], len(images))
+    rows = rows[order]
     boxes = Boxes.build(len(images), img[rows], cls_idx[rows], xyxy[rows], pd.score[rows],
-                        box_id=np.arange(rows.shape[0], dtype=np.int64), extras=extras)
+                        box_id=order, extras=extras,
+                        wh=None if pd.wh is None else pd.wh[rows])
     desc = f"{rows.shape[0]} of {n} predictions ({pd.format}); images by {how_img}; {how_cls}"
     return boxes, problems.items, desc, choice
+
+
+def image_order(image: np.ndarray, n_images: int) -> np.ndarray:
+    """The stable sort order of image indices (``np.argsort(kind="stable")``) by
+    16-bit radix passes: linear time, ~4x faster than a merge sort on millions."""
+    image = np.asarray(image, dtype=np.int64)
+    if image.shape[0] == 0 or n_images >= 1 << 32:
+        return np.argsort(image, kind="stable")
+    order = np.argsort((image & 0xFFFF).astype(np.uint16), kind="stable")
+    if n_images > 1 << 16:
+        order = order[np.argsort((image >> 16).astype(np.uint16)[order], kind="stable")]
+    return order
 
 
 # ------------------------------------------------------------------ loss csv
@@ -524,10 +542,27 @@ def load_dataset(
 
         class_names = parse_names_file(read_bytes(Path(class_names)), str(class_names))
     with _gc_paused(), np.errstate(all="ignore"):
-        return _load_dataset(images, gt, preds, loss, gt_format=gt_format,
-                             pred_format=pred_format, class_names=class_names,
-                             pred_class_map=pred_class_map, clip=clip, options=options,
-                             logger=logger, progress=progress)
+        result = _load_dataset(images, gt, preds, loss, gt_format=gt_format,
+                               pred_format=pred_format, class_names=class_names,
+                               pred_class_map=pred_class_map, clip=clip, options=options,
+                               logger=logger, progress=progress)
+    release_free_memory()
+    return result
+
+
+def release_free_memory() -> None:
+    """Give the heap pages that parsing freed back to the system (glibc keeps them
+    otherwise: ~200 MB after a 50,000-image COCO load, resident for nothing)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to do
+        pass
 
 
 def _load_dataset(
@@ -562,6 +597,7 @@ def _load_dataset(
                 gt = lay.gt
                 images = lay.images or images
     if gt is not None:
+        phase(progress, "load GT")
         res = read_gt(Path(gt), images, gt_format, class_names=class_names, clip=clip,
                       options=options, logger=logger, progress=progress)
         ds = res.dataset
@@ -589,7 +625,8 @@ def _load_dataset(
     used: set[str] = set()
     for k, (name, path) in enumerate(preds):
         path = Path(path)
-        pd = read_preds(path, pred_format, options=options, logger=logger)
+        phase(progress, "load preds" if len(preds) == 1 else f"load {name or path.stem}")
+        pd = read_preds(path, pred_format, options=options, logger=logger, progress=progress)
         if len(ds.classes) == 0 and gt is None:
             # no ground truth: the prediction file's vocabulary (or ids) is the vocabulary
             ds = _adopt_vocab(ds, pd)

@@ -44,6 +44,9 @@ class PredData:
     image_vocab: dict[int, str] | None = None  # the file's image id -> file name
     normalized: bool = False
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)  # row -> fields
+    # the width and height as the file wrote them (COCO's [x, y, w, h]); IoU and areas
+    # use them, as pycocotools does, while they agree with xyxy (geometry.box_areas)
+    wh: np.ndarray | None = None
     where: list[str] | None = None  # row -> "line 3" for messages
     problems: list[Problem] = field(default_factory=list)
 

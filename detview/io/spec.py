@@ -162,6 +162,9 @@ def add_dataset_options(p: argparse.ArgumentParser, preds: bool = True) -> None:
                                        "labelme, cvat, csv)")
     g.add_argument("--names", help="class names for YOLO: a data.yaml/classes.txt path or "
                                    "a comma-separated list")
+    g.add_argument("--no-cache", action="store_true",
+                   help="parse the files even when the column cache (.detview/ beside the "
+                        "dataset) is valid, and do not write it")
     if preds:
         g.add_argument("--pred", action="append", default=[], metavar="[NAME=]PATH",
                        help="a prediction file or folder; repeat for several runs")
@@ -213,8 +216,17 @@ def spec_from_args(args: argparse.Namespace,
     )
 
 
-def load_spec(spec: DatasetSpec, logger: Any = None, progress: Any = None) -> Any:
-    """Load a dataset as the spec says; returns :class:`detview.io.LoadResult`."""
+def load_spec(spec: DatasetSpec, logger: Any = None, progress: Any = None,
+              cache: bool = True) -> Any:
+    """Load a dataset as the spec says; returns :class:`detview.io.LoadResult`.
+
+    ``cache``: use and keep the column cache (:mod:`detview.io.cache`): a large dataset
+    whose files did not change is memory-mapped from it instead of parsed."""
+    if cache:
+        from .cache import cached_load
+
+        return cached_load(spec, lambda: load_spec(spec, logger, progress, cache=False),
+                           logger=logger, progress=progress)
     from detview.io import load_dataset
 
     kw: dict[str, Any] = {"options": dict(spec.options)} if spec.options else {}

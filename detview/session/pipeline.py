@@ -19,6 +19,7 @@ from detview.core.dataset import Dataset
 from detview.core.edits import Edit, EditRefused
 from detview.core.image_columns import IMAGE_COLUMNS
 from detview.core.metrics import COLUMNS, MetricParams
+from detview.core.progress import phase
 from detview.io.errors import InputError
 from detview.io.spec import DatasetSpec, load_spec
 
@@ -78,6 +79,7 @@ def load(spec: DatasetSpec, params: MetricParams | None = None,
     params = params or MetricParams()
     result = load_spec(spec, logger=logger, progress=progress)
     ds: Dataset = result.dataset
+    phase(progress, "match")
     metrics = build_metrics(ds, params, progress)
     logs, log_problems = read_logs([*spec.logs, *logs_beside(p for _, p in spec.preds)])
     return Loaded(ds, spec, metrics, params, str(result.summary),

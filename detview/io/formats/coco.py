@@ -16,17 +16,30 @@ top-level keys other than images/annotations/categories to ``meta["coco"]["top"]
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from detview.core.dataset import Dataset
+from detview.core.lazy import LazyExtras, LazyRows
+from detview.core.progress import report
 from detview.core.tables import Boxes, Classes, Images
 
 from .._checks import check_boxes
-from .._common import INT64_MAX, INT64_MIN, MAX_IMAGE_SIDE, Problems, as_int, public_extras
+from .._common import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_IMAGE_SIDE,
+    Problems,
+    Progress,
+    as_int,
+    public_extras,
+)
 from ..errors import InputError
+from ..jsonstream import Fingerprint, array_pieces, fingerprint
 from ..model import GtResult, PredData
 from ..paths import unsafe_reason
 from .base import Format, Layout, ReadRequest
@@ -304,6 +317,60 @@ def parse_coco_gt(obj: Any, source: str, *, clip: bool = False) -> GtResult:
         k = int(rows[r])
         return f"annotation #{k} (id {anns[k].get('id')})"
 
+    top = {k: v for k, v in obj.items() if k not in ("images", "annotations", "categories")}
+    gt, meta_coco, kept = _build_gt(source, images, classes, problems, ids, img_id, cat_id,
+                                    bbox, area, crowd, rows, where, clip)
+    # extras: every annotation key but the core ones, flags for keys the file left out
+    unique = meta_coco["ids_are_annotation_ids"]
+    gt.extras.update(_box_extras(anns, rows[kept], gt.box_id_kept, unique))  # type: ignore[attr-defined]
+    del gt.box_id_kept  # type: ignore[attr-defined]
+    first = anns[int(rows[kept[0]])] if kept.shape[0] else None
+    meta_coco["ann_key_order"] = list(first.keys()) if first is not None else list(_ANN_CORE)
+    meta_coco["image_key_order"] = (list(obj["images"][0].keys()) if obj["images"]
+                                    else list(_IMG_CORE))
+    meta_coco["top"] = top
+    meta_coco["key_order"] = list(obj.keys())
+    ds = Dataset(images, classes, gt, meta={"format": "coco", "coco": meta_coco})
+    return GtResult(ds, problems.items)
+
+
+def _box_extras(anns: Sequence[Any], rows: np.ndarray, box_ids: np.ndarray,
+                unique: bool) -> dict[int, dict[str, Any]]:
+    """Extra fields of the annotations ``anns[rows]`` (dicts), by box id."""
+    extras: dict[int, dict[str, Any]] = {}
+    for k, b in zip(rows.tolist(), box_ids.tolist(), strict=True):
+        a = anns[k]
+        e = {kk: v for kk, v in a.items() if kk not in _ANN_CORE} if len(a) > 4 else {}
+        if not unique:
+            e["id"] = a["id"]
+        if "area" not in a:
+            e["_no_area"] = True  # written back without an area, unless the box moves
+        if "iscrowd" not in a:
+            e["_no_iscrowd"] = True
+        if e:
+            extras[int(b)] = e
+    return extras
+
+
+def _image_extras(imgs: Sequence[Any]) -> list[dict[str, Any]]:
+    out = []
+    for im in imgs:
+        extra = {kk: v for kk, v in im.items() if kk not in _IMG_CORE}
+        if "width" not in im:
+            extra["_no_size"] = True
+        out.append(extra)
+    return out
+
+
+def _build_gt(source: str, images: Images, classes: Classes, problems: Problems,
+              ids: np.ndarray, img_id: np.ndarray, cat_id: np.ndarray, bbox: np.ndarray,
+              area: np.ndarray, crowd: np.ndarray, rows: np.ndarray,
+              where: Callable[[int], str], clip: bool,
+              ) -> tuple[Boxes, dict[str, Any], np.ndarray]:
+    """Ground-truth boxes from annotation columns (``rows``: record numbers): unknown
+    images and classes skipped, boxes checked; the COCO meta (original floats, order)
+    and the kept positions. The table's ``box_id_kept`` is the box id of each kept
+    position (removed by the caller once the extras are attached)."""
     img = _lookup(img_id, images.ids)
     cls = _lookup(cat_id, classes.source_ids)
     keep = np.ones(ids.shape[0], dtype=bool)
@@ -328,34 +395,12 @@ def parse_coco_gt(obj: Any, source: str, *, clip: bool = False) -> GtResult:
     clipped = np.any(xyxy2 != xyxy, axis=1)
     # box ids: annotation ids when unique
     unique = ids.shape[0] == np.unique(ids).shape[0]
-    meta_coco: dict[str, Any] = {
-        "top": {k: v for k, v in obj.items() if k not in ("images", "annotations", "categories")},
-        "key_order": list(obj.keys()),
-        "ids_are_annotation_ids": bool(unique),
-    }
+    meta_coco: dict[str, Any] = {"ids_are_annotation_ids": bool(unique)}
     if not unique:
         problems.warn(source, "", "annotation ids are not unique; boxes numbered sequentially "
                       "(the original ids are kept and written back)")
     box_id = ids if unique else rows.copy()
-    kr = np.flatnonzero(keep)
-    extras: dict[int, dict[str, Any]] = {}
-    ann_key_order: list[str] | None = None
-    for r in kr.tolist():
-        a = anns[int(rows[r])]
-        if ann_key_order is None:
-            ann_key_order = list(a.keys())
-        e = {k: v for k, v in a.items() if k not in _ANN_CORE} if len(a) > 4 else {}
-        if not unique:
-            e["id"] = a["id"]
-        if "area" not in a:
-            e["_no_area"] = True  # written back without an area, unless the box moves
-        if "iscrowd" not in a:
-            e["_no_iscrowd"] = True
-        if e:
-            extras[int(box_id[r])] = e
-    meta_coco["ann_key_order"] = ann_key_order or list(_ANN_CORE)
-    meta_coco["image_key_order"] = (list(obj["images"][0].keys()) if obj["images"]
-                                    else list(_IMG_CORE))
+    kept = np.flatnonzero(keep)
     # original bbox floats for bit-exact writing of unedited (and unclipped) boxes
     src = keep & ~clipped
     meta_coco["orig_box_id"] = box_id[src]
@@ -363,9 +408,243 @@ def parse_coco_gt(obj: Any, source: str, *, clip: bool = False) -> GtResult:
     meta_coco["orig_xyxy"] = xyxy2[src]
     meta_coco["ann_order"] = box_id[keep]
     gt = Boxes.build(len(images), img[keep], cls[keep], xyxy2[keep], None, crowd[keep],
-                     area[keep], box_id[keep], extras)
+                     area[keep], box_id[keep], wh=bbox[keep, 2:])
+    gt.box_id_kept = box_id[keep]  # type: ignore[attr-defined]
+    return gt, meta_coco, kept
+
+
+# ---------------------------------------------------------------------- streaming
+# Files are read with typed decoders (msgspec): a ground truth's segmentations and
+# other extra fields are skipped by the decoder, never made Python objects, and read
+# again from the file when something asks for them (an export); a results file is
+# decoded in pieces of a few MB into columns. Anything these decoders do not take
+# (wrong types, missing keys, NaN, a file that is not one JSON value) is read again by
+# the dict parsers above, which give the exact message.
+
+_DECODERS: dict[str, Any] = {}
+
+
+def _decoders() -> dict[str, Any]:
+    if not _DECODERS:
+        import msgspec
+
+        unset, opt = msgspec.UnsetType, msgspec.UNSET
+        box4 = tuple[float, float, float, float]
+        img = msgspec.defstruct("Img", [("id", Any, opt), ("file_name", Any, opt),
+                                        ("width", Any, opt), ("height", Any, opt)], gc=False)
+        ann = msgspec.defstruct("Ann", [("id", int), ("image_id", int), ("category_id", int),
+                                        ("bbox", box4), ("area", float | unset, opt),
+                                        ("iscrowd", int | unset, opt)], gc=False)
+        pred = msgspec.defstruct("Pred", [("image_id", int | str), ("category_id", int),
+                                          ("bbox", box4), ("score", float)], gc=False)
+        _DECODERS.update(
+            top=msgspec.json.Decoder(dict[str, msgspec.Raw]),
+            images=msgspec.json.Decoder(list[img]),  # type: ignore[valid-type]
+            anns=msgspec.json.Decoder(list[ann]),  # type: ignore[valid-type]
+            preds=msgspec.json.Decoder(list[pred]),  # type: ignore[valid-type]
+            errors=(msgspec.DecodeError, msgspec.ValidationError),
+            unset=msgspec.UNSET,
+        )
+    return _DECODERS
+
+
+class CocoSource:
+    """Where a streamed ground truth's extra fields are: the file (with its
+    :class:`~detview.io.jsonstream.Fingerprint` when it was read), the annotation
+    record of each kept box and the box ids. :meth:`read` reads them back; a file that
+    changed since is an :class:`InputError` (its fields would not be those loaded)."""
+
+    def __init__(self, path: str, fp: Fingerprint, rows: np.ndarray, box_ids: np.ndarray,
+                 unique: bool) -> None:
+        self.path, self.fp, self.rows, self.box_ids, self.unique = path, fp, rows, box_ids, unique
+        self._read: tuple[list[dict[str, Any]], dict[int, dict[str, Any]], list[str],
+                          list[str]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "fingerprint": self.fp.to_json(), "unique": self.unique}
+
+    def read(self) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]], list[str],
+                            list[str]]:
+        """(image extras, box extras, annotation key order, image key order)."""
+        if self._read is None:
+            import orjson
+
+            from .._common import read_bytes
+
+            path = Path(self.path)
+            try:
+                now = fingerprint(path)
+            except OSError as exc:
+                raise InputError(path, "", "cannot read it again for its extra fields "
+                                 f"(segmentation, ...): {exc.strerror or exc}") from None
+            if now != self.fp:
+                raise InputError(path, "", "the file changed since it was loaded; its extra "
+                                 "fields (segmentation, ...) cannot be written back: open "
+                                 "the dataset again")
+            data = read_bytes(path)
+            top = _decoders()["top"].decode(data[3:] if data[:3] == b"\xef\xbb\xbf" else data)
+            imgs = orjson.loads(memoryview(top["images"]))
+            anns = orjson.loads(memoryview(top["annotations"])) if "annotations" in top else []
+            del data, top
+            first = anns[int(self.rows[0])] if self.rows.shape[0] else None
+            self._read = (
+                _image_extras(imgs),
+                _box_extras(anns, self.rows, self.box_ids, self.unique),
+                list(first.keys()) if first is not None else list(_ANN_CORE),
+                list(imgs[0].keys()) if imgs else list(_IMG_CORE),
+            )
+        return self._read
+
+
+def lazy_gt_extras(src: CocoSource, n_images: int) -> tuple[LazyRows, LazyExtras]:
+    """Image and box extras of a streamed ground truth, read from ``src`` on first use."""
+    return (LazyRows(n_images, lambda: src.read()[0]), LazyExtras(lambda: src.read()[1]))
+
+
+def _go_on(progress: Progress, done: int, total: int) -> None:
+    """Report progress; :class:`~detview.io.errors.Cancelled` when the caller says stop."""
+    if not report(progress, done, total):
+        from ..errors import Cancelled
+
+        raise Cancelled("cancelled")
+
+
+def read_gt_stream(path: Path, *, clip: bool = False, progress: Progress = None
+                   ) -> GtResult | None:
+    """A COCO instances file through the typed decoders, extras left in the file; None
+    when the file is not regular enough (the caller parses it as dicts)."""
+    import orjson
+
+    from .._common import read_bytes
+
+    source = str(path)
+    dec = _decoders()
+    fp = fingerprint(path)
+    data = read_bytes(path)
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    _go_on(progress, len(data) // 4, len(data))
+    try:
+        top = dec["top"].decode(data)
+    except dec["errors"]:
+        return None
+    if "images" not in top or "categories" not in top:
+        return None
+    problems = Problems()
+    try:
+        classes = _parse_categories(orjson.loads(memoryview(top["categories"])), source, problems)
+        recs = dec["images"].decode(top["images"])
+    except (orjson.JSONDecodeError, *dec["errors"]):
+        return None
+    unset = dec["unset"]
+    imgs = []
+    for r in recs:
+        d = {}
+        for k in _IMG_CORE:  # the keys the file has, in the dict parser's view
+            v = getattr(r, k)
+            if v is not unset:
+                d[k] = v
+        imgs.append(d)
+    del recs
+    images = _parse_images(imgs, source, problems)
+    problems.raise_if_errors()
+    del imgs
+    if "annotations" not in top:
+        return None  # the dict parser says what is missing
+    try:
+        anns = dec["anns"].decode(top["annotations"])
+    except dec["errors"]:
+        return None
+    _go_on(progress, len(data) // 2, len(data))
+    n = len(anns)
+    try:
+        ids = np.fromiter(map(attrgetter("id"), anns), np.int64, n)
+        img_id = np.fromiter(map(attrgetter("image_id"), anns), np.int64, n)
+        cat_id = np.fromiter(map(attrgetter("category_id"), anns), np.int64, n)
+        bbox = np.fromiter(chain.from_iterable(map(attrgetter("bbox"), anns)), np.float64,
+                           4 * n).reshape(n, 4)
+        area = np.fromiter((np.nan if a is unset else a for a in map(attrgetter("area"), anns)),
+                           np.float64, n)
+        crowd_i = np.fromiter((0 if c is unset else c for c in map(attrgetter("iscrowd"), anns)),
+                              np.int64, n)
+    except OverflowError:  # an id beyond int64: the dict parser reports it
+        return None
+    del anns
+    if n and (crowd_i.min() < 0 or crowd_i.max() > 1 or not np.isfinite(area[~np.isnan(area)])
+              .all()):
+        return None  # warnings about these come from the dict parser
+    rows = np.arange(n, dtype=np.int64)
+
+    def where(r: int) -> str:
+        return f"annotation #{r} (id {int(ids[r])})"
+
+    gt, meta_coco, kept = _build_gt(source, images, classes, problems, ids, img_id, cat_id,
+                                    bbox, area, crowd_i.astype(bool), rows, where, clip)
+    unique = bool(meta_coco["ids_are_annotation_ids"])
+    src = CocoSource(source, fp, rows[kept], gt.box_id_kept, unique)  # type: ignore[attr-defined]
+    del gt.box_id_kept  # type: ignore[attr-defined]
+    image_extras, gt.extras = lazy_gt_extras(src, len(images))
+    images.extras = image_extras  # type: ignore[assignment]
+    meta_coco["source"] = src
+    meta_coco["top"] = {k: orjson.loads(memoryview(v)) for k, v in top.items()
+                        if k not in ("images", "annotations", "categories")}
+    meta_coco["key_order"] = list(top.keys())
+    report(progress, len(data), len(data))
     ds = Dataset(images, classes, gt, meta={"format": "coco", "coco": meta_coco})
     return GtResult(ds, problems.items)
+
+
+def read_results_stream(path: Path, progress: Progress = None) -> PredData | None:
+    """A COCO results list decoded in pieces into columns (other keys of the records
+    are not kept); None when it is not one regular list (the caller parses it as
+    dicts and says what is wrong)."""
+    dec = _decoders()
+    parts: list[tuple[Any, np.ndarray, np.ndarray, np.ndarray]] = []
+    str_images = False
+    try:
+        for piece, pos, size in array_pieces(path):
+            try:
+                recs = dec["preds"].decode(b"[" + piece + b"]")
+            except dec["errors"]:
+                return None
+            m = len(recs)
+            try:
+                img: Any = np.fromiter(map(attrgetter("image_id"), recs), np.int64, m)
+            except TypeError:  # file names
+                keys = list(map(attrgetter("image_id"), recs))
+                if not all(isinstance(v, int) or (v and "\0" not in v and len(v) <= 1024)
+                           for v in keys):
+                    return None
+                img = keys
+                str_images = True
+            parts.append((
+                img,
+                np.fromiter(map(attrgetter("category_id"), recs), np.int64, m),
+                np.fromiter(chain.from_iterable(map(attrgetter("bbox"), recs)), np.float64,
+                            4 * m).reshape(m, 4),
+                np.fromiter(map(attrgetter("score"), recs), np.float64, m),
+            ))
+            del recs
+            _go_on(progress, pos, size)
+    except (ValueError, OverflowError):  # not one array of objects; an id beyond int64
+        return None
+    if not parts:
+        return None  # an empty list: the dict parser warns
+    cat = np.concatenate([p[1] for p in parts])
+    bbox = np.concatenate([p[2] for p in parts])
+    score = np.concatenate([p[3] for p in parts])
+    names: list[str] | None = None
+    image_ids: np.ndarray | None = None
+    if str_images:
+        names = [str(v) for p in parts for v in (p[0].tolist() if isinstance(p[0], np.ndarray)
+                                                 else p[0])]
+    else:
+        image_ids = np.concatenate([p[0] for p in parts])
+    del parts
+    wh = bbox[:, 2:].copy()
+    bbox[:, 2:] += bbox[:, :2]  # xyxy in place: x + w, as pycocotools forms it
+    return PredData(source=str(path), format="coco", xyxy=bbox, score=score,
+                    image_ids=image_ids, image_names=names, cls_ids=cat, wh=wh)
 
 
 def parse_coco_results(obj: Any, source: str) -> PredData:
@@ -502,6 +781,7 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
         format="coco",
         xyxy=xyxy,
         score=score,
+        wh=bbox[:, 2:].copy(),
         image_ids=None if str_images else img.astype(np.int64),
         image_names=[str(v) for v in img.tolist()] if str_images else None,
         cls_ids=cat.astype(np.int64),
@@ -532,7 +812,13 @@ def coco_gt_to_obj(ds: Dataset,
         top["info"] = {"description": "written by detview"}
     images = ds.images
     keep_img = ~images.deleted
-    img_order = coco.get("image_key_order", list(_IMG_CORE))
+    src: CocoSource | None = coco.get("source")
+    if src is not None:  # a streamed file: its key orders are read with its extras
+        _, _, ann_key_order, img_key_order = src.read()
+    else:
+        ann_key_order = coco.get("ann_key_order", list(_ANN_CORE))
+        img_key_order = coco.get("image_key_order", list(_IMG_CORE))
+    img_order = img_key_order
     out_images = []
     new_img_ids = images.ids
     for i in np.flatnonzero(keep_img).tolist():
@@ -569,7 +855,7 @@ def coco_gt_to_obj(ds: Dataset,
         orig_index = {int(b): k for k, b in enumerate(orig_ids.tolist())}
     oxywh = coco.get("orig_xywh")
     oxyxy = coco.get("orig_xyxy")
-    ann_order = coco.get("ann_key_order", list(_ANN_CORE))
+    ann_order = ann_key_order
     unique_ids = coco.get("ids_are_annotation_ids", True)
     next_id = max([int(gt.box_id.max()) if len(gt) else 0]
                   + [int(e["id"]) for e in gt.extras.values() if isinstance(e.get("id"), int)]) + 1
@@ -699,7 +985,9 @@ def read_gt(req: ReadRequest) -> GtResult:
         if lay is None or lay.gt is None:
             raise InputError(gt, "", "no COCO instances json in this folder")
         gt = lay.gt
-    res = parse_coco_gt(parse_json(read_bytes(gt), gt), str(gt), clip=req.clip)
+    res = read_gt_stream(gt, clip=req.clip, progress=req.progress)
+    if res is None:  # not regular enough for the typed decoders: as dicts, exact messages
+        res = parse_coco_gt(parse_json(read_bytes(gt), gt), str(gt), clip=req.clip)
     ds = res.dataset
     images = req.images
     if images is None:
@@ -721,6 +1009,9 @@ def read_preds(path: Path, options: dict[str, Any] | None = None, logger: Any = 
 
     if path.is_dir():
         raise InputError(path, "", "COCO predictions must be one .json file")
+    pd = read_results_stream(path, progress)
+    if pd is not None:
+        return pd
     return parse_coco_results(parse_json(read_bytes(path), path), str(path))
 
 
