@@ -71,8 +71,9 @@ class AnalysisPanel(QWidget):
     # ================================================================== layout
     def _build(self) -> None:
         self.title = QLabel("<b>Analysis</b>")
-        self.mode_all = QRadioButton("all predictions (as your training framework prints them)")
+        self.mode_all = QRadioButton("all predictions")
         self.mode_all.setToolTip(
+            "As your training framework prints them. "
             "Every prediction of the run, whatever its score: the COCO numbers pycocotools, "
             "Ultralytics, Detectron2 or MMDetection print after validation.")
         self.mode_thr = QRadioButton("predictions ≥ score threshold")
@@ -92,6 +93,8 @@ class AnalysisPanel(QWidget):
         self.busy.setTextVisible(False)
         self.busy.setRange(0, 0)
         self.busy.setVisible(False)
+        for lab, least in ((self.title, 120), (self.status, 60)):  # never widen the window
+            lab.setMinimumWidth(least)
         top = QHBoxLayout()
         top.addWidget(self.title)
         top.addSpacing(12)

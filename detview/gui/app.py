@@ -118,8 +118,10 @@ def render_screenshot(window, path: Path) -> Path:  # type: ignore[no-untyped-de
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
+    window.setWindowState(Qt.WindowState.WindowNoState)
     window.resize(*SCREENSHOT_SIZE)
     window.show()
+    window.apply_default_layout()
     QApplication.processEvents()
     if window.session is not None and window.session.run_names:
         window.sort_by("mean_iou", Qt.SortOrder.AscendingOrder, select_first=True)

@@ -36,6 +36,8 @@ class ImageListPane(QWidget):
     to another image."""
 
     imageChosen = Signal(int)  # noqa: N815
+    #: rows were filtered, sorted or edited: positions and counts may have changed
+    listChanged = Signal()  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,7 +57,8 @@ class ImageListPane(QWidget):
         t.horizontalHeader().setSectionsClickable(True)
         t.horizontalHeader().sectionClicked.connect(self.header_clicked)
         t.verticalHeader().setVisible(False)
-        t.verticalHeader().setDefaultSectionSize(22)
+        # rows as tall as the font needs (a 150% or 200% desktop font stays readable)
+        t.verticalHeader().setDefaultSectionSize(max(22, t.fontMetrics().height() + 6))
         t.setAlternatingRowColors(True)
         t.setWordWrap(False)
         t.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the distinct end
@@ -119,6 +122,22 @@ class ImageListPane(QWidget):
         if self.model.sort_key is None:  # no arrow until the list is sorted
             hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
 
+    def preferred_width(self) -> int:
+        """Width that shows the file name and the counts up to mean IoU without
+        scrolling sideways (0 before a dataset)."""
+        if self.model is None:
+            return 0
+        hh = self.table.horizontalHeader()
+        keys = [c.key for c in self.model.columns]
+        last = keys.index("mean_iou") if "mean_iou" in keys else len(keys) - 1
+        if self.table.isColumnHidden(last):
+            last = keys.index("n_gt") if "n_gt" in keys else last
+        w = sum(hh.sectionSize(c) for c in range(last + 1) if not self.table.isColumnHidden(c))
+        if hh.sectionResizeMode(0) == QHeaderView.ResizeMode.Stretch:
+            w += 140 - hh.sectionSize(0)  # a readable file name
+        sb = self.table.verticalScrollBar().sizeHint().width()
+        return w + sb + 2 * self.table.frameWidth() + 8
+
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
         """Keys typed in the filter box go to the filter: no window shortcut fires from
         there (Tab would select boxes, Esc clear them). Tab, Enter and Esc go back to
@@ -156,6 +175,7 @@ class ImageListPane(QWidget):
             column = [c.key for c in self.model.columns].index(column)
         self.model.sort(column, order)
         self.table.horizontalHeader().setSortIndicator(column, order)
+        self.update_count()
         if select_first:
             self.select_row(0)
         else:
@@ -181,8 +201,11 @@ class ImageListPane(QWidget):
             self.count.setText("")
             return
         im = m.session.dataset.images
+        n_del = int(im.deleted.sum())
+        where = " (listed last)" if n_del and m.sort_key is not None else ""
         self.count.setText(f"{m.rowCount()} of {len(im)} images shown · "
-                           f"{int(im.reviewed.sum())} reviewed · {int(im.deleted.sum())} deleted")
+                           f"{int(im.reviewed.sum())} reviewed · {n_del} deleted{where}")
+        self.listChanged.emit()
 
     # ------------------------------------------------------------------ choosing
     def select_row(self, row: int) -> None:

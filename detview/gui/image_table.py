@@ -3,7 +3,10 @@
 Rows are an index array into the image table (``order``); sorting is one numpy
 ``argsort`` followed by ``layoutChanged`` (never ``QSortFilterProxyModel.sort``, which
 calls Python per comparison). Filtering is a boolean mask over file name, tags and
-status, also in numpy.
+status, also in numpy (``numpy.strings.find`` over the file names); the sorted order of
+every image is kept until the sort column or the numbers change, so a keystroke in the
+filter box only selects from it. ``set_mask`` adds a mask of the caller's (the query
+bar) to the filter box's.
 """
 
 from __future__ import annotations
@@ -91,6 +94,12 @@ class ImageTableModel(QAbstractTableModel):
         self._row_of = np.arange(n, dtype=np.int64)
         self.sort_key: tuple[int, Qt.SortOrder] | None = None
         self.filter_text = ""
+        #: the query bar's (or any caller's) mask over images, ANDed with the text
+        self.external_mask: np.ndarray | None = None
+        self._names_cache: np.ndarray | None = None
+        self._name_order: np.ndarray | None = None
+        self._tags_cache: tuple[int, dict[str, np.ndarray]] | None = None
+        self._sorted: tuple[Any, np.ndarray] | None = None
         qs.imagesChanged.connect(self._on_images_changed)
         qs.settingsChanged.connect(self._on_metrics_reset)
         qs.derivedChanged.connect(self._on_derived)
@@ -127,7 +136,9 @@ class ImageTableModel(QAbstractTableModel):
             v = self.value(col.key, i)
             if col.fmt == "d":
                 return str(int(v))
-            return "" if np.isnan(v) else format(float(v), col.fmt)
+            if np.isnan(v):
+                return "—" if col.key == "mean_iou" else ""
+            return format(float(v), col.fmt)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             if col.fmt != "s":
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -160,7 +171,14 @@ class ImageTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ values
     def value(self, key: str, i: int) -> float:
-        return float(self.session.column(key)[i])  # NaN: not computed (yet)
+        v = float(self.session.column(key)[i])  # NaN: not computed (yet)
+        if key == "mean_iou" and self._nothing_to_score(i):
+            return float("nan")
+        return v
+
+    def _nothing_to_score(self, i: int) -> bool:
+        s = self.session
+        return bool(s.column("n_gt")[i] == 0 and s.column("n_pred")[i] == 0)
 
     def status_text(self, i: int, compact: bool = False) -> str:
         """``deleted ✓ #tag ...``; compact: ``✗ ✓ #tag+2`` (the full text is the tooltip)."""
@@ -180,27 +198,94 @@ class ImageTableModel(QAbstractTableModel):
 
     def _sort_values(self, key: str) -> np.ndarray:
         ds = self.session.dataset
-        if key == "file_name":
-            return np.asarray(ds.images.file_names, dtype=object)
         if key == "status":
             im = ds.images
             return (im.deleted.astype(np.int64) * 4 + im.reviewed.astype(np.int64) * 2
                     + np.fromiter((len(t) > 0 for t in im.tags), bool, len(im)))
-        return np.asarray(self.session.column(key), dtype=np.float64)
+        return self.column_values(key)
+
+    def column_values(self, key: str) -> np.ndarray:
+        """The column as shown: ``mean_iou`` is NaN (shown "—", sorted last) for an
+        image with nothing to score (no ground truth, no kept prediction)."""
+        v = np.asarray(self.session.column(key), dtype=np.float64)
+        if key == "mean_iou":
+            s = self.session
+            empty = (s.column("n_gt") == 0) & (s.column("n_pred") == 0)
+            if empty.any():
+                v = np.where(empty, np.nan, v)
+        return v
 
     # ------------------------------------------------------------------ order/filter
-    def _visible_mask(self) -> np.ndarray:
+    def _names(self) -> np.ndarray:
+        """File names, lower case, as one numpy string array (made once: image file
+        names never change)."""
+        if self._names_cache is None:
+            names = self.session.dataset.images.file_names
+            self._names_cache = np.strings.lower(np.asarray(names, dtype=str)) if names else (
+                np.zeros(0, dtype="<U1"))
+        return self._names_cache
+
+    def _tag_masks(self) -> dict[str, np.ndarray]:
+        """Lower-case tag -> images carrying it (made again after a tag edit)."""
+        im = self.session.dataset.images
+        rev = self.session.dataset.revision
+        if self._tags_cache is None or self._tags_cache[0] != rev:
+            out: dict[str, list[int]] = {}
+            for i, tags in enumerate(im.tags):
+                for t in tags:
+                    out.setdefault(t.lower(), []).append(i)
+            n = len(im)
+            masks = {}
+            for t, idx in out.items():
+                m = np.zeros(n, dtype=bool)
+                m[idx] = True
+                masks[t] = m
+            self._tags_cache = (rev, masks)
+        return self._tags_cache[1]
+
+    def text_mask(self, text: str) -> np.ndarray:
+        """Images the filter box's text selects: every word must match; a word matches
+        a part of the file name, a tag (``#tag`` or ``tag``), or a status word
+        (``deleted``, ``alive``, ``reviewed``, ``✓``, ``unreviewed``);
+        ``class:NAME`` selects images with a ground-truth box of that class."""
         n = self.session.dataset.n_images
-        text = self.filter_text.strip().lower()
-        if not text:
-            return np.ones(n, dtype=bool)
         mask = np.ones(n, dtype=bool)
-        for word in text.split():
+        words = text.strip().lower().split()
+        if not words:
+            return mask
+        im = self.session.dataset.images
+        status = {"deleted": im.deleted, "alive": ~im.deleted, "reviewed": im.reviewed,
+                  "✓": im.reviewed, "unreviewed": ~im.reviewed}
+        for word in words:
             if word.startswith("class:"):
                 mask &= self.class_mask(word[len("class:"):])
                 continue
-            mask &= np.fromiter((word in self._search_text(i) for i in range(n)), bool, n)
+            m = np.strings.find(self._names(), word) >= 0
+            for name, sm in status.items():
+                if word in name:
+                    m |= sm
+            for tag, tm in self._tag_masks().items():
+                if word in f"#{tag}" or word in tag:
+                    m |= tm
+            mask &= m
         return mask
+
+    def _visible_mask(self) -> np.ndarray:
+        mask = self.text_mask(self.filter_text)
+        if self.external_mask is not None:
+            mask &= self.external_mask
+        return mask
+
+    def set_mask(self, mask: np.ndarray | None) -> None:
+        """An extra filter (e.g. the query bar's), ANDed with the filter box's text:
+        a boolean array with one value per image, or None for none."""
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (self.session.dataset.n_images,):
+                raise ValueError(f"mask of shape {mask.shape}, expected "
+                                 f"({self.session.dataset.n_images},)")
+        self.external_mask = mask
+        self._apply_order()
 
     def class_mask(self, name: str) -> np.ndarray:
         """Images with a ground-truth box of the class ``name`` (spaces written as
@@ -220,44 +305,62 @@ class ImageTableModel(QAbstractTableModel):
         """Column values changed for many images (e.g. the analysis finished): redraw.
         Rows keep their place unless ``resort``."""
         if resort and self.sort_key is not None:
+            self._sorted = None
             self._apply_order()
         if not self.rowCount():
             return
         self.dataChanged.emit(self.index(0, 0),
                               self.index(self.rowCount() - 1, len(self.columns) - 1))
 
-    def _search_text(self, i: int) -> str:
-        im = self.session.dataset.images
-        words = [im.file_names[i].lower()]
-        words.append("deleted" if im.deleted[i] else "alive")
-        words.append("reviewed ✓" if im.reviewed[i] else "unreviewed")
-        words.extend(f"#{t.lower()} {t.lower()}" for t in im.tags[i])
-        return " ".join(words)
+    def _sorted_order(self) -> np.ndarray:
+        """Every image in the order of the sort column (cached until the sort or the
+        numbers change): NaN last in both directions, ties by most errors (FP + FN)
+        first, then by image index."""
+        n = self.session.dataset.n_images
+        if self.sort_key is None:
+            return np.arange(n, dtype=np.int64)
+        column, order = self.sort_key
+        key = self.columns[column].key
+        cache_key = (column, order, self.session.dataset.revision, id(self.session.metrics),
+                     self.session.run)
+        if self._sorted is not None and self._sorted[0] == cache_key:
+            return self._sorted[1]
+        desc = order == Qt.SortOrder.DescendingOrder
+        if key == "file_name":
+            if self._name_order is None:
+                self._name_order = np.argsort(np.asarray(
+                    self.session.dataset.images.file_names, dtype=str), kind="stable")
+            o = self._name_order[::-1] if desc else self._name_order
+        else:
+            vals = self._sort_values(key)
+            nan = np.isnan(vals)
+            v = np.where(nan, 0.0, vals)
+            _, rank = np.unique(-v if desc else v, return_inverse=True)
+            rank = rank.astype(np.int64).reshape(-1)
+            rank[nan] = n + 1  # after every number
+            errors = (self.session.column("fp") + self.session.column("fn"))
+            errors = np.nan_to_num(np.asarray(errors, dtype=np.float64)).astype(np.int64)
+            err = errors.max(initial=0) - errors  # most errors first
+            span = int(err.max(initial=0)) + 1
+            o = np.argsort((rank * span + err) * max(n, 1) + np.arange(n, dtype=np.int64))
+        o = np.asarray(o, dtype=np.int64)
+        self._sorted = (cache_key, o)
+        return o
 
     def _apply_order(self) -> None:
         self.layoutAboutToBeChanged.emit()
         old_persistent = self.persistentIndexList()
         old_images = [int(self.order[p.row()]) if p.isValid() else -1 for p in old_persistent]
-        idx = np.flatnonzero(self._visible_mask())
+        visible = self._visible_mask()
+        o = self._sorted_order()
+        idx = o[visible[o]]
         if self.sort_key is not None:
-            column, order = self.sort_key
-            vals = self._sort_values(self.columns[column].key)[idx]
-            if vals.dtype == object:
-                o = np.argsort(vals, kind="stable")
-            else:
-                # NaN last in both directions; stable for equal values
-                nan = np.isnan(vals)
-                key = np.where(nan, 0.0, vals)
-                if order == Qt.SortOrder.DescendingOrder:
-                    key = -key
-                # ties: the images with the most errors (FP + FN) first
-                errors = -(self.session.column("fp")[idx]
-                           + self.session.column("fn")[idx]).astype(np.float64)
-                o = np.lexsort((errors, key, nan))
-            if vals.dtype == object and order == Qt.SortOrder.DescendingOrder:
-                o = o[::-1]
-            idx = idx[o]
-        self.order = idx.astype(np.int64)
+            # deleted images are out of the ranking: after the others, unless the
+            # filter shows only deleted ones
+            d = self.session.dataset.images.deleted[idx]
+            if d.any() and not d.all():
+                idx = np.concatenate((idx[~d], idx[d]))
+        self.order = idx
         self._row_of = np.full(self.session.dataset.n_images, -1, dtype=np.int64)
         self._row_of[self.order] = np.arange(self.order.shape[0])
         new = []
@@ -297,6 +400,7 @@ class ImageTableModel(QAbstractTableModel):
             self.refresh_columns()
 
     def _on_metrics_reset(self) -> None:
+        self._sorted = None
         self._apply_order()
         if self.rowCount():
             self.dataChanged.emit(self.index(0, 0),

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QMessageBox,
+    QSizePolicy,
     QSplitter,
 )
 
@@ -29,6 +30,7 @@ from detview.session import Session
 
 from .analysis_panel import AnalysisPanel
 from .controls import EvaluationBar, TaskStatus
+from .desktop import DesktopMixin
 from .dialogs import ShortcutsDialog, SummaryPanel
 from .editing import EditingMixin
 from .files import FilesMixin
@@ -41,7 +43,7 @@ from .workers import ImageLoader, qt_runner
 __all__ = ["MainWindow"]
 
 
-class MainWindow(EditingMixin, FilesMixin, QMainWindow):
+class MainWindow(EditingMixin, FilesMixin, DesktopMixin, QMainWindow):
     """detview's window. ``set_session`` shows a session; ``open_spec`` loads one."""
 
     sessionChanged = Signal()  # noqa: N815
@@ -67,9 +69,10 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.loader.loaded.connect(self._on_image_loaded)
         self.loader.failed.connect(self._on_image_failed)
         self._build_widgets()
+        self._build_desktop()
         self._build_actions()
         self._update_title()
-        self.resize(1600, 1000)
+        self.place_window()  # as last time, else fitted to the screen
 
     @property
     def session(self) -> Session | None:
@@ -91,8 +94,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.splitter.addWidget(self.viewer)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([540, 1060])
-        self.setCentralWidget(self.splitter)
+        self.splitter.setChildrenCollapsible(False)
         self.toolbar = EvaluationBar(self)
         self.toolbar.runChanged.connect(self._on_run_changed)
         self.toolbar.paramsChanged.connect(self._on_params_changed)
@@ -114,12 +116,14 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         self.tabifyDockWidget(self.summary_dock, self.history_dock)
         self.tabifyDockWidget(self.summary_dock, self.analysis_dock)
         self.analysis_dock.raise_()
-        self.resizeDocks([self.analysis_dock], [300], Qt.Orientation.Vertical)
         # status bar
         self.status_label = QLabel()
         self.status_label.setTextFormat(Qt.TextFormat.RichText)
         self.message_label = QLabel()
-        self.message_label.setStyleSheet("color: #1a5fb4")
+        self.message_label.setStyleSheet("color: #3584e4")
+        for lab in (self.status_label, self.message_label):  # long texts never widen
+            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.message_label.setMaximumWidth(520)
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self.message_label.clear)
@@ -189,23 +193,22 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             ("&Image", ["delete_image", "reviewed", "tags", None, "next_image", "prev_image",
                         "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
-                       "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
-                       "docks"]),
+                       "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None]),
             ("&Help", ["help"]),
         )
+        self.menus: dict[str, Any] = {}
         for title, names in menus:
-            m = self.menuBar().addMenu(title)
+            m = self.menus[title] = self.menuBar().addMenu(title)
             for n in names:
                 if n is None:
                     m.addSeparator()
                 elif n == "open_folder":
                     self.open_folder_action = m.addAction("Open folder (auto-detect)…")
                     self.open_folder_action.triggered.connect(self.open_folder_dialog)
-                elif n == "docks":
-                    for d in (self.analysis_dock, self.summary_dock, self.history_dock):
-                        m.addAction(d.toggleViewAction())
                 else:
                     m.addAction(A[n])
+        self._build_desktop_menus(self.menus["&File"], self.menus["&View"], self.menus["&Help"],
+                                  before=A["export"])
         self._update_enabled()
 
     # ================================================================== session
@@ -219,11 +222,13 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
         qs.settingsChanged.connect(self._on_settings_changed)
         qs.derivedChanged.connect(self._on_derived)
         qs.historyChanged.connect(self._on_history_changed)
-        qs.message.connect(lambda msg: self.flash(msg, 6000))
+        qs.message.connect(lambda msg: self.flash(msg, 6000, "warning"))
         self.history_view.setModel(qs.history_model)
         self.current_image = -1
         self.images.set_session(qs)
         self.images.model.cell_tip = self._cell_tip  # type: ignore[union-attr]
+        self.images.listChanged.connect(self._update_status)
+        self.session_shown()
         self.toolbar.set_runs(session.run_names, session.run)
         self.toolbar.set_params(session.params)
         self.analysis.set_session(qs)
@@ -277,7 +282,7 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
     def _update_enabled(self) -> None:
         s = self.session
         for name, a in self.actions_by_name.items():
-            if name not in ("open", "quit", "help"):
+            if name not in ("open", "quit", "help", "about"):
                 a.setEnabled(s is not None)
         if s is not None:
             h = s.history
@@ -287,22 +292,28 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             undo.setText(f"Undo {s.step_text(h.done[-1])}" if h.can_undo else "Undo")
             redo.setText(f"Redo {s.step_text(h.undone[0])}" if h.can_redo else "Redo")
 
-    def flash(self, text: str, ms: int = 4000) -> None:
-        """A transient message at the right of the status bar (full text as tooltip)."""
+    def flash(self, text: str, ms: int = 4000, level: str = "info") -> None:
+        """A transient message at the right of the status bar (full text as tooltip),
+        kept in the Messages panel."""
+        self.log(text, level)
         first = text.splitlines()[0] if text else ""
         self.message_label.setText(first if len(first) < 120 else first[:117] + "…")
         self.message_label.setToolTip(text)
         self._message_timer.start(ms)
 
-    def show_error(self, title: str, text: str) -> None:
-        self.flash(text.splitlines()[0] if text else title, 8000)
+    def show_error(self, title: str, text: str, details: str = "") -> None:
+        self.flash(f"{title}: {text}" if text else title, 8000, "error")
         self.last_error = text
         if not self.quiet:
-            QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok,
-                        self).open()
+            box = QMessageBox(QMessageBox.Icon.Critical, title, text,
+                              QMessageBox.StandardButton.Ok, self)
+            if details:
+                box.setDetailedText(details)
+            box.open()
 
     # ================================================================== parameters
     def _on_params_changed(self, params: MetricParams) -> None:
+        self.settings.save_params(params)
         if self.session is not None:
             self.session.set_params(params)  # small: at once; large: in a worker
 
@@ -498,4 +509,5 @@ class MainWindow(EditingMixin, FilesMixin, QMainWindow):
             t.cancel()  # loads and recomputations: their results are not needed
         self.loader.shutdown()
         self._detach_session()
+        self.save_window_settings()
         ev.accept()
