@@ -298,13 +298,14 @@ class AnalysisPanel(QWidget):
             self.title.setText("<b>Analysis</b>")
             return
         dets = s.dataset.runs[s.run]
-        n_all = int(np.count_nonzero(dets.alive))
+        alive = dets.alive & ~s.dataset.images.deleted[dets.image]  # deleted images: out
+        n_all = int(np.count_nonzero(alive))
         thr = s.params.score_threshold
         self.mode_thr.setText(f"predictions with score ≥ {thr:.2f}")
         if self.all_predictions:
             which = f"all {n_all} predictions"
         else:
-            n = int(np.count_nonzero(dets.alive & (dets.score >= thr)))
+            n = int(np.count_nonzero(alive & (dets.score >= thr)))
             which = f"{n} of {n_all} predictions (score ≥ {thr:.2f})"
         self.title.setText(f"<b>{s.run}</b>: {which}")
 

@@ -468,13 +468,16 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, QMainWindow):
             self.status_label.setText("Open a dataset (Ctrl+O)")
             return
         im = s.dataset.images
-        parts = [f"<b>{m.row_of(i) + 1}/{m.rowCount()}</b> {im.file_names[i]} "
+        r = m.row_of(i)
+        where = f"{r + 1}/{m.rowCount()}" if r >= 0 else f"not in the list ({m.rowCount()})"
+        parts = [f"<b>{where}</b> {im.file_names[i]} "
                  f"({im.widths[i]}×{im.heights[i]})", f"GT {int(s.column('n_gt')[i])}"]
         if s.run is not None:
             c = {k: s.column(k)[i] for k in ("n_pred", "tp", "fp", "fn", "mean_iou", "ap")}
             parts += [f"pred {int(c['n_pred'])}",
                       f"TP {int(c['tp'])} · FP {int(c['fp'])} · FN {int(c['fn'])}",
-                      f"mean IoU {float(c['mean_iou']):.3f}"]
+                      "mean IoU " + ("—" if np.isnan(m.value("mean_iou", i))
+                                     else f"{m.value('mean_iou', i):.3f}")]
             if not np.isnan(c["ap"]):
                 parts.append(f"image AP {float(c['ap']):.3f}")
         sel, psel = self.viewer.gt_pane.selected, self.viewer.pred_pane.selected
@@ -502,7 +505,7 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, QMainWindow):
                        10000)
             ev.ignore()
             return
-        if not self.confirm_discard():
+        if not self.confirm_discard(closing=True):
             ev.ignore()
             return
         for t in self.runner.active():

@@ -469,7 +469,8 @@ class SideBySideViewer(QWidget):
         elif v.reviewed:
             state = " <b style='color:#3a9a3a'>✓ reviewed</b>"
         tags = "".join(f" <span style='color:#2f6fc0'>#{t}</span>" for t in v.tags)
-        gt = (f"<b>Ground truth</b> · {len(v.gt_ids)} boxes"
+        n_gt = len(v.gt_ids)
+        gt = (f"<b>Ground truth</b> · {n_gt} box{'es' if n_gt != 1 else ''}"
               + (f" · <span style='color:#d02020'>{n_missed} FN (dashed)</span>"
                  if v.run is not None and n_missed else "") + state + tags)
         self.gt_pane.header.setText(gt)

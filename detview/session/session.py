@@ -290,7 +290,36 @@ class Session:
             return None
 
     def step_text(self, step: Step) -> str:
-        return step.text(self.dataset.classes.names)
+        """What the step did and where: ``Delete 1 box · 000000000009.jpg``, ``Delete 3
+        images · 3 images``; dataset-wide edits (a class renamed) name no image."""
+        text = step.text(self.dataset.classes.names)
+        images = step.edit.touched_images()
+        names = self.dataset.images.file_names
+        if len(images) == 1:
+            i = next(iter(images))
+            if 0 <= i < len(names):
+                text += f" · {names[i]}"
+        elif len(images) > 1 and not text.endswith(" images"):
+            text += f" · {len(images)} images"
+        return text
+
+    def unexported_text(self) -> str:
+        """What export would save, in words ("" when nothing): the edits since the
+        last export, or the exported edits undone since."""
+        h = self.history
+        clean = h.clean_index
+        if clean is None:
+            n = h.index
+            if not n:
+                return "The edits exported earlier were undone" if len(h) else ""
+            return f"{n} edit{'s' if n != 1 else ''} not exported"
+        if h.index > clean:
+            n = h.index - clean
+            return f"{n} edit{'s' if n != 1 else ''} not exported"
+        if h.index < clean:
+            n = clean - h.index
+            return f"{n} exported edit{'s' if n != 1 else ''} undone since the export"
+        return ""
 
     # ================================================================== journal
     def attach_journal(self, journal: Journal) -> None:
