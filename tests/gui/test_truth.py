@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from detview.core.dataset import Dataset
 from detview.core.tables import Boxes, Classes, Images
@@ -176,11 +176,11 @@ def test_every_line_of_a_load_is_in_the_messages_panel(window: Any, qtbot: Any,
 
 
 def test_no_progress_bar_behind_the_restore_question(qtbot: Any, tmp_path: Path) -> None:
+    from dataclasses import replace
+
     from detview.core.metrics import MetricParams
     from detview.gui.main_window import MainWindow
     from detview.session import load
-
-    from dataclasses import replace
 
     # ground truth only: no analysis starts on opening, nothing else hides the bar
     spec = replace(copy_demo(tmp_path / "demo"), preds=())
