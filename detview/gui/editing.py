@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QInputDialog, QLineEdit
 from detview.session.view import PRED_FP, PRED_TP
 
 from .dialogs import ClassPicker
+from .wording import count
 
 if TYPE_CHECKING:
     from detview.session import Session
@@ -66,7 +67,7 @@ class EditingMixin:
             self.flash("Select ground-truth boxes to relabel", 3000)
             return
         _, cls, _ = s.gt_boxes(ids)
-        c = self.pick_class(f"Class of {len(ids)} box(es)", int(cls[0]))
+        c = self.pick_class(f"Class of {count(len(ids), 'box')}", int(cls[0]))
         if c >= 0:
             self.last_class = c
             s.relabel_boxes(ids, c)
