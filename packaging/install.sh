@@ -78,6 +78,10 @@ case "$what" in
     say "done. Open $out to see it; for the interactive app run 'xvfb-run -a .venv/bin/detview demo' or use a desktop session."
     ;;
   test)
+    # Ultralytics' own dataset check is the referee of the YOLO export test; it only reads
+    # YAML and paths, so it is installed without its (multi-GB) torch dependencies.
+    .venv/bin/python -m pip show -q ultralytics >/dev/null 2>&1 ||
+      .venv/bin/python -m pip install -q --no-deps ultralytics 2>&1 | grep -v -i -E "warning|location" || true
     say "lint (ruff), layering contracts (import-linter), types (mypy), tests (pytest)"
     .venv/bin/ruff check detview tests benchmarks packaging
     .venv/bin/lint-imports

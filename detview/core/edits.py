@@ -374,28 +374,113 @@ _KINDS: dict[str, type[Edit]] = {
 }
 
 
-def _tuplify(v: Any) -> Any:
-    if isinstance(v, list):
-        return tuple(_tuplify(x) for x in v)
-    return v
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+#: how deep composites may nest in a record (a gesture is one or two levels)
+MAX_DEPTH = 32
+_BOX_EDITS = ("delete_boxes", "restore_boxes", "relabel_boxes", "move_boxes", "add_boxes",
+              "remove_boxes")
 
 
-def edit_from_json(d: dict[str, Any]) -> Edit:
-    """Inverse of :meth:`Edit.to_json`. Raises ``ValueError`` on a malformed record."""
-    if not isinstance(d, dict) or "kind" not in d:
+def _field_kind(kind: str, name: str) -> str:
+    if name == "box_ids":
+        return "id"
+    if name in ("images", "cls", "old_cls", "new_cls"):
+        return "index"
+    if name in ("xyxy", "old_xyxy", "new_xyxy"):
+        return "box"
+    if name == "sources":
+        return "text_list"
+    if name == "label":
+        return "text"
+    if name in ("old", "new"):
+        return "bool" if kind == "set_reviewed" else "tags"
+    return "edits"
+
+
+def _is_int(v: Any, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _is_real(v: Any) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        f = float(v)
+    except OverflowError:
+        return False
+    return f == f and f not in (float("inf"), float("-inf"))
+
+
+def _check_value(kind: str, name: str, v: Any) -> Any:
+    """The field value as a tuple, or ValueError saying what is wrong with it."""
+    what = _field_kind(kind, name)
+    if what == "text":
+        if not isinstance(v, str):
+            raise ValueError(f"{kind}: '{name}' must be text")
+        return v
+    if not isinstance(v, list):
+        raise ValueError(f"{kind}: '{name}' must be a list")
+    for k, x in enumerate(v):
+        if what == "id" and not _is_int(x, *_INT64):
+            raise ValueError(f"{kind}: {name}[{k}] must be an integer box id, got {x!r:.40}")
+        if what == "index" and not _is_int(x, 0, _INT64[1]):
+            raise ValueError(f"{kind}: {name}[{k}] must be a non-negative integer index, got "
+                             f"{x!r:.40}")
+        if what == "box":
+            if not (isinstance(x, list) and len(x) == 4 and all(_is_real(c) for c in x)):
+                raise ValueError(f"{kind}: {name}[{k}] must be 4 finite numbers [x1, y1, x2, "
+                                 f"y2], got {x!r:.60}")
+            if x[2] < x[0] or x[3] < x[1]:
+                raise ValueError(f"{kind}: {name}[{k}] is not ordered (x1 <= x2, y1 <= y2): "
+                                 f"{x!r:.60}")
+        if what == "text_list" and not isinstance(x, str):
+            raise ValueError(f"{kind}: {name}[{k}] must be text")
+        if what == "bool" and not isinstance(x, bool):
+            raise ValueError(f"{kind}: {name}[{k}] must be true or false")
+        if what == "tags" and not (isinstance(x, list) and all(isinstance(t, str) for t in x)):
+            raise ValueError(f"{kind}: {name}[{k}] must be a list of tags (text)")
+    if what == "box":
+        return tuple(tuple(float(c) for c in x) for x in v)
+    if what == "tags":
+        return tuple(tuple(x) for x in v)
+    return tuple(v)
+
+
+def edit_from_json(d: dict[str, Any], _depth: int = 0) -> Edit:
+    """Inverse of :meth:`Edit.to_json`. Raises ``ValueError`` on a malformed record:
+    an unknown kind, a missing field, a value of the wrong type (ids and indices are
+    integers, indices non-negative, boxes 4 finite ordered numbers, flags booleans,
+    tags text), lists of different lengths, or composites nested too deeply. Checks
+    against a dataset (do the boxes exist?) are the dataset's, not this function's."""
+    if not isinstance(d, dict) or not isinstance(d.get("kind"), str):
         raise ValueError("edit record must be an object with a 'kind'")
-    cls = _KINDS.get(d["kind"])
+    if _depth > MAX_DEPTH:
+        raise ValueError(f"composite edits nested more than {MAX_DEPTH} deep")
+    kind = d["kind"]
+    cls = _KINDS.get(kind)
     if cls is None:
-        raise ValueError(f"unknown edit kind {d['kind']!r}")
+        raise ValueError(f"unknown edit kind {kind[:40]!r}")
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in d:
             if f.name in ("sources", "undo"):  # optional (defaults)
                 continue
-            raise ValueError(f"edit {d['kind']!r} lacks field {f.name!r}")
+            raise ValueError(f"edit {kind!r} lacks field {f.name!r}")
         v = d[f.name]
         if cls is Composite and f.name == "edits":
-            kwargs[f.name] = tuple(edit_from_json(e) for e in v)
+            if not isinstance(v, list):
+                raise ValueError("composite: 'edits' must be a list")
+            kwargs[f.name] = tuple(edit_from_json(e, _depth + 1) for e in v)
         else:
-            kwargs[f.name] = _tuplify(v)
+            kwargs[f.name] = _check_value(kind, f.name, v)
+    lengths = {n: len(v) for n, v in kwargs.items() if isinstance(v, tuple) and n != "edits"}
+    if kind in _BOX_EDITS:
+        n = lengths["box_ids"]
+        bad = [k for k, m in lengths.items() if m != n and not (k == "sources" and m == 0)]
+    else:
+        n = lengths.get("images", 0)
+        bad = [k for k, m in lengths.items() if m != n]
+    if bad:
+        shown = ", ".join(f"{k}: {lengths[k]}" for k in sorted(lengths))
+        raise ValueError(f"{kind}: lists of different lengths ({shown})")
     return cls(**kwargs)

@@ -11,6 +11,8 @@ from ._common import Problems
 __all__ = ["check_boxes"]
 
 DETAIL_LIMIT = 20  # per kind of problem; the rest are counted in one line
+#: coordinates beyond this many pixels are corrupt (areas would overflow float64 sums)
+MAX_COORD = 1e8
 
 
 def _report(
@@ -56,10 +58,17 @@ def check_boxes(
         _report(problems, source, ~finite, where, "coordinate is NaN or infinite; box skipped",
                 "warning")
         keep &= finite
+    with np.errstate(invalid="ignore"):
+        huge = keep & (np.abs(xyxy) > MAX_COORD).any(axis=1)
+    if huge.any():
+        _report(problems, source, huge, where, f"coordinate beyond ±{MAX_COORD:.0e} pixels; box "
+                "skipped", "warning")
+        keep &= ~huge
     if score is not None:
-        fs = np.isfinite(score)
+        fs = np.isfinite(score) & (np.abs(np.nan_to_num(score)) <= 1e30)
         if not fs.all():
-            _report(problems, source, ~fs & keep, where, "score is NaN or infinite; box skipped",
+            _report(problems, source, ~fs & keep, where, "score is NaN, infinite or absurd; box "
+                    "skipped",
                     "warning")
             keep &= fs
     with np.errstate(invalid="ignore"):

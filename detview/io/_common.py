@@ -10,6 +10,8 @@ import gc
 import json
 import logging
 import math
+import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,15 +25,25 @@ from .errors import InputError, Problem
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "INT64_MAX",
+    "MAX_IMAGE_SIDE",
     "Problems",
     "Progress",
+    "as_int",
     "atomic_write_bytes",
     "decode_text",
+    "float_token",
     "image_stem",
+    "int_token",
     "is_finite_number",
     "parse_json",
     "parse_xml",
 ]
+
+INT64_MAX = (1 << 63) - 1
+INT64_MIN = -(1 << 63)
+#: the largest image side accepted from a file (pixels); bigger is taken as a typo
+MAX_IMAGE_SIDE = 1_000_000
 
 Progress = Callable[[int, int], bool] | None
 
@@ -128,7 +140,10 @@ def parse_json(data: bytes | str, source: str | Path) -> Any:
         raise InputError(
             source, f"line {exc.lineno}, column {exc.colno}", f"malformed JSON: {exc.msg}"
         ) from None
-    except ValueError as exc:  # pragma: no cover - e.g. NaN literal oddities
+    except RecursionError:
+        raise InputError(source, "", "JSON nested too deeply (more than ~1000 levels of "
+                         "[ ] or { }); not an annotation file") from None
+    except ValueError as exc:  # e.g. an integer with more than 4300 digits
         raise InputError(source, "", f"malformed JSON: {exc}") from None
 
 
@@ -148,6 +163,46 @@ def parse_xml(data: bytes | str, source: str | Path) -> ET.Element:
         msg = str(exc).split(":")[0]
         raise InputError(source, f"line {line}, column {col + 1}",
                          f"malformed XML: {msg}") from None
+    except LookupError as exc:  # <?xml encoding="utf-1"?>
+        raise InputError(source, "line 1", f"unknown XML encoding: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(source, "", f"unusable XML: {exc}") from None
+
+
+def as_int(v: Any, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int | None:
+    """``v`` as an int in ``lo..hi`` when it is an integer (or an integral finite
+    float, as JSON writers produce ``3.0``); None otherwise. Booleans are not numbers."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if lo <= v <= hi else None
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        iv = int(v)
+        return iv if lo <= iv <= hi else None
+    return None
+
+
+def float_token(t: Any) -> float | None:
+    """A text token as a float (``inf``/``nan`` included, the caller checks), or None."""
+    if t is None:
+        return None
+    try:
+        return float(t)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def int_token(t: Any, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int | None:
+    """A text token (``"3"``, ``"3.0"``) as an int in ``lo..hi``, or None."""
+    if t is None:
+        return None
+    s = str(t).strip()
+    try:
+        v = int(s)
+    except ValueError:
+        f = float_token(s)
+        return None if f is None else as_int(f, lo, hi)
+    return v if lo <= v <= hi else None
 
 
 def is_finite_number(v: Any) -> bool:
@@ -213,7 +268,14 @@ class NameIndex:
 
 
 def read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file; every failure is an InputError naming it."""
+    path = Path(path)
     try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(path, "", "is a folder, expected a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(path, "", "not a regular file (a device, pipe or socket)")
         return path.read_bytes()
     except FileNotFoundError:
         raise InputError(path, "", "file not found") from None
@@ -221,6 +283,10 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(path, "", "is a folder, expected a file") from None
     except PermissionError:
         raise InputError(path, "", "permission denied") from None
+    except ValueError:  # NUL in the path
+        raise InputError(path, "", "the path contains a NUL character") from None
+    except OSError as exc:  # file name too long, I/O error, ...
+        raise InputError(path, "", f"cannot read: {exc.strerror or exc}") from None
 
 
 

@@ -16,29 +16,65 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ._common import IMAGE_EXTENSIONS, Problems, Progress
-from .errors import Cancelled
+from ._common import IMAGE_EXTENSIONS, MAX_IMAGE_SIDE, Problems, Progress
+from .errors import Cancelled, InputError
+from .paths import _CONTROL, MAX_NAME_BYTES, Root, is_safe_name, regular_file
 
 __all__ = ["image_size", "list_images", "read_sizes"]
 
 
-def list_images(root: Path, recursive: bool = True) -> list[str]:
-    """Image files under ``root`` as sorted POSIX paths relative to ``root``."""
+def list_images(root: Path, recursive: bool = True, *, limit: int = 50_000_000) -> list[str]:
+    """Image files under ``root`` as sorted POSIX paths relative to ``root``.
+
+    Hidden files and folders are skipped; a linked file is listed only when its target
+    is inside ``root``, and linked folders are not entered (their target, when inside
+    the root, is listed where it is; see :mod:`detview.io.paths`); names that could not be
+    written back safely (control characters, over-long) are skipped.
+    """
     root = Path(root)
+    guard = Root(root)
     out: list[str] = []
-    if recursive:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            rel = os.path.relpath(dirpath, root)
-            for f in filenames:
-                if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith("."):
-                    out.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
-    else:
-        out = [
-            e.name
-            for e in os.scandir(root)
-            if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
-        ]
+    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
+    seen_dirs: set[tuple[int, int]] = set()
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            st = os.stat(folder)
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                continue
+            seen_dirs.add(key)
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs: list[tuple[str, str]] = []
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            name = f"{rel}/{e.name}" if rel else e.name
+            try:
+                link = e.is_symlink()
+                if link and not guard.inside(e.path):
+                    continue
+                if e.is_dir():
+                    if link:  # its target inside the root is listed where it is
+                        continue
+                    if recursive:
+                        subdirs.append((e.path, name))
+                    continue
+                if os.path.splitext(e.name)[1].lower() not in IMAGE_EXTENSIONS:
+                    continue
+                if not e.is_file():
+                    continue
+            except OSError:
+                continue
+            # names from the disk: only control characters and over-long paths are unsafe
+            if not _CONTROL.search(e.name) and len(name) <= MAX_NAME_BYTES // 4 or \
+                    is_safe_name(name):
+                out.append(name)
+                if len(out) >= limit:
+                    break
+        stack.extend(reversed(subdirs))
     out.sort()
     return out
 
@@ -46,7 +82,10 @@ def list_images(root: Path, recursive: bool = True) -> list[str]:
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the header; raises OSError/UnidentifiedImageError."""
     with Image.open(path) as im:
-        return int(im.size[0]), int(im.size[1])
+        w, h = int(im.size[0]), int(im.size[1])
+    if not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE):
+        raise ValueError(f"image size {w} x {h} is out of range")
+    return w, h
 
 
 def read_sizes(
@@ -62,15 +101,24 @@ def read_sizes(
     w = np.zeros(n, dtype=np.int64)
     h = np.zeros(n, dtype=np.int64)
     ok = np.zeros(n, dtype=bool)
+    guard = Root(root)
     for i, f in enumerate(file_names):
-        p = Path(root) / f
         try:
+            p = guard.file(f, root, f"image {f}")
+        except InputError as exc:
+            problems.warn(exc.problem.path, exc.problem.where, exc.problem.message)
+            continue
+        try:
+            if not regular_file(p):
+                raise FileNotFoundError(p)
             w[i], h[i] = image_size(p)
             ok[i] = True
         except FileNotFoundError:
             problems.warn(p, "", "image file not found")
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             problems.warn(p, "", f"cannot read the image header (corrupt file?): {exc}")
+        except Exception as exc:  # noqa: BLE001 - a decoder bug in PIL on a crafted header
+            problems.warn(p, "", f"cannot read the image header: {type(exc).__name__}: {exc}")
         if progress is not None and i % 256 == 0 and progress(i, n) is False:
             raise Cancelled("cancelled")
     if logger is not None:

@@ -49,3 +49,34 @@ class PredData:
 
     def __len__(self) -> int:
         return int(self.xyxy.shape[0])
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """The per-image files a dataset was read from, and its boxes as read.
+
+    Stored in ``Dataset.meta["source_files"]`` by the per-image readers (YOLO, VOC,
+    LabelMe). A writer of the same format writes an image whose boxes did not change
+    as the very bytes it was read from (:func:`detview.io.output.Output.unchanged`), so
+    that a cleaned dataset differs from its input only where it was edited.
+    """
+
+    format: str
+    root: str  # folder the names in ``rel`` are relative to
+    rel: tuple[str | None, ...]  # per image: its file (None: it had none)
+    digest: tuple[bytes | None, ...]  # blake2b-128 of the bytes read; None: not reusable
+    class_names: tuple[str, ...]
+    widths: np.ndarray
+    heights: np.ndarray
+    offsets: np.ndarray  # GT as read, per image
+    box_id: np.ndarray
+    cls: np.ndarray
+    xyxy: np.ndarray
+    line: np.ndarray | None = None  # per box: 0-based line in its file (YOLO)
+    options: tuple[Any, ...] = ()  # reader options that change the text (YOLO columns)
+
+
+def file_digest(data: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(data, digest_size=16).digest()

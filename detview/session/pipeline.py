@@ -136,11 +136,13 @@ def export_edits(original: Dataset, edits: Sequence[Edit], source: DatasetSpec, 
                  fmt: str | None, images_mode: str = "none", *,
                  meta: Sequence[dict[str, Any]] | None = None,
                  images_root: Path | None = None, progress: Progress | None = None,
-                 logger: logging.Logger | None = None) -> ExportResult:
+                 logger: logging.Logger | None = None, overwrite: bool = False) -> ExportResult:
     """Apply ``edits`` to a copy of ``original``, write it in ``fmt`` (default: the
-    format it came in) and the corrections log (``meta[k]``: time and user of edit k)."""
-    from detview.io import write_dataset
-    from detview.io.corrections import write_corrections
+    format it came in) and the corrections log (``meta[k]``: time and user of edit k),
+    together in one :func:`detview.io.write_dataset` (the folder is renamed into place
+    when complete, the log inside it; as :func:`detview.io.export_dataset` does)."""
+    import detview.io as dio
+    from detview.io.corrections import corrections_text
 
     out = Path(out)
     refuse_input_folder(out, source)
@@ -148,9 +150,12 @@ def export_edits(original: Dataset, edits: Sequence[Edit], source: DatasetSpec, 
     # the loader's image folder (it resolves a dataset folder to its images/)
     root = edited.meta.get("images_root") or images_root or source.images
     fmt = (fmt or str(edited.meta.get("format") or "")).lower()
-    written = write_dataset(edited, out, fmt, images_mode=images_mode,
-                            images_root=Path(root) if root else None, logger=logger,
-                            progress=progress)
+    text, summary = corrections_text(original, edits, source=source.to_json(), meta=meta)
+    # the log goes inside the export before it is renamed into place
+    written = dio.write_dataset(edited, out, fmt, images_mode=images_mode,
+                                images_root=Path(root) if root else None, logger=logger,
+                                progress=progress, overwrite=overwrite,
+                                extra_files={CORRECTIONS_NAME: text.encode("utf-8")})
     log = out / CORRECTIONS_NAME
-    summary = write_corrections(log, original, edits, source=source.to_json(), meta=meta)
-    return ExportResult([*map(Path, written), log], summary, out, fmt)
+    files = [p for p in map(Path, written) if p != log] + [log]
+    return ExportResult(files, summary, out, fmt)

@@ -9,9 +9,9 @@ import pytest
 
 from detview.io import load_dataset
 from detview.io._common import decode_text, parse_json, parse_xml
-from detview.io.coco import parse_coco_gt, parse_coco_results
 from detview.io.errors import InputError, format_error
-from detview.io.voc import parse_voc_xml
+from detview.io.formats.coco import parse_coco_gt, parse_coco_results
+from detview.io.formats.voc import parse_voc_xml
 
 from .helpers import make_images
 from .test_coco import small_coco
@@ -254,7 +254,7 @@ def test_labelme_bad_shape_named(tmp_path):
 
 
 def test_cvat_bad_box_named():
-    from detview.io.cvat import parse_cvat_xml
+    from detview.io.formats.cvat import parse_cvat_xml
 
     with pytest.raises(InputError) as ei:
         parse_cvat_xml('<annotations><image id="0" name="a.jpg" width="5" height="5">'

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 from detview.core.edits import AddBoxes, DeleteBoxes, DeleteImages, MoveBoxes, RelabelBoxes
-from detview.io.coco import coco_gt_to_obj, coco_results_to_obj, parse_coco_gt, parse_coco_results
 from detview.io.errors import InputError
+from detview.io.formats.coco import (
+    coco_gt_to_obj,
+    coco_results_to_obj,
+    parse_coco_gt,
+    parse_coco_results,
+)
 
 
 def small_coco() -> dict:

@@ -8,12 +8,12 @@ import pytest
 from detview.core.edits import DeleteBoxes, MoveBoxes
 from detview.io import load_dataset, write_dataset
 from detview.io._common import Problems
-from detview.io.csvfmt import parse_csv
-from detview.io.cvat import parse_cvat_xml
 from detview.io.errors import InputError
-from detview.io.labelme import parse_labelme
-from detview.io.voc import parse_voc_xml, voc_xml
-from detview.io.yolo import parse_names_file, parse_yolo_txt, yolo_lines
+from detview.io.formats.csvfmt import parse_csv
+from detview.io.formats.cvat import parse_cvat_xml
+from detview.io.formats.labelme import parse_labelme
+from detview.io.formats.voc import parse_voc_xml, voc_xml
+from detview.io.formats.yolo import parse_names_file, parse_yolo_txt, yolo_lines
 
 from .helpers import boxes_by_file, make_images
 
@@ -90,8 +90,9 @@ def test_yolo_dataset_folder_and_round_trip(tmp_path):
     out = tmp_path / "out"
     files = write_dataset(ds, out)
     assert (out / "labels" / "train" / "c.txt").read_text() == ""
-    assert (out / "labels" / "train" / "a.txt").read_text() == (
-        "0 0.500000 0.500000 0.200000 0.400000\n1 0.250000 0.500000 0.500000 1.000000\n")
+    # unchanged label files are written back byte for byte
+    assert (out / "labels" / "train" / "a.txt").read_bytes() == \
+        (root / "labels" / "train" / "a.txt").read_bytes()
     assert out / "data.yaml" in files
     back = load_dataset(root / "images", out / "labels").dataset
     assert boxes_by_file(back, decimals=6) == boxes_by_file(ds, decimals=6)
@@ -130,7 +131,9 @@ def test_voc_xml_round_trip_exact_integers():
     xml = voc_xml(p["file_name"], p["width"], p["height"], p["names"], p["xyxy"], p["extras"],
                   p["image_extras"])
     q = parse_voc_xml(xml, "b.xml")
-    assert q["names"] == p["names"] and q["extras"] == p["extras"]
+    # every object is complete: pose/truncated/difficult default when the source had none
+    complete = [{"pose": "Unspecified", "truncated": 0, "difficult": 0, **e} for e in p["extras"]]
+    assert q["names"] == p["names"] and q["extras"] == complete
     np.testing.assert_array_equal(q["xyxy"], p["xyxy"])
     assert b"<xmin>1</xmin>" in xml and b"<database>db</database>" in xml
 
@@ -166,10 +169,16 @@ def test_labelme_parse_and_write(tmp_path):
     ds = load_dataset(None, tmp_path / "lm").dataset
     assert ds.meta["format"] == "labelme" and len(ds.gt) == 1
     write_dataset(ds, tmp_path / "out")
+    # unchanged: the very bytes
+    assert (tmp_path / "out" / "x.json").read_bytes() == (tmp_path / "lm" / "x.json").read_bytes()
+    b0 = int(ds.gt.box_id[0])
+    ds.apply(MoveBoxes((b0,), (0,), (tuple(ds.gt.xyxy[0]),), ((11.0, 5.0, 30.0, 20.0),)))
+    write_dataset(ds, tmp_path / "out")  # a previous export is replaced
     back = json.loads((tmp_path / "out" / "x.json").read_text())
-    assert back["shapes"][1] == obj["shapes"][1]  # the polygon passes through
-    assert back["shapes"][0]["points"] == [[10.0, 5.0], [30.0, 20.0]]
-    assert back["imageWidth"] == 60
+    assert back["shapes"][1] == obj["shapes"][1]  # the polygon passes through, in its place
+    assert back["shapes"][0]["points"] == [[11.0, 5.0], [30.0, 20.0]]
+    assert list(back["shapes"][0]) == list(obj["shapes"][0])  # the source's key order
+    assert list(back) == list(obj) and back["imageWidth"] == 60
 
 
 # ------------------------------------------------------------------ CVAT

@@ -112,10 +112,10 @@ def test_class_mismatch_is_reported_never_silent(tmp_path):
     gt = sparse_coco(tmp_path)
     recs = [{"image_id": 101, "category_id": 500 + k, "bbox": [10, 10, 20, 20], "score": 0.9}
             for k in range(30)]
-    r = load_dataset(None, gt, [(None, _preds(tmp_path, recs))])
-    assert len(r.dataset.runs["p"]) == 0
-    text = "\n".join(map(str, r.problems))
-    assert "class mismatch" in text and "no prediction could be used" in text
+    with pytest.raises(InputError, match="none of the 30 predictions has a class of the "
+                       "ground truth") as ei:
+        load_dataset(None, gt, [(None, _preds(tmp_path, recs))])
+    assert "500, 501" in str(ei.value) and "p.json" in str(ei.value)
 
 
 def test_image_match_by_int_stem_and_unknown_images(tmp_path):
@@ -178,7 +178,7 @@ def test_coco_without_sizes_reads_headers_and_writes_back_without(tmp_path):
     gt.write_text(json.dumps(obj))
     ds = load_dataset(tmp_path / "images", gt).dataset
     assert ds.images.widths.tolist() == [30] and ds.images.heights.tolist() == [20]
-    from detview.io.coco import coco_gt_to_obj
+    from detview.io.formats.coco import coco_gt_to_obj
 
     out = coco_gt_to_obj(ds)
     assert out["images"][0]["width"] == 30  # now known: written

@@ -14,7 +14,7 @@ VOC_GTS = [
     ("gts/coco_format_v2/instances_v2.json", None, {}),
     ("gts/cvat_format/annotations.xml", None, {}),
     ("gts/yolo_format/obj_train_data", None, {}),
-    # these VOC files hold 0-based values (CVAT/Datumaro export), see detview.io.voc
+    # these VOC files hold 0-based values (CVAT/Datumaro export), see detview.io.formats.voc
     ("gts/pascalvoc_format", "voc", {"voc_one_based": False}),
     ("gts/imagenet_format/Annotations", "voc", {"voc_one_based": False}),
 ]

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from detview.core.edits import MoveBoxes
 from detview.io import load_dataset, write_dataset
 from detview.io._common import atomic_write_bytes
 from detview.io.errors import InputError
@@ -38,8 +39,11 @@ def test_refuses_to_overwrite_input_then_keeps_backup(tmp_path):
         write_dataset(ds, gt)
     original = gt.read_bytes()
     write_dataset(ds, gt, overwrite=True)
-    assert (tmp_path / "gt.json.bak").read_bytes() == original
+    assert (tmp_path / "gt.json.bak.1").read_bytes() == original
     assert json.loads(gt.read_text()) == small_coco()
+    write_dataset(ds, gt, overwrite=True)  # a second backup never overwrites the first
+    assert (tmp_path / "gt.json.bak.1").read_bytes() == original
+    assert (tmp_path / "gt.json.bak.2").is_file()
 
 
 def test_refuses_to_write_into_input_label_folder(tmp_path):
@@ -51,7 +55,13 @@ def test_refuses_to_write_into_input_label_folder(tmp_path):
     with pytest.raises(InputError, match="refusing"):
         write_dataset(ds, tmp_path)
     write_dataset(ds, tmp_path, overwrite=True)
-    assert (tmp_path / "labels" / "a.txt.bak").exists()
+    # unchanged files are left as they are; an edited one is kept as a numbered backup
+    assert not (tmp_path / "labels" / "a.txt.bak.1").exists()
+    b0 = int(ds.gt.box_id[0])
+    ds.apply(MoveBoxes((b0,), (0,), (tuple(ds.gt.xyxy[0]),), ((1.0, 1.0, 5.0, 5.0),)))
+    write_dataset(ds, tmp_path, overwrite=True)
+    assert (tmp_path / "labels" / "a.txt.bak.1").read_text() == "0 0.5 0.5 0.5 0.5\n"
+    assert (tmp_path / "labels" / "a.txt").read_text() == "0 0.300000 0.300000 0.400000 0.400000\n"
 
 
 def test_atomic_write_leaves_no_temp_on_failure(tmp_path, monkeypatch):
@@ -78,7 +88,8 @@ def test_images_copy_and_link(tmp_path):
     write_dataset(ds, tmp_path / "v", "voc", images_mode="link")
     assert (tmp_path / "v" / "JPEGImages" / "b.jpg").is_file()
     back = load_dataset(tmp_path / "y", None).dataset
-    assert len(back.gt) == 3 and len(back.images) == 3
+    # the crowd region of small_coco is left out of YOLO (with a warning)
+    assert len(back.gt) == 2 and len(back.images) == 3
 
 
 def test_unknown_format(tmp_path):

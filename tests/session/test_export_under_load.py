@@ -93,7 +93,8 @@ def test_export_survives_threshold_run_and_edits(tmp_path: Path, monkeypatch: An
     assert cli_main(["apply", "--corrections", str(out / "corrections.jsonl"), "--out",
                      str(other), "--format", "coco"]) == 0
     a, b = _files(out), _files(other)
-    assert sorted(a) == sorted(b) == ["annotations.json", "corrections.jsonl"]
+    assert sorted(a) == sorted(b) == [".detview-export.json", "annotations.json",
+                                      "corrections.jsonl"]
     for name in a:
         assert a[name] == b[name], f"{name} differs"
     assert b'"n_edits": 4' in a["corrections.jsonl"]

@@ -64,12 +64,12 @@ def parse(data: bytes, source: str) -> Parsed:
         raise InputError(source, "line 1", f"not a CSV header: {exc}") from None
     cols = [h.strip() for h in header]
     if "epoch" not in cols:
-        shown = ", ".join(cols[:8]) + (" ..." if len(cols) > 8 else "")
+        shown = ", ".join(repr(c) for c in cols[:8]) + (" ..." if len(cols) > 8 else "")
         raise InputError(source, "line 1", "no 'epoch' column: not an Ultralytics "
                                            f"results.csv (columns: {shown})")
     if len(set(cols)) != len(cols):
         dup = sorted({c for c in cols if cols.count(c) > 1})
-        raise InputError(source, "line 1", f"column named twice: {', '.join(dup)}")
+        raise InputError(source, "line 1", f"column named twice: {', '.join(repr(c) for c in dup)}")
     ei = cols.index("epoch")
     v5 = any(c.startswith("x/lr") for c in cols) or "train/obj_loss" in cols
     table: list[tuple[int, list[str]]] = []

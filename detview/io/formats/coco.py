@@ -16,17 +16,23 @@ top-level keys other than images/annotations/categories to ``meta["coco"]["top"]
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeGuard
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from detview.core.dataset import Dataset
 from detview.core.tables import Boxes, Classes, Images
 
-from ._checks import check_boxes
-from ._common import Problems, public_extras
-from .errors import InputError
-from .model import GtResult, PredData
+from .._checks import check_boxes
+from .._common import INT64_MAX, INT64_MIN, MAX_IMAGE_SIDE, Problems, as_int, public_extras
+from ..errors import InputError
+from ..model import GtResult, PredData
+from ..paths import unsafe_reason
+from .base import Format, Layout, ReadRequest
+
+if TYPE_CHECKING:
+    from ..output import Output
 
 __all__ = [
     "coco_gt_to_obj",
@@ -45,8 +51,29 @@ def looks_like_coco_gt(obj: Any) -> bool:
     return isinstance(obj, dict) and "images" in obj and "categories" in obj
 
 
-def _is_int(v: Any) -> TypeGuard[int]:
-    return isinstance(v, int) and not isinstance(v, bool)
+def _is_int(v: Any) -> bool:
+    """An integer (not a bool) that fits in int64."""
+    return isinstance(v, int) and not isinstance(v, bool) and INT64_MIN <= v <= INT64_MAX
+
+
+def _is_num(v: Any) -> bool:
+    """A JSON number that converts to a float (NaN/inf included; checked later)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
+def _short(v: Any, n: int = 60) -> str:
+    """``repr(v)`` cut to ``n`` characters for messages."""
+    try:
+        r = repr(v)
+    except (RecursionError, ValueError):
+        r = f"<{type(v).__name__}>"
+    return r if len(r) <= n else r[: n - 3] + "..."
 
 
 def _parse_categories(cats: Any, source: str, problems: Problems) -> Classes:
@@ -61,20 +88,22 @@ def _parse_categories(cats: Any, source: str, problems: Problems) -> Classes:
         if not isinstance(c, dict):
             problems.add(source, where, "must be an object with 'id' and 'name'")
             continue
-        cid = c.get("id")
+        cid: Any = c.get("id")
         if not _is_int(cid):
-            problems.add(source, where, f"'id' must be an integer, got {cid!r}")
+            problems.add(source, where, f"'id' must be an integer (within int64), got "
+                         f"{_short(cid)}")
             continue
         name = c.get("name")
         if not isinstance(name, str):
-            problems.add(source, f"{where} (id {cid})", f"'name' must be a string, got {name!r}")
+            problems.add(source, f"{where} (id {cid})",
+                         f"'name' must be a string, got {_short(name)}")
             continue
         if cid in seen:
             problems.add(source, f"{where} (id {cid})", "duplicate category id")
             continue
-        seen.add(cid)
+        seen.add(int(cid))
         names.append(name)
-        ids.append(cid)
+        ids.append(int(cid))
         extras.append({kk: v for kk, v in c.items() if kk not in _CAT_CORE})
     return Classes(tuple(names), np.asarray(ids, dtype=np.int64), tuple(extras))
 
@@ -93,31 +122,33 @@ def _parse_images(imgs: Any, source: str, problems: Problems) -> Images:
         if not isinstance(im, dict):
             problems.add(source, where, "must be an object")
             continue
-        iid = im.get("id")
+        iid: Any = im.get("id")
         if not _is_int(iid):
-            problems.add(source, where, f"'id' must be an integer, got {iid!r}")
+            problems.add(source, where, f"'id' must be an integer (within int64), got "
+                         f"{_short(iid)}")
             continue
         where = f"image #{k} (id {iid})"
         fn = im.get("file_name")
         if not isinstance(fn, str) or not fn:
-            problems.add(source, where, f"'file_name' must be a non-empty string, got {fn!r}")
+            problems.add(source, where, f"'file_name' must be a non-empty string, got {_short(fn)}")
+            continue
+        why = unsafe_reason(fn)
+        if why is not None:
+            problems.add(source, where, f"'file_name' {fn[:80]!r}: {why}")
             continue
         if iid in seen:
             problems.add(source, where, "duplicate image id")
             continue
-        seen.add(iid)
-        w, h = im.get("width", 0), im.get("height", 0)
-        if isinstance(w, float) and w.is_integer():
-            w = int(w)
-        if isinstance(h, float) and h.is_integer():
-            h = int(h)
-        if not (_is_int(w) and _is_int(h)) or w < 0 or h < 0:
-            problems.warn(source, where, f"width/height must be non-negative integers, got "
-                          f"{w!r} x {h!r}; size treated as unknown")
+        seen.add(int(iid))
+        w0, h0 = im.get("width", 0), im.get("height", 0)
+        w, h = as_int(w0, 0, MAX_IMAGE_SIDE), as_int(h0, 0, MAX_IMAGE_SIDE)
+        if w is None or h is None:
+            problems.warn(source, where, f"width/height must be integers from 0 to "
+                          f"{MAX_IMAGE_SIDE}, got {w0!r} x {h0!r}; size read from the image")
             w = h = 0
         elif ("width" in im) and (w == 0 or h == 0):
             problems.warn(source, where, "zero width or height")
-        ids.append(iid)
+        ids.append(int(iid))
         names.append(fn)
         ws.append(w)
         hs.append(h)
@@ -149,6 +180,8 @@ def _ann_columns_fast(anns: list[Any]) -> tuple[np.ndarray, ...] | None:
         return None
     if area.dtype.kind not in "if" or crowd.dtype.kind not in "ib":
         return None
+    if crowd.dtype.kind == "i" and (crowd.min() < 0 or crowd.max() > 1):
+        return None
     return ids, img, cat, bbox.astype(np.float64), area.astype(np.float64), crowd.astype(bool)
 
 
@@ -177,24 +210,26 @@ def _ann_columns_slow(
                 problems.add(source, where, f"missing key '{key}'")
                 bad = True
             elif not _is_int(v):
-                problems.add(source, where, f"'{key}' must be an integer, got {v!r}")
+                problems.add(source, where, f"'{key}' must be an integer (within int64), got "
+                             f"{_short(v)}")
                 bad = True
         b = a.get("bbox")
         if "bbox" not in a:
             problems.add(source, where, "missing key 'bbox'")
             bad = True
-        elif not (isinstance(b, list) and len(b) == 4 and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in b)):
+        elif not (isinstance(b, list) and len(b) == 4 and all(_is_num(x) for x in b)):
             problems.add(source, where,
-                         f"'bbox' must be a list of 4 numbers [x, y, w, h], got {b!r}")
+                         f"'bbox' must be a list of 4 numbers [x, y, w, h], got {_short(b)}")
             bad = True
         ar = a.get("area", float("nan"))
-        if not isinstance(ar, (int, float)) or isinstance(ar, bool):
-            problems.warn(source, where, f"'area' must be a number, got {ar!r}; ignored")
+        if not _is_num(ar) or not np.isfinite(float(ar)):
+            if "area" in a:
+                problems.warn(source, where, f"'area' must be a finite number, got {_short(ar)}; "
+                              "ignored")
             ar = float("nan")
         cr = a.get("iscrowd", 0)
-        if cr not in (0, 1, True, False):
-            problems.warn(source, where, f"'iscrowd' must be 0 or 1, got {cr!r}; taken as 0")
+        if not (isinstance(cr, (int, bool)) and cr in (0, 1)):
+            problems.warn(source, where, f"'iscrowd' must be 0 or 1, got {_short(cr)}; taken as 0")
             cr = 0
         if bad:
             continue
@@ -202,7 +237,7 @@ def _ann_columns_slow(
         ids.append(a["id"])
         img.append(a["image_id"])
         cat.append(a["category_id"])
-        bbox.append([float(x) for x in b or ()])
+        bbox.append([float(x) for x in (b or ())])
         area.append(float(ar))
         crowd.append(bool(cr))
     return (
@@ -354,8 +389,9 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
                              "as predictions")
         cats = obj.get("categories")
         if isinstance(cats, list):
-            vocab = {c["id"]: c["name"] for c in cats if isinstance(c, dict)
-                     and _is_int(c.get("id")) and isinstance(c.get("name"), str)}
+            vocab = {c["id"]: c["name"] for c in cats
+                     if isinstance(c, dict) and _is_int(c.get("id"))
+                     and isinstance(c.get("name"), str)}
         imgs = obj.get("images")
         if isinstance(imgs, list):
             image_vocab = {i["id"]: i["file_name"] for i in imgs
@@ -364,8 +400,8 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
     elif isinstance(obj, list):
         anns = obj
     else:
-        raise InputError(source, "",
-                         f"expected a JSON list of predictions, got {type(obj).__name__}")
+        raise InputError(source, "", "expected a JSON list of predictions, got "
+                         f"{type(obj).__name__}")
     n = len(anns)
     if n == 0:
         problems.warn(source, "", "the file has no predictions")
@@ -409,21 +445,23 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
             if bad:
                 continue
             iv = a["image_id"]
-            if not (_is_int(iv) or isinstance(iv, str)):
-                problems.add(source, where, f"'image_id' must be an integer, got {iv!r}")
+            if not (_is_int(iv) or (isinstance(iv, str) and iv and "\0" not in iv
+                                    and len(iv) <= 1024)):
+                problems.add(source, where, f"'image_id' must be an integer (within int64) or "
+                             f"a file name, got {_short(iv)}")
                 bad = True
             if not _is_int(a["category_id"]):
-                problems.add(source, where,
-                             f"'category_id' must be an integer, got {a['category_id']!r}")
+                problems.add(source, where, "'category_id' must be an integer (within int64), "
+                             f"got {_short(a['category_id'])}")
                 bad = True
             b = a["bbox"]
-            if not (isinstance(b, list) and len(b) == 4 and all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in b)):
-                problems.add(source, where, f"'bbox' must be 4 numbers [x, y, w, h], got {b!r}")
+            if not (isinstance(b, list) and len(b) == 4 and all(_is_num(x) for x in b)):
+                problems.add(source, where, f"'bbox' must be 4 numbers [x, y, w, h], got "
+                             f"{_short(b)}")
                 bad = True
             s = a["score"]
-            if not isinstance(s, (int, float)) or isinstance(s, bool):
-                problems.add(source, where, f"'score' must be a number, got {s!r}")
+            if not _is_num(s):
+                problems.add(source, where, f"'score' must be a number, got {_short(s)}")
                 bad = True
             if bad:
                 continue
@@ -458,7 +496,7 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
                      if kk not in ("image_id", "category_id", "bbox", "score")}
                 if e:
                     extras[r] = e
-    records = [f"record #{k}" for k in rows.tolist()] if n < 200_000 else None
+    wheres = [f"record #{k}" for k in rows.tolist()] if n < 200_000 else None
     return PredData(
         source=source,
         format="coco",
@@ -470,7 +508,7 @@ def parse_coco_results(obj: Any, source: str) -> PredData:
         vocab=vocab,
         image_vocab=image_vocab,
         extras=extras,
-        where=records,
+        where=wheres,
         problems=problems.items,
     )
 
@@ -543,9 +581,9 @@ def coco_gt_to_obj(ds: Dataset,
             continue
         b = int(gt.box_id[r])
         e = gt.extras.get(b, {})
-        ok = orig_index.get(b)
-        if ok is not None and bool(np.all(oxyxy[ok] == xyxy[r])):  # type: ignore[index]
-            bbox = [float(v) for v in oxywh[ok].tolist()]  # type: ignore[index]
+        ko = orig_index.get(b)
+        if ko is not None and bool(np.all(oxyxy[ko] == xyxy[r])):  # type: ignore[index]
+            bbox = [float(v) for v in oxywh[ko].tolist()]  # type: ignore[index]
             moved = False
         else:
             x1, y1, x2, y2 = (float(v) for v in xyxy[r].tolist())
@@ -577,7 +615,7 @@ def coco_gt_to_obj(ds: Dataset,
             d["segmentation"] = []
         out_anns.append(_ordered(d, ann_order))
         if progress is not None and t % 4096 == 0 and progress(t, n) is False:
-            from .errors import Cancelled
+            from ..errors import Cancelled
 
             raise Cancelled("cancelled")
     body: dict[str, Any] = dict(top)
@@ -600,3 +638,154 @@ def coco_results_to_obj(ds: Dataset, run: str) -> list[dict[str, Any]]:
     return [{"image_id": i, "category_id": c, "bbox": b, "score": s}
             for i, c, b, s in zip(img_ids, cat_ids, bx, sc, strict=True)]
 
+
+
+# ---------------------------------------------------------------------- the format
+def _images_dir(root: Path, json_path: Path) -> Path | None:
+    """The image folder that goes with a COCO json: ``images/<split>``, ``<split>``,
+    ``images``, ``JPEGImages`` or beside the json."""
+    from ..images import list_images
+
+    stem = json_path.stem
+    split = stem.split("_", 1)[1] if stem.startswith(("instances_", "image_info_")) else stem
+    cands = [root / "images" / split, root / split, root / "images", root / "JPEGImages",
+             json_path.parent / "images", json_path.parent, root]
+    for c in cands:
+        if c.is_dir() and any(True for _ in list_images(c, recursive=False)[:1]):
+            return c
+    for c in cands:
+        if c.is_dir() and list_images(c)[:1]:
+            return c
+    return None
+
+
+def _check_image_files(ds: Dataset, images: Path, problems: Problems) -> None:
+    """Report ground-truth images that are missing from the image folder."""
+    from ..images import list_images
+
+    if not images.is_dir():
+        problems.warn(images, "", "image folder not found")
+        return
+    on_disk = set(list_images(images))
+    bases = {p.rsplit("/", 1)[-1] for p in on_disk}
+    missing = [f for f in ds.images.file_names
+               if f not in on_disk and f.rsplit("/", 1)[-1] not in bases]
+    if missing:
+        problems.warn(images, "", f"{len(missing)} of {len(ds.images)} images listed in the "
+                      f"ground truth are not in this folder (e.g. {missing[0]})")
+    if on_disk and len(missing) == len(ds.images) and len(ds.images):
+        problems.warn(images, "", "none of the ground-truth images is in this folder: wrong "
+                      "image folder?")
+
+
+def _fill_sizes(ds: Dataset, images: Path, problems: Problems) -> None:
+    """Sizes the ground truth does not give (0) are read from the image headers."""
+    from ..images import read_sizes
+
+    todo = np.flatnonzero((ds.images.widths <= 0) | (ds.images.heights <= 0))
+    if todo.shape[0] == 0 or not images.is_dir():
+        return
+    w, h, ok = read_sizes(images, [ds.images.file_names[i] for i in todo.tolist()], problems)
+    ds.images.widths[todo[ok]] = w[ok]
+    ds.images.heights[todo[ok]] = h[ok]
+
+
+def read_gt(req: ReadRequest) -> GtResult:
+    from .._common import parse_json, read_bytes
+
+    gt = req.gt
+    if gt.is_dir():
+        lay = layout(gt)
+        if lay is None or lay.gt is None:
+            raise InputError(gt, "", "no COCO instances json in this folder")
+        gt = lay.gt
+    res = parse_coco_gt(parse_json(read_bytes(gt), gt), str(gt), clip=req.clip)
+    ds = res.dataset
+    images = req.images
+    if images is None:
+        root = gt.parent.parent if gt.parent.name == "annotations" else gt.parent
+        images = _images_dir(root, gt)
+    problems = Problems()
+    problems.extend(res.problems)
+    if images is not None:
+        _check_image_files(ds, images, problems)
+        _fill_sizes(ds, images, problems)
+        ds.meta["images_root"] = str(images)
+    ds.meta["gt_path"] = str(gt)
+    return GtResult(ds, problems.items)
+
+
+def read_preds(path: Path, options: dict[str, Any] | None = None, logger: Any = None,
+               progress: Any = None) -> PredData:
+    from .._common import parse_json, read_bytes
+
+    if path.is_dir():
+        raise InputError(path, "", "COCO predictions must be one .json file")
+    return parse_coco_results(parse_json(read_bytes(path), path), str(path))
+
+
+def write(ds: Dataset, out: Output) -> None:
+    import orjson
+
+    obj = coco_gt_to_obj(ds, out.progress)
+    out.write(out.main_file(), orjson.dumps(obj))
+    out.copy_images("images")
+
+
+def write_preds(ds: Dataset, run: str, out: Output) -> None:
+    import orjson
+
+    out.write(out.main_file() or f"{run}.json", orjson.dumps(coco_results_to_obj(ds, run)))
+
+
+def sniff(path: Path, head: bytes) -> int:
+    if path.is_dir():
+        return 0
+    h = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if h[:1] == b"[":
+        return 80
+    if h[:1] == b"{":
+        if b'"shapes"' in h or b'"imagePath"' in h:
+            return 10
+        if b'"detview_export"' in h:
+            return 0
+        return 70 if (b'"images"' in h or b'"annotations"' in h or b'"categories"' in h) else 40
+    return 10 if path.suffix.lower() == ".json" else 0
+
+
+def layout(root: Path) -> Layout | None:
+    """A COCO json (in ``annotations/`` or here) next to an images folder."""
+    jsons = sorted((root / "annotations").glob("*.json")) if (root / "annotations").is_dir() \
+        else []
+    jsons += sorted(root.glob("*.json"))
+    for j in jsons:
+        try:
+            with open(j, "rb") as f:
+                head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        except OSError:
+            continue
+        if head[:1] != b"{" or b'"shapes"' in head or b'"detview_export"' in head:
+            continue
+        imgs = _images_dir(root, j)
+        shown = imgs.relative_to(root) if imgs is not None and imgs != root else "."
+        return Layout(root, imgs, j, "coco", f"COCO instances json {j.relative_to(root)}"
+                      + (f" with images in {shown}" if imgs else " (no image folder found)"))
+    return None
+
+
+FORMAT = Format(
+    name="coco",
+    title="COCO",
+    convention="0-based float [x, y, w, h] in absolute pixels, continuous; the engine's "
+               "xyxy is [x, y, x + w, y + h]",
+    read_gt=read_gt,
+    read_preds=read_preds,
+    write=write,
+    write_preds=write_preds,
+    sniff=sniff,
+    layout=layout,
+    layout_order=30,
+    single_file=(".json",),
+    default_name="annotations.json",
+    aliases=("coco_results", "coco-results"),
+)

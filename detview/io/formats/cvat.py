@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 import numpy as np
@@ -19,12 +19,24 @@ import numpy as np
 from detview.core.dataset import Dataset
 from detview.core.tables import Boxes, Classes, Images
 
-from ._checks import check_boxes
-from ._common import Problems, parse_xml, read_bytes
-from .errors import InputError
-from .model import GtResult
+from .._checks import check_boxes
+from .._common import MAX_IMAGE_SIDE, Problems, float_token, int_token, parse_xml, read_bytes
+from ..errors import InputError
+from ..model import GtResult
+from ..paths import safe_name, unsafe_reason
+from .base import Format, Layout, ReadRequest
+
+if TYPE_CHECKING:
+    from ..output import Output
 
 __all__ = ["cvat_xml", "parse_cvat_xml", "read_cvat_gt"]
+
+
+def _tostring(el: ET.Element, source: str) -> str:
+    try:
+        return ET.tostring(el, encoding="unicode")
+    except RecursionError:
+        raise InputError(source, f"<{el.tag}>", "XML nested too deeply") from None
 
 
 def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str] | None = None,
@@ -37,8 +49,8 @@ def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str]
     meta_el = root.find("meta")
     label_names: list[str] = []
     if meta_el is not None:
-        for lab in meta_el.iter("label"):
-            nm = lab.findtext("name")
+        for lab_el in meta_el.iter("label"):
+            nm = lab_el.findtext("name")
             if nm:
                 label_names.append(nm.strip())
     version = (root.findtext("version") or "").strip()
@@ -57,18 +69,23 @@ def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str]
     bex: list[dict[str, Any]] = []
     where_l: list[str] = []
     for k, im in enumerate(root.iter("image")):
-        where = f"<image> #{k} ({im.get('name')})"
-        try:
-            iid = int(im.get("id", k))
-            w = int(float(im.get("width", 0)))
-            h = int(float(im.get("height", 0)))
-        except ValueError:
-            problems.add(source, where, "id/width/height must be numbers")
+        where = f"<image> #{k} ({str(im.get('name'))[:80]})"
+        iid = int_token(im.get("id", k))
+        w = int_token(im.get("width", 0), 0, MAX_IMAGE_SIDE)
+        h = int_token(im.get("height", 0), 0, MAX_IMAGE_SIDE)
+        if iid is None or w is None or h is None:
+            problems.add(source, where, f"id must be an integer and width/height integers from 0 "
+                         f"to {MAX_IMAGE_SIDE}")
             continue
         name = im.get("name")
         if not name:
             problems.add(source, where, "image without a 'name'")
             continue
+        why = unsafe_reason(name)
+        if why is not None:
+            problems.add(source, where, f"name {name[:80]!r}: {why}")
+            continue
+        name = safe_name(name)
         i = len(files)
         ids.append(iid)
         files.append(name)
@@ -79,23 +96,26 @@ def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str]
         others: list[str] = []
         for j, el in enumerate(im):
             if el.tag != "box":
-                others.append(ET.tostring(el, encoding="unicode").strip())
+                try:
+                    others.append(ET.tostring(el, encoding="unicode").strip())
+                except RecursionError:
+                    raise InputError(source, where, "XML nested too deeply") from None
                 continue
-            lab_name = el.get("label")
-            try:
-                b = [float(el.get(a)) for a in ("xtl", "ytl", "xbr", "ybr")]  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+            lab = el.get("label")
+            bv = [float_token(el.get(a)) for a in ("xtl", "ytl", "xbr", "ybr")]
+            if any(v is None for v in bv):
                 problems.add(source, f"{where}, box {j}", "xtl/ytl/xbr/ybr missing or not numbers")
                 continue
-            if not lab_name:
+            b: list[float] = bv  # type: ignore[assignment]
+            if not lab:
                 problems.add(source, f"{where}, box {j}", "box without a label")
                 continue
-            if lab_name not in cidx:
-                cidx[lab_name] = len(names)
-                names.append(lab_name)
+            if lab not in cidx:
+                cidx[lab] = len(names)
+                names.append(lab)
                 if label_names:
                     problems.warn(source, f"{where}, box {j}",
-                                  f"label {lab_name!r} is not declared in <meta>")
+                                  f"label {lab!r} is not declared in <meta>")
             attrs = {a: v for a, v in el.attrib.items()
                      if a not in ("label", "xtl", "ytl", "xbr", "ybr")}
             sub = [(a.get("name"), a.text or "") for a in el.findall("attribute")]
@@ -103,7 +123,7 @@ def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str]
             if "occluded" in attrs:
                 e["occluded"] = int(attrs["occluded"] in ("1", "true", "True"))
             img_l.append(i)
-            cls_l.append(cidx[lab_name])
+            cls_l.append(cidx[lab])
             box_l.append(b)
             bex.append(e)
             where_l.append(f"{where}, box {j}")
@@ -125,7 +145,7 @@ def parse_cvat_xml(data: bytes | str, source: str, *, class_names: Sequence[str]
                      box_id=np.arange(len(kr)), extras=extras)
     meta = {"format": "cvat", "cvat": {
         "version": version or "1.1",
-        "meta_xml": ET.tostring(meta_el, encoding="unicode") if meta_el is not None else None}}
+        "meta_xml": _tostring(meta_el, source) if meta_el is not None else None}}
     return GtResult(Dataset(images, Classes.from_names(names), gt, meta=meta), problems.items)
 
 
@@ -135,7 +155,7 @@ def read_cvat_gt(path: Path, images_dir: Path | None = None, *,
 
 
 def cvat_xml(ds: Dataset) -> bytes:
-    """The cleaned dataset as CVAT for images 1.1 XML."""
+    """The cleaned dataset as CVAT for images 1.1 XML (crowd regions left out)."""
     root = ET.Element("annotations")
     ET.SubElement(root, "version").text = "1.1"
     cv = ds.meta.get("cvat") if ds.meta.get("format") == "cvat" else None
@@ -161,7 +181,7 @@ def cvat_xml(ds: Dataset) -> bytes:
         el = ET.SubElement(root, "image", attrib)
         sl = gt.image_slice(i)
         for r in range(sl.start, sl.stop):
-            if not gt.alive[r]:
+            if not gt.alive[r] or gt.iscrowd[r]:
                 continue
             e = gt.extras.get(int(gt.box_id[r]), {})
             c = e.get("cvat") or {}
@@ -184,3 +204,51 @@ def cvat_xml(ds: Dataset) -> bytes:
             el.append(ET.fromstring(raw))
     ET.indent(root, space="  ")
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+
+
+# ---------------------------------------------------------------------- the format
+def write(ds: Dataset, out: Output) -> None:
+    n = int((ds.gt.alive & ds.gt.iscrowd).sum())
+    if n:
+        out.warn(f"{n} crowd region(s) left out (CVAT boxes have no crowd flag)")
+    out.write(out.main_file(), cvat_xml(ds))
+    out.copy_images("images")
+
+
+def read_gt(req: ReadRequest) -> GtResult:
+    gt = req.gt
+    if gt.is_dir():
+        gt = gt / "annotations.xml"
+    res = read_cvat_gt(gt, req.images, class_names=req.class_names, clip=req.clip)
+    res.dataset.meta["gt_path"] = str(gt)
+    if req.images is not None:
+        res.dataset.meta["images_root"] = str(req.images)
+    return res
+
+
+def sniff(path: Path, head: bytes) -> int:
+    if path.is_dir():
+        return 60 if (path / "annotations.xml").is_file() else 0
+    return 85 if b"<annotations" in head[:4096] else 0
+
+
+def layout(root: Path) -> Layout | None:
+    if (root / "annotations.xml").is_file():
+        imgs = next((root / d for d in ("images", "JPEGImages") if (root / d).is_dir()), root)
+        return Layout(root, imgs, root / "annotations.xml", "cvat", "CVAT for images XML")
+    return None
+
+
+FORMAT = Format(
+    name="cvat",
+    title="CVAT for images 1.1",
+    convention="<box xtl ytl xbr ybr>: 0-based continuous pixel corners (the engine's xyxy), "
+               "written with 2 decimals",
+    read_gt=read_gt,
+    write=write,
+    sniff=sniff,
+    layout=layout,
+    layout_order=40,
+    single_file=(".xml",),
+    default_name="annotations.xml",
+)
