@@ -378,10 +378,18 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 #: how deep composites may nest in a record (a gesture is one or two levels)
 MAX_DEPTH = 32
 _BOX_EDITS = ("delete_boxes", "restore_boxes", "relabel_boxes", "move_boxes", "add_boxes",
-              "remove_boxes")
+              "remove_boxes", "merge_classes", "set_box_attribute")
+#: fields of the dataset-wide records that are not per-box lists
+_SCALARS = {("rename_class", "cls"): "int", ("rename_class", "old_name"): "text",
+            ("rename_class", "new_name"): "text", ("merge_classes", "dst"): "int",
+            ("merge_classes", "undo"): "flag", ("merge_classes", "src"): "index",
+            ("set_box_attribute", "name"): "text", ("set_box_attribute", "old"): "attr",
+            ("set_box_attribute", "new"): "attr"}
 
 
 def _field_kind(kind: str, name: str) -> str:
+    if (kind, name) in _SCALARS:
+        return _SCALARS[(kind, name)]
     if name == "box_ids":
         return "id"
     if name in ("images", "cls", "old_cls", "new_cls"):
@@ -418,6 +426,18 @@ def _check_value(kind: str, name: str, v: Any) -> Any:
         if not isinstance(v, str):
             raise ValueError(f"{kind}: '{name}' must be text")
         return v
+    if what == "int":
+        if not _is_int(v, 0, _INT64[1]):
+            raise ValueError(f"{kind}: '{name}' must be a non-negative integer, got {v!r:.40}")
+        return v
+    if what == "flag":
+        if not isinstance(v, bool):
+            raise ValueError(f"{kind}: '{name}' must be true or false")
+        return v
+    if what == "attr":
+        if not isinstance(v, list) or any(x is not None and not _is_int(x, 0, 1) for x in v):
+            raise ValueError(f"{kind}: '{name}' must be a list of 0, 1 or null")
+        return tuple(v)
     if not isinstance(v, list):
         raise ValueError(f"{kind}: '{name}' must be a list")
     for k, x in enumerate(v):
@@ -476,7 +496,8 @@ def edit_from_json(d: dict[str, Any], _depth: int = 0) -> Edit:
     lengths = {n: len(v) for n, v in kwargs.items() if isinstance(v, tuple) and n != "edits"}
     if kind in _BOX_EDITS:
         n = lengths["box_ids"]
-        bad = [k for k, m in lengths.items() if m != n and not (k == "sources" and m == 0)]
+        bad = [k for k, m in lengths.items()
+               if m != n and not (k == "sources" and m == 0) and k != "src"]
     else:
         n = lengths.get("images", 0)
         bad = [k for k, m in lengths.items() if m != n]
