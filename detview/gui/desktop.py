@@ -122,6 +122,7 @@ class DesktopMixin:
     if TYPE_CHECKING:
         splitter: QSplitter
         images: Any
+        viewer: Any
         analysis_dock: QDockWidget
         summary_dock: QDockWidget
         history_dock: QDockWidget
@@ -268,13 +269,17 @@ class DesktopMixin:
                       avail.y() + (avail.height() - h) // 2)
         self._layout_placed = False
 
-    def apply_default_layout(self) -> None:
+    def apply_default_layout(self, reset: bool = False) -> None:
         """The images get most of the window: the list ~30% of the width, the panels
-        below ~26% of the height, the Analysis panel in front."""
-        for d in (self.analysis_dock, self.summary_dock, self.history_dock, self.messages_dock):
-            d.setFloating(False)
-            d.setVisible(True)
-        self.analysis_dock.raise_()
+        below ~26% of the height, the Analysis panel in front. ``reset``: every panel
+        back in its place and shown, too."""
+        if reset:
+            for d in (self.analysis_dock, self.summary_dock, self.history_dock,
+                      self.messages_dock):
+                d.setFloating(False)
+                d.setVisible(True)
+        if self.analysis_dock.isVisible() or reset:
+            self.analysis_dock.raise_()
         h = max(self.height(), 480)
         self.fit_list_width()
         self.resizeDocks([self.analysis_dock], [max(150, int(h * _DOCK_SHARE))],
@@ -287,11 +292,17 @@ class DesktopMixin:
         w = max(self.width(), 640)
         need = self.images.preferred_width()
         left = min(max(280, int(w * _LIST_SHARE), need), int(w * 0.4))
-        self.splitter.setSizes([left, max(200, w - left)])
+        total = self.splitter.width() if self.splitter.isVisible() else w
+        inner = getattr(self.viewer, "splitter", None)
+        rest = total - self.splitter.handleWidth() - left - (
+            inner.handleWidth() if inner is not None else 0)
+        if rest % 2:  # two panes of the same width: linked views show the same range
+            left += 1
+        self.splitter.setSizes([left, max(200, total - self.splitter.handleWidth() - left)])
         self._list_fitted = self.images.model is not None
 
     def reset_layout(self) -> None:
-        self.apply_default_layout()
+        self.apply_default_layout(reset=True)
         self.flash("Layout reset", 2000)
 
     def showEvent(self, ev: Any) -> None:  # noqa: N802

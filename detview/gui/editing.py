@@ -35,6 +35,7 @@ class EditingMixin:
         def step_image(self, step: int) -> None: ...
         def refresh_view(self, new_image: bool) -> None: ...
         def activateWindow(self) -> None: ...  # noqa: N802
+        def after_reviewed(self, image: int) -> None: ...
 
     # ================================================================== box edits
     def _sel(self) -> list[int]:
@@ -224,7 +225,9 @@ class EditingMixin:
         i = self.current_image
         if s is None or i < 0:
             return
-        s.set_reviewed([i], not bool(s.dataset.images.reviewed[i]))
+        if s.set_reviewed([i], not bool(s.dataset.images.reviewed[i])) and bool(
+                s.dataset.images.reviewed[i]):
+            self.after_reviewed(i)
 
     def ask_tags(self, current: str) -> str | None:
         text, ok = QInputDialog.getText(self, "Tags", "Tags of this image (comma separated):",

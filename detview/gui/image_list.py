@@ -87,6 +87,7 @@ class ImageListPane(QWidget):
             self.table.setColumnHidden(c, no_runs and col.key in _METRIC_KEYS)
         self.table.selectionModel().currentRowChanged.connect(self._on_row_changed)
         qs.imagesChanged.connect(lambda _t: self.update_count())
+        self.model.layoutChanged.connect(self.update_count)  # filters, masks, sorts
         self.update_count()
 
     def _size_columns(self) -> None:

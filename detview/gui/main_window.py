@@ -29,6 +29,7 @@ from detview.core.metrics import MetricParams
 from detview.session import Session
 
 from .analysis_panel import AnalysisPanel
+from .class_tools import ClassToolsMixin
 from .controls import EvaluationBar, TaskStatus
 from .desktop import DesktopMixin
 from .dialogs import ShortcutsDialog, SummaryPanel
@@ -43,7 +44,7 @@ from .workers import ImageLoader, qt_runner
 __all__ = ["MainWindow"]
 
 
-class MainWindow(EditingMixin, FilesMixin, DesktopMixin, QMainWindow):
+class MainWindow(EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin, QMainWindow):
     """detview's window. ``set_session`` shows a session; ``open_spec`` loads one."""
 
     sessionChanged = Signal()  # noqa: N815
@@ -168,6 +169,8 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, QMainWindow):
             "select_all": self.select_all_boxes, "delete_image": self.toggle_image_deleted,
             "reviewed": self.toggle_reviewed, "tags": self.edit_tags,
             "undo": self.undo, "redo": self.redo, "help": self.show_shortcuts,
+            "next_unreviewed": self.next_unreviewed, "attributes": self.box_attributes,
+            "rename_class": self.rename_or_merge_class,
         }
         for s in SHORTCUTS:
             a = QAction(s.text, self)
@@ -189,9 +192,9 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, QMainWindow):
         menus = (
             ("&File", ["open", "open_folder", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
-                       "select_all", "accept", "replace"]),
-            ("&Image", ["delete_image", "reviewed", "tags", None, "next_image", "prev_image",
-                        "first_image", "filter"]),
+                       "select_all", "accept", "replace", None, "attributes", "rename_class"]),
+            ("&Image", ["delete_image", "reviewed", "auto_advance", "tags", None, "next_image",
+                        "prev_image", "next_unreviewed", "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None]),
             ("&Help", ["help"]),
@@ -202,6 +205,11 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, QMainWindow):
             for n in names:
                 if n is None:
                     m.addSeparator()
+                elif n == "auto_advance":
+                    self.auto_advance_action = m.addAction("&Auto-advance after marking reviewed")
+                    self.auto_advance_action.setCheckable(True)
+                    self.auto_advance_action.setChecked(self.auto_advance)
+                    self.auto_advance_action.toggled.connect(self.set_auto_advance)
                 elif n == "open_folder":
                     self.open_folder_action = m.addAction("Open folder (auto-detect)…")
                     self.open_folder_action.triggered.connect(self.open_folder_dialog)
@@ -447,7 +455,10 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, QMainWindow):
             pane.boxes.update()
 
     def _on_images_changed(self, touched: frozenset[int]) -> None:
-        if self._follow_edits and self.current_image not in touched and touched:
+        if not touched:  # a dataset-wide edit (a class renamed): names everywhere
+            self.refresh_view(new_image=False)
+            self.analysis.refresh()
+        elif self._follow_edits and self.current_image not in touched:
             self.select_image(min(touched))  # undo/redo elsewhere: show where
         elif self.current_image in touched:
             self.refresh_view(new_image=False)
