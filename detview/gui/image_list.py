@@ -8,6 +8,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QKeyEvent
@@ -29,6 +30,7 @@ __all__ = ["ImageListPane"]
 _FILTER_LEAVE_KEYS = (Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Return, Qt.Key.Key_Enter,
                       Qt.Key.Key_Escape)
 _METRIC_KEYS = ("n_pred", "tp", "fp", "fn", "mean_iou")
+_FOLLOW_TYPING_MS = 150
 
 
 class ImageListPane(QWidget):
@@ -48,6 +50,14 @@ class ImageListPane(QWidget):
                                             "unreviewed, deleted  (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._on_filter)
+        self.filter_edit.textEdited.connect(self._on_typed)
+        # while the user types, the first matching image is shown once typing pauses
+        # (not one image per keystroke)
+        self._typed = False
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.setInterval(_FOLLOW_TYPING_MS)
+        self._follow_timer.timeout.connect(self._follow_filter)
         self.filter_edit.installEventFilter(self)
         t = self.table = QTableView()
         t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -59,6 +69,8 @@ class ImageListPane(QWidget):
         t.verticalHeader().setVisible(False)
         # rows as tall as the font needs (a 150% or 200% desktop font stays readable)
         t.verticalHeader().setDefaultSectionSize(max(22, t.fontMetrics().height() + 6))
+        # one height for every row: the view never measures 100k rows one by one
+        t.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         t.setAlternatingRowColors(True)
         t.setWordWrap(False)
         t.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the distinct end
@@ -87,6 +99,7 @@ class ImageListPane(QWidget):
             self.table.setColumnHidden(c, no_runs and col.key in _METRIC_KEYS)
         self.table.selectionModel().currentRowChanged.connect(self._on_row_changed)
         qs.imagesChanged.connect(lambda _t: self.update_count())
+        QTimer.singleShot(0, self.model.warm_up)  # the filter's arrays, once shown
         self.model.layoutChanged.connect(self.update_count)  # filters, masks, sorts
         self.update_count()
 
@@ -185,11 +198,25 @@ class ImageListPane(QWidget):
                 self.table.scrollTo(self.model.index(r, 0))
 
     # ------------------------------------------------------------------ filter
+    def _on_typed(self, _text: str) -> None:
+        self._typed = True  # textChanged (after this) comes from a keystroke
+
     def _on_filter(self, text: str) -> None:
         if self.model is None:
             return
+        typed, self._typed = self._typed, False
         self.model.set_filter(text)
         self.update_count()
+        if typed:
+            self._follow_timer.start()
+        else:
+            self._follow_timer.stop()
+            self._follow_filter()
+
+    def _follow_filter(self) -> None:
+        """The current image filtered out: show the first one that is in."""
+        if self.model is None:
+            return
         r = self.model.row_of(self.current_image)
         if r < 0 and self.model.rowCount():
             self.select_row(0)

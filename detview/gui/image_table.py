@@ -31,6 +31,19 @@ __all__ = ["ImageTableModel", "Column", "ANALYSIS_COLUMNS", "WORST_FIRST_DESCEND
 
 Index = QModelIndex | QPersistentModelIndex
 
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_ALIGN = Qt.ItemDataRole.TextAlignmentRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_FONT = Qt.ItemDataRole.FontRole
+_TIP = Qt.ItemDataRole.ToolTipRole
+_USER = Qt.ItemDataRole.UserRole
+_ROLES = frozenset({_DISPLAY, _ALIGN, _FOREGROUND, _FONT, _TIP, _USER})
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_RED = QBrush(QColor(200, 40, 40))
+_ORANGE = QBrush(QColor(200, 110, 0))
+_GREY = QBrush(QColor(150, 150, 150))
+_DELETED_STATUS = QBrush(QColor(200, 40, 40))
+
 
 class Column:
     def __init__(self, key: str, title: str, tip: str, fmt: str = "d") -> None:
@@ -100,6 +113,8 @@ class ImageTableModel(QAbstractTableModel):
         self._name_order: np.ndarray | None = None
         self._tags_cache: tuple[int, dict[str, np.ndarray]] | None = None
         self._sorted: tuple[Any, np.ndarray] | None = None
+        self._cols: dict[str, np.ndarray] = {}
+        self._mask_cache: tuple[list[str], np.ndarray, int] | None = None
         qs.imagesChanged.connect(self._on_images_changed)
         qs.settingsChanged.connect(self._on_metrics_reset)
         qs.derivedChanged.connect(self._on_derived)
@@ -123,43 +138,46 @@ class ImageTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # the view asks for ~10 roles of every visible cell on each repaint: the roles
+        # not drawn return at once, the values come from cached column arrays
+        if role not in _ROLES or not index.isValid():
             return None
         i = int(self.order[index.row()])
         col = self.columns[index.column()]
-        images = self.session.dataset.images
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col.key == "file_name":
-                return images.file_names[i]
-            if col.key == "status":
+        key = col.key
+        if role == _DISPLAY:
+            if key == "file_name":
+                return self.session.dataset.images.file_names[i]
+            if key == "status":
                 return self.status_text(i, compact=True)
-            v = self.value(col.key, i)
+            v = float(self._values(key)[i])
             if col.fmt == "d":
                 return str(int(v))
-            if np.isnan(v):
-                return "—" if col.key == "mean_iou" else ""
-            return format(float(v), col.fmt)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if col.fmt != "s":
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if v != v:  # NaN: nothing to score (mean IoU), or not computed yet
+                return "—" if key == "mean_iou" else ""
+            return format(v, col.fmt)
+        if role == _ALIGN:
+            return _RIGHT if col.fmt != "s" else None
+        if role == _FOREGROUND:
+            if self.session.dataset.images.deleted[i]:
+                return _DELETED_STATUS if key == "status" else _GREY
+            if key == "fn" and self._values("fn")[i] > 0:
+                return _RED
+            if key == "fp" and self._values("fp")[i] > 0:
+                return _ORANGE
             return None
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if images.deleted[i]:
-                return QBrush(QColor(200, 40, 40) if col.key == "status" else QColor(150, 150, 150))
-            if col.key == "fn" and self.value("fn", i) > 0:
-                return QBrush(QColor(200, 40, 40))
-            if col.key == "fp" and self.value("fp", i) > 0:
-                return QBrush(QColor(200, 110, 0))
+        images = self.session.dataset.images
+        if role == _FONT:
+            if key == "file_name" and images.deleted[i]:
+                f = QFont()
+                f.setStrikeOut(True)
+                return f
             return None
-        if role == Qt.ItemDataRole.FontRole and images.deleted[i] and col.key == "file_name":
-            f = QFont()
-            f.setStrikeOut(True)
-            return f
-        if role == Qt.ItemDataRole.ToolTipRole and col.key in ("file_name", "status"):
+        if role == _TIP and key in ("file_name", "status"):
             return f"{images.file_names[i]}\n{self.status_text(i) or 'not reviewed'}"
-        if role == Qt.ItemDataRole.ToolTipRole and self.cell_tip is not None:
-            return self.cell_tip(col.key, i) or None
-        if role == Qt.ItemDataRole.UserRole:
+        if role == _TIP and self.cell_tip is not None:
+            return self.cell_tip(key, i) or None
+        if role == _USER:
             return i
         return None
 
@@ -171,14 +189,18 @@ class ImageTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ values
     def value(self, key: str, i: int) -> float:
-        v = float(self.session.column(key)[i])  # NaN: not computed (yet)
-        if key == "mean_iou" and self._nothing_to_score(i):
-            return float("nan")
+        """The number shown (NaN: nothing to score, or not computed yet)."""
+        return float(self._values(key)[i])
+
+    def _values(self, key: str) -> np.ndarray:
+        """:meth:`column_values`, kept until the next edit, setting or derived value."""
+        v = self._cols.get(key)
+        if v is None:
+            v = self._cols[key] = self.column_values(key)
         return v
 
-    def _nothing_to_score(self, i: int) -> bool:
-        s = self.session
-        return bool(s.column("n_gt")[i] == 0 and s.column("n_pred")[i] == 0)
+    def forget_values(self) -> None:
+        self._cols.clear()
 
     def status_text(self, i: int, compact: bool = False) -> str:
         """``deleted ✓ #tag ...``; compact: ``✗ ✓ #tag+2`` (the full text is the tooltip)."""
@@ -243,6 +265,23 @@ class ImageTableModel(QAbstractTableModel):
             self._tags_cache = (rev, masks)
         return self._tags_cache[1]
 
+    def warm_up(self) -> None:
+        """Make the arrays the first keystroke or file-name sort would make (lower-case
+        file names, tags, file-name order), so that one is as quick as the next."""
+        try:
+            self._names()
+            self._tag_masks()
+            self._file_order()
+        except RuntimeError:  # the model went away meanwhile
+            pass
+
+    def _file_order(self) -> np.ndarray:
+        if self._name_order is None:
+            names = self.session.dataset.images.file_names
+            self._name_order = np.argsort(np.asarray(names, dtype=str), kind="stable") if (
+                names) else np.zeros(0, np.int64)
+        return self._name_order
+
     def text_mask(self, text: str) -> np.ndarray:
         """Images the filter box's text selects: every word must match; a word matches
         a part of the file name, a tag (``#tag`` or ``tag``), or a status word
@@ -253,27 +292,59 @@ class ImageTableModel(QAbstractTableModel):
         words = text.strip().lower().split()
         if not words:
             return mask
-        im = self.session.dataset.images
-        status = {"deleted": im.deleted, "alive": ~im.deleted, "reviewed": im.reviewed,
-                  "✓": im.reviewed, "unreviewed": ~im.reviewed}
+        everything = np.arange(n)
         for word in words:
             if word.startswith("class:"):
                 mask &= self.class_mask(word[len("class:"):])
-                continue
-            m = np.strings.find(self._names(), word) >= 0
-            for name, sm in status.items():
-                if word in name:
-                    m |= sm
-            for tag, tm in self._tag_masks().items():
-                if word in f"#{tag}" or word in tag:
-                    m |= tm
-            mask &= m
+            else:
+                mask &= self._word_mask(word, everything)
         return mask
 
+    def _text_mask_cached(self, text: str) -> np.ndarray:
+        """:meth:`text_mask`; while the user types on, the last word only grows and an
+        image that did not match before cannot match now: only the images that matched
+        are searched again."""
+        words = text.strip().lower().split()
+        last = self._mask_cache
+        rev = self.session.dataset.revision
+        if (last is not None and last[2] == rev and words and last[0]
+                and words[:-1] == last[0][:-1] and words[-1] != last[0][-1]
+                and words[-1].startswith(last[0][-1])
+                and not words[-1].startswith("class:")):
+            idx = np.flatnonzero(last[1])
+            keep = self._word_mask(words[-1], idx)
+            mask = np.zeros_like(last[1])
+            mask[idx[keep]] = True
+        elif last is not None and last[2] == rev and words == last[0]:
+            mask = last[1]
+        else:
+            mask = self.text_mask(text)
+        self._mask_cache = (words, mask, rev)
+        return mask
+
+    def _word_mask(self, word: str, idx: np.ndarray) -> np.ndarray:
+        """Which of the images ``idx`` one plain (not ``class:``) word matches."""
+        im = self.session.dataset.images
+        full = idx.shape[0] == len(im)  # every image: no copies
+
+        def sub(a: np.ndarray) -> np.ndarray:
+            return a if full else a[idx]
+
+        m = np.strings.find(sub(self._names()), word) >= 0
+        status = {"deleted": im.deleted, "alive": ~im.deleted, "reviewed": im.reviewed,
+                  "✓": im.reviewed, "unreviewed": ~im.reviewed}
+        for name, sm in status.items():
+            if word in name:
+                m |= sub(sm)
+        for tag, tm in self._tag_masks().items():
+            if word in f"#{tag}" or word in tag:
+                m |= sub(tm)
+        return m
+
     def _visible_mask(self) -> np.ndarray:
-        mask = self.text_mask(self.filter_text)
+        mask = self._text_mask_cached(self.filter_text)
         if self.external_mask is not None:
-            mask &= self.external_mask
+            mask = mask & self.external_mask  # never in place: the text's mask is kept
         return mask
 
     def set_mask(self, mask: np.ndarray | None) -> None:
@@ -304,6 +375,7 @@ class ImageTableModel(QAbstractTableModel):
     def refresh_columns(self, resort: bool = False) -> None:
         """Column values changed for many images (e.g. the analysis finished): redraw.
         Rows keep their place unless ``resort``."""
+        self._cols.clear()
         if resort and self.sort_key is not None:
             self._sorted = None
             self._apply_order()
@@ -327,21 +399,29 @@ class ImageTableModel(QAbstractTableModel):
             return self._sorted[1]
         desc = order == Qt.SortOrder.DescendingOrder
         if key == "file_name":
-            if self._name_order is None:
-                self._name_order = np.argsort(np.asarray(
-                    self.session.dataset.images.file_names, dtype=str), kind="stable")
-            o = self._name_order[::-1] if desc else self._name_order
+            o = self._file_order()[::-1] if desc else self._file_order()
         else:
             vals = self._sort_values(key)
             nan = np.isnan(vals)
             v = np.where(nan, 0.0, vals)
-            _, rank = np.unique(-v if desc else v, return_inverse=True)
-            rank = rank.astype(np.int64).reshape(-1)
-            rank[nan] = n + 1  # after every number
+            if desc:
+                v = -v
+            if np.array_equal(v, np.round(v)) and (not v.size or np.abs(v).max() < 2**31):
+                rank = (v - v.min(initial=0)).astype(np.int64)  # counts: their own rank
+            else:
+                _, rank = np.unique(v, return_inverse=True)
+                rank = rank.astype(np.int64).reshape(-1)
+            rank[nan] = int(rank.max(initial=0)) + 1  # after every number
             errors = (self.session.column("fp") + self.session.column("fn"))
             errors = np.nan_to_num(np.asarray(errors, dtype=np.float64)).astype(np.int64)
             err = errors.max(initial=0) - errors  # most errors first
             span = int(err.max(initial=0)) + 1
+            if (int(rank.max(initial=0)) + 1) * span * max(n, 1) >= 2**62:  # dense ranks
+                rank = np.unique(rank, return_inverse=True)[1].astype(np.int64).reshape(-1)
+                _, err = np.unique(err, return_inverse=True)
+                err = err.astype(np.int64).reshape(-1)
+                span = int(err.max(initial=0)) + 1
+            # one argsort of unique keys: (value rank, most errors, image index)
             o = np.argsort((rank * span + err) * max(n, 1) + np.arange(n, dtype=np.int64))
         o = np.asarray(o, dtype=np.int64)
         self._sorted = (cache_key, o)
@@ -384,6 +464,7 @@ class ImageTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ updates
     def _on_images_changed(self, touched: frozenset[int]) -> None:
+        self._cols.clear()
         # rows keep their place after an edit (no jumping under the cursor)
         rows = [self.row_of(i) for i in touched]
         rows = [r for r in rows if r >= 0]
@@ -394,12 +475,14 @@ class ImageTableModel(QAbstractTableModel):
     def _on_derived(self, name: str) -> None:
         """New per-image numbers (metrics at new thresholds, AP, error counts): redraw;
         re-sort when the sort column is one of them."""
+        self._cols.clear()
         if name == "metrics":
             self._on_metrics_reset()
         else:
             self.refresh_columns()
 
     def _on_metrics_reset(self) -> None:
+        self._cols.clear()
         self._sorted = None
         self._apply_order()
         if self.rowCount():

@@ -149,3 +149,23 @@ def test_a_tag_edit_reaches_the_filter(listed: Any) -> None:
     listed.filter_edit.setText("#fresh")
     assert listed.model.rowCount() == 0
     listed.filter_edit.clear()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+       back=st.integers(0, 3))
+def test_typing_letter_by_letter_matches_the_python_loop(listed: Any, words: list[str],
+                                                         back: int) -> None:
+    """The filter box narrows down from the previous mask while the last word grows;
+    what it shows after each keystroke (and after deleting a few) is the loop's."""
+    m = listed.model
+    text = " ".join(words)
+    typed = [text[:k] for k in range(1, len(text) + 1)]
+    typed += [text[:len(text) - k] for k in range(1, back + 1)]
+    ds = m.session.dataset
+    for t in typed:
+        m.set_filter(t)
+        want = [i for i, ok in enumerate(_oracle_mask(ds, t)) if ok]
+        assert sorted(m.order.tolist()) == want, repr(t)
+    m.set_filter("")
