@@ -183,11 +183,12 @@ class DesktopMixin:
         self.setCentralWidget(self.stack)
         self.setAcceptDrops(True)
         self._layout_placed = False
+        self._start_hidden: list[QDockWidget] | None = None
         self._list_fitted = False  # the list's width set for a dataset (or by the user)
         self.splitter.splitterMoved.connect(self._on_splitter_moved)
         self._theme = self.settings.theme()
         self.refresh_recent()
-        self.show_start_page(True)
+        self.stack.setCurrentWidget(self.start_page)  # panels hidden once placed
 
     def _build_desktop_menus(self, file_menu: QMenu, view_menu: QMenu, help_menu: QMenu,
                              before: QAction | None = None) -> None:
@@ -313,7 +314,7 @@ class DesktopMixin:
             QTimer.singleShot(0, self._place_default_once)
 
     def _place_default_once(self) -> None:
-        if not self._layout_placed:
+        if not self._layout_placed and self._start_hidden is None:  # panels shown
             self.apply_default_layout()
 
     def _on_splitter_moved(self, *_a: object) -> None:
@@ -322,19 +323,48 @@ class DesktopMixin:
     def session_shown(self) -> None:
         """A dataset is shown: leave the start page; the first time, size the list."""
         self.show_start_page(False)
-        if not self._list_fitted:
+        if not self._layout_placed:
+            QTimer.singleShot(0, self._place_default_once)
+        elif not self._list_fitted:
             self.fit_list_width()
 
     def save_window_settings(self) -> None:
-        self.settings.save_window(self.saveGeometry(), self.saveState())
+        if self._start_hidden is not None:  # the panels as the user left them
+            hidden = self._start_hidden
+            self.show_start_page(False)
+            self.settings.save_window(self.saveGeometry(), self.saveState())
+            self._start_hidden = hidden
+            for d in hidden:
+                d.hide()
+        else:
+            self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.save_splitter(self.splitter.saveState())
         self.settings.sync()
 
     # ================================================================== start page
     def show_start_page(self, on: bool) -> None:
+        """The start page in front (no dataset): the toolbar and the panels, empty
+        then, are hidden until a dataset is shown, and come back as they were."""
         self.stack.setCurrentWidget(self.start_page if on else self.splitter)
+        bar = getattr(self, "toolbar", None)
+        if on and self._start_hidden is None:
+            self._start_hidden = [d for d in self._docks() if not d.isHidden()]
+            for d in self._start_hidden:
+                d.hide()
+            if bar is not None:
+                bar.hide()
+        elif not on and self._start_hidden is not None:
+            for d in self._start_hidden:
+                d.show()
+            self._start_hidden = None
+            if bar is not None:
+                bar.show()
+            self.analysis_dock.raise_()
         if on:
             self.refresh_recent()
+
+    def _docks(self) -> list[QDockWidget]:
+        return [self.analysis_dock, self.summary_dock, self.history_dock, self.messages_dock]
 
     @property
     def start_page_shown(self) -> bool:

@@ -74,6 +74,7 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin, QMainW
         self._build_actions()
         self._update_title()
         self.place_window()  # as last time, else fitted to the screen
+        self.show_start_page(True)  # until a dataset is shown
 
     @property
     def session(self) -> Session | None:
@@ -283,8 +284,10 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin, QMainW
                 self._follow_edits = False
 
     def _update_title(self) -> None:
-        name = self._dataset_name or "no dataset"
-        self.setWindowTitle(f"{name}[*] — detview")
+        if self._dataset_name:
+            self.setWindowTitle(f"{self._dataset_name}[*] — detview")
+        else:
+            self.setWindowTitle("detview")
         self.setWindowModified(self.session is not None and not self.session.history.is_clean)
 
     def _update_enabled(self) -> None:

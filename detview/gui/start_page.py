@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -83,11 +84,10 @@ class StartPage(QWidget):
         buttons.addWidget(self.folder_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
-        drop = QLabel("Or drop a dataset folder, or its files (ground truth, predictions, "
+        self.drop_note = drop = QLabel("Or drop a dataset folder, or its files (ground truth, predictions, "
                       "images folder), onto this window.")
         drop.setWordWrap(True)
         drop.setStyleSheet("color: gray")
-        buttons.addWidget(drop)
 
         self.recent_title = QLabel("<b>Recent datasets</b>")
         self.recent = QListWidget()
@@ -101,27 +101,42 @@ class StartPage(QWidget):
         self.recent.itemDoubleClicked.connect(self._activated)
         self.empty_note = QLabel("No dataset opened yet. Datasets you open are listed here.")
         self.empty_note.setStyleSheet("color: gray")
+        self.empty_note.setWordWrap(True)
         recent = QVBoxLayout()
+        recent.setAlignment(Qt.AlignmentFlag.AlignTop)
         recent.addWidget(self.recent_title)
-        recent.addWidget(self.recent, 1)
         recent.addWidget(self.empty_note)
+        recent.addWidget(self.recent, 100)
+        recent.addStretch(1)  # with no list, the title and the note stay at the top
+        for lab in (self.recent_title, self.empty_note):
+            lab.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
         body = QHBoxLayout()
+        body.setAlignment(Qt.AlignmentFlag.AlignTop)
+        for b in (self.open_button, self.folder_button, self.demo_button):
+            b.setMinimumWidth(220)
         body.addLayout(buttons, 0)
         body.addSpacing(24)
         body.addLayout(recent, 1)
         card = QFrame()
         card.setObjectName("StartCard")
         card.setMaximumWidth(980)
+        card.setMaximumHeight(620)
         lay = QVBoxLayout(card)
         lay.addWidget(title)
         lay.addWidget(subtitle)
         lay.addSpacing(16)
         lay.addLayout(body, 1)
-        outer = QHBoxLayout(self)
+        lay.addSpacing(12)
+        lay.addWidget(drop)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card, 8)
+        row.addStretch(1)
+        outer = QVBoxLayout(self)
         outer.addStretch(1)
-        outer.addWidget(card, 8)
-        outer.addStretch(1)
+        outer.addLayout(row, 6)
+        outer.addStretch(2)
 
     def set_recent(self, items: list[RecentDataset]) -> None:
         self.recent.clear()

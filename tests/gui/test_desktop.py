@@ -132,29 +132,47 @@ def test_every_panel_closes_and_reopens_from_the_view_menu(window: Any, qtbot: A
     assert not window.analysis_dock.isFloating() and window.analysis_dock.isVisible()
 
 
-def test_layout_is_remembered(qtbot: Any, private_settings: Path) -> None:
+def test_layout_is_remembered(qtbot: Any, private_settings: Path, dataset: Any,
+                              tmp_path: Path) -> None:
     from detview.gui.main_window import MainWindow
+    from detview.session import Session
 
-    a = MainWindow()
-    a.quiet = True
-    qtbot.addWidget(a)
-    a.show()
+    def window() -> Any:
+        w = MainWindow()
+        w.quiet = True
+        qtbot.addWidget(w)
+        w.show()
+        w.set_session(Session(dataset.copy(), image_root=tmp_path / "images"), "fixture")
+        qtbot.wait(20)
+        return w
+
+    a = window()
     a.setWindowState(Qt.WindowState.WindowNoState)
     a.resize(777, 555)  # within the test screen (offscreen: 800x800)
     a.history_dock.close()
-    a.splitter.setSizes([333, 700])
+    a.summary_dock.setFloating(True)
+    a.splitter.setSizes([333, 400])
     qtbot.wait(20)
     sizes = a.splitter.sizes()
     a.close()
     assert private_settings.is_file()
-    b = MainWindow()
-    qtbot.addWidget(b)
-    b.show()
-    qtbot.wait(20)
+    b = window()
     assert (b.width(), b.height()) == (777, 555)
-    assert not b.history_dock.isVisible() and b.analysis_dock.isVisible()
+    assert not b.history_dock.toggleViewAction().isChecked()
+    assert b.analysis_dock.isVisible() and b.summary_dock.isFloating()
     assert b.splitter.sizes() == sizes
     b.close()
+    # a window with no dataset yet: the start page hides the panels, then shows them
+    # back as they were
+    c = MainWindow()
+    qtbot.addWidget(c)
+    c.show()
+    assert c.start_page_shown and not c.analysis_dock.isVisible()
+    assert not c.toolbar.isVisible()
+    c.set_session(Session(dataset.copy(), image_root=tmp_path / "images"), "fixture")
+    assert c.analysis_dock.isVisible() and c.toolbar.isVisible()
+    assert not c.history_dock.toggleViewAction().isChecked()
+    c.close()
 
 
 # ---------------------------------------------------------------------- start page
