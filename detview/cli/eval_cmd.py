@@ -86,6 +86,15 @@ def run(args: argparse.Namespace) -> int:
     elif run_name not in ds.runs:
         raise InputError("(command line)", "--run",
                          f"no run {run_name!r}; runs: {', '.join(ds.runs) or 'none'}")
+    if spec.logs:  # shown by the GUI; here only checked, one line each
+        from detview.session.training import read_logs
+
+        logs, problems = read_logs(spec.logs)
+        for lg in logs:
+            print(f"detview: training log {lg.path}: {lg.format}, {len(lg.tags())} metrics",
+                  file=sys.stderr)
+        for text in problems:
+            print(f"detview: warning: {text}", file=sys.stderr)
     session = Session(ds, spec=spec,
                       params=MetricParams(args.score_threshold, args.iou_threshold))
     # AP as pycocotools gives it: from every prediction, whatever the score threshold

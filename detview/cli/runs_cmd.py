@@ -42,13 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                       description="Evaluate one prediction file against the ground truth (COCO "
                                   "numbers of all predictions; per-image table at the "
                                   "thresholds) and store it with its parameters.")
-    add_dataset_options(a)
+    add_dataset_options(a)  # its --log: the training log whose curves and opt.yaml/hyp.yaml
+    # beside it are stored (one)
     a.add_argument("--name", help="the run's name (default: NAME of --pred NAME=PATH, else "
                                   "the file's stem); NAME@STEP marks a checkpoint")
     a.add_argument("--params", type=Path, help="a parameters file (YAML or JSON)")
-    a.add_argument("--log", type=Path, help="the training log (torchvision log, results.csv, "
-                                            "event file, metrics.json, log.json); its curves "
-                                            "and the opt.yaml/hyp.yaml beside it are stored")
     a.add_argument("--score-threshold", type=float, default=0.5,
                    help="per-image table: keep predictions with score >= this (default 0.5)")
     a.add_argument("--iou-threshold", type=float, default=0.5,
@@ -157,7 +155,10 @@ def run_add(args: argparse.Namespace) -> int:
     pred_name, pred_path = preds[0]
     name = args.name or pred_name or pred_path.stem
     params = read_params_file(args.params) if args.params else None
-    train_log = read_log(args.log) if args.log else None
+    if len(args.log) > 1:
+        raise InputError("(command line)", "--log",
+                         f"runs add takes one --log, got {len(args.log)}")
+    train_log = read_log(args.log[0]) if args.log else None
     store = _open(args, create=True)  # a bad store fails before the evaluation
     try:
         spec = spec_from_args(args)

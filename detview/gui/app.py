@@ -3,6 +3,8 @@
     detview open --images DIR --gt PATH --pred PATH [--pred NAME=PATH ...] [--loss PATH]
     detview open DIR                    (layout auto-detected)
     detview demo                        (the bundled demo dataset)
+    ... --log PATH                      (training logs: the Graphs view; repeatable)
+    ... --runs [--store PATH]           (the Runs window over the experiment store)
     ... --screenshot out.png            (render offscreen, save, exit)
 
 ``detview open`` takes every dataset option ``detview eval`` takes (``--names``,
@@ -78,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="score threshold (default: the last one used, else 0.5)")
         q.add_argument("--iou", type=float, default=None,
                        help="IoU threshold (default: the last one used, else 0.5)")
+        q.add_argument("--store", type=Path, metavar="PATH",
+                       help="the experiment store the Runs window shows (default: "
+                            "$DETVIEW_STORE, else runs.sqlite in the user data directory)")
+        q.add_argument("--runs", action="store_true", help="open the Runs window too")
     return p
 
 
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .themes import apply_theme
 
     window = MainWindow()
+    window.store_path = getattr(args, "store", None)
     apply_theme(window.settings.theme())
     remembered = window.settings.params()
     score = args.score if getattr(args, "score", None) is not None else (
@@ -244,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     if spec is not None:
         window.open_spec(spec, params)
+    if getattr(args, "runs", False):
+        window.show_runs_window()
     return int(app.exec())
 
 

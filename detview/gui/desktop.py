@@ -211,6 +211,10 @@ class DesktopMixin:
             a.setToolTip(f"Show or hide the {d.windowTitle()} panel")
             panels.addAction(a)
             self.panel_actions[d.objectName()] = a
+        compare = getattr(self, "compare", None)  # the strip under the viewer (runs)
+        if compare is not None:
+            panels.addAction(compare.toggleViewAction())
+            self.panel_actions["compare_strip"] = compare.toggleViewAction()
         reset = view_menu.addAction("&Reset the layout")
         reset.setToolTip("Every panel back where it was when detview was installed")
         reset.triggered.connect(self.reset_layout)

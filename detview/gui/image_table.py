@@ -42,6 +42,7 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _RED = QBrush(QColor(200, 40, 40))
 _ORANGE = QBrush(QColor(200, 110, 0))
 _GREY = QBrush(QColor(150, 150, 150))
+_GREEN = QBrush(QColor(30, 130, 60))
 _DELETED_STATUS = QBrush(QColor(200, 40, 40))
 
 
@@ -84,9 +85,26 @@ ANALYSIS_COLUMNS = [
     Column("err_bkg", "Bkg", ERROR_HELP["Bkg"] + _AFTER_THR, ".0f"),
     Column("err_miss", "Miss", ERROR_HELP["Miss"] + _AFTER_THR, ".0f"),
 ]
+_DELTA = " Run B minus run A (the runs chosen under Compare); empty until computed."
+#: two runs compared (session.training.pair): shown only then (compare_strip)
+DIFF_TABLE_COLUMNS = [
+    Column("d_mean_iou", "ΔIoU", "Change of the image's mean IoU from A to B: negative = "
+           "worse in B." + _DELTA, "+.3f"),
+    Column("d_ap", "ΔAP", "Change of the image's COCO AP from A to B: negative = worse in "
+           "B." + _DELTA, "+.3f"),
+    Column("d_tp", "ΔTP", "Change of true positives from A to B: negative = B finds fewer "
+           "objects." + _DELTA, "+.0f"),
+    Column("d_fp", "ΔFP", "Change of false positives from A to B: positive = worse in B."
+           + _DELTA, "+.0f"),
+    Column("d_fn", "ΔFN", "Change of missed boxes from A to B: positive = worse in B."
+           + _DELTA, "+.0f"),
+    Column("d_label_quality", "ΔLQ", "Change of the image's label-quality score from A to "
+           "B." + _DELTA, "+.3f"),
+]
+_DIFF_WORSE_WHEN_UP = {"d_fp", "d_fn"}
 #: columns whose first click sorts descending (the most trouble first)
 WORST_FIRST_DESCENDING = {"fp", "fn", "loss", "n_pred", "err_cls", "err_loc", "err_both",
-                          "err_dupe", "err_bkg", "err_miss"}
+                          "err_dupe", "err_bkg", "err_miss", *_DIFF_WORSE_WHEN_UP}
 
 
 class ImageTableModel(QAbstractTableModel):
@@ -99,7 +117,9 @@ class ImageTableModel(QAbstractTableModel):
         extra = list(session.dataset.meta.get("image_values", {}))
         self.columns = list(BASE_COLUMNS) + [
             Column(k, k, f"Per-image value '{k}' loaded from the side file", ".4g") for k in extra
-        ] + [STATUS_COLUMN] + (list(ANALYSIS_COLUMNS) if session.run_names else [])
+        ] + [STATUS_COLUMN] + (list(ANALYSIS_COLUMNS) if session.run_names else []) + (
+            [Column(c.key, c.title, c.tip, c.fmt) for c in DIFF_TABLE_COLUMNS]
+            if len(session.run_names) >= 2 else [])
         #: optional ``(column key, image) -> tooltip text`` (e.g. the class confusions)
         self.cell_tip: Any = None
         n = session.dataset.n_images
@@ -153,6 +173,8 @@ class ImageTableModel(QAbstractTableModel):
             v = float(self._values(key)[i])
             if col.fmt == "d":
                 return str(int(v))
+            if v == 0 and key.startswith("d_"):
+                return "0"
             if v != v:  # NaN: nothing to score (mean IoU), or not computed yet
                 return "—" if key == "mean_iou" else ""
             return format(v, col.fmt)
@@ -165,6 +187,11 @@ class ImageTableModel(QAbstractTableModel):
                 return _RED
             if key == "fp" and self._values("fp")[i] > 0:
                 return _ORANGE
+            if key.startswith("d_"):
+                v = float(self._values(key)[i])
+                if v != 0 and v == v:
+                    worse = (v > 0) == (key in _DIFF_WORSE_WHEN_UP)
+                    return _RED if worse else _GREEN
             return None
         images = self.session.dataset.images
         if role == _FONT:
@@ -479,7 +506,8 @@ class ImageTableModel(QAbstractTableModel):
         if name == "metrics":
             self._on_metrics_reset()
         else:
-            self.refresh_columns()
+            sorted_by = self.columns[self.sort_key[0]].key if self.sort_key else ""
+            self.refresh_columns(resort=name == "diff" and sorted_by.startswith("d_"))
 
     def _on_metrics_reset(self) -> None:
         self._cols.clear()

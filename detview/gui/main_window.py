@@ -38,13 +38,15 @@ from .files import FilesMixin
 from .image_list import ImageListPane
 from .session import QtSession
 from .shortcuts import SHORTCUTS
+from .training_wiring import TrainingMixin
 from .viewer import SideBySideViewer
 from .workers import ImageLoader, qt_runner
 
 __all__ = ["MainWindow"]
 
 
-class MainWindow(EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin, QMainWindow):
+class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin,
+                 QMainWindow):
     """detview's window. ``set_session`` shows a session; ``open_spec`` loads one."""
 
     sessionChanged = Signal()  # noqa: N815
@@ -139,6 +141,7 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin, QMainW
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(200)
         self._summary_timer.timeout.connect(self._update_summary)
+        self._build_training()  # the Compare dock, Training and Runs windows
 
     def _dock(self, title: str, name: str, widget: Any) -> QDockWidget:
         d = QDockWidget(title, self)
@@ -172,6 +175,7 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin, QMainW
             "undo": self.undo, "redo": self.redo, "help": self.show_shortcuts,
             "next_unreviewed": self.next_unreviewed, "attributes": self.box_attributes,
             "rename_class": self.rename_or_merge_class,
+            **self.training_handlers(),
         }
         for s in SHORTCUTS:
             a = QAction(s.text, self)
@@ -191,13 +195,14 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin, QMainW
                 self.viewer.addAction(a)
         A = self.actions_by_name  # noqa: N806
         menus = (
-            ("&File", ["open", "open_folder", "export", None, "quit"]),
+            ("&File", ["open", "open_folder", "open_log", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
                        "select_all", "accept", "replace", None, "attributes", "rename_class"]),
             ("&Image", ["delete_image", "reviewed", "auto_advance", "tags", None, "next_image",
                         "prev_image", "next_unreviewed", "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
-                       "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None]),
+                       "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
+                       "graphs", "runs_window", "next_checkpoint", "prev_checkpoint", None]),
             ("&Help", ["help"]),
         )
         self.menus: dict[str, Any] = {}
@@ -293,7 +298,7 @@ class MainWindow(EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin, QMainW
     def _update_enabled(self) -> None:
         s = self.session
         for name, a in self.actions_by_name.items():
-            if name not in ("open", "quit", "help", "about"):
+            if name not in ("open", "quit", "help", "about", "runs_window"):
                 a.setEnabled(s is not None)
         if s is not None:
             h = s.history

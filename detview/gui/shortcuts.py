@@ -72,6 +72,13 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     # history
     Shortcut("undo", ("Ctrl+Z",), "Undo", "History"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "History"),
+    # runs, checkpoints and training logs
+    Shortcut("open_log", ("Ctrl+L",), "Open a training log…", "Runs"),
+    Shortcut("graphs", ("Ctrl+G",), "Training graphs and run details", "Runs"),
+    Shortcut("runs_window", ("Ctrl+R",), "Runs window: every run of the experiment store",
+             "Runs"),
+    Shortcut("next_checkpoint", ("Ctrl+]",), "Next checkpoint (the slider in Compare)", "Runs"),
+    Shortcut("prev_checkpoint", ("Ctrl+[",), "Previous checkpoint", "Runs"),
     Shortcut("help", ("F1",), "This list of shortcuts", "Help"),
 )
 

@@ -7,6 +7,11 @@ Every command that loads a dataset — ``detview eval``, ``coco-eval``, ``export
 they accept the same options with the same meaning. The GUI's open dialog builds the
 same spec. The journal and the corrections log store the spec, so a session can be
 restored and a log replayed on the same original files.
+
+``--log PATH`` (repeatable) names training logs shown beside the dataset (the GUI's
+Graphs view; ``eval`` checks they read). They are not a data source: :meth:`DatasetSpec.to_json`
+leaves them out unless asked, so a journal, a corrections log or a stored run is keyed
+by the data alone.
 """
 
 from __future__ import annotations
@@ -55,11 +60,14 @@ class DatasetSpec:
     class_names: tuple[str, ...] | str | None = None  # a list, or a names file path
     loss: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    logs: tuple[str, ...] = ()  # training logs shown with the dataset (not a data source)
 
     @staticmethod
     def make(images: str | Path | None = None, gt: str | Path | None = None,
              preds: Any = (), loss: str | Path | None = None, **kw: Any) -> DatasetSpec:
-        """Paths made absolute; ``class_names`` a path or a list of names."""
+        """Paths made absolute; ``class_names`` a path or a list of names; ``logs`` paths
+        of training logs."""
+        logs = tuple(str(_abs(p)) for p in kw.pop("logs", None) or ())
         names = kw.pop("class_names", None)
         if isinstance(names, Path):
             names = _abs(names)
@@ -70,14 +78,20 @@ class DatasetSpec:
             images=_abs(images), gt=_abs(gt),
             preds=tuple((n, str(_abs(p))) for n, p in preds),
             loss=_abs(loss), class_names=names,
-            class_map=None if class_map in (None, "", "auto") else str(class_map), **kw,
+            class_map=None if class_map in (None, "", "auto") else str(class_map), logs=logs,
+            **kw,
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, with_logs: bool = False) -> dict[str, Any]:
+        """The spec as JSON; the training logs only ``with_logs`` (they are not data:
+        journals and corrections logs are keyed by the data alone)."""
         d = asdict(self)
         d["preds"] = [list(p) for p in self.preds]
         if isinstance(self.class_names, tuple):
             d["class_names"] = list(self.class_names)
+        d.pop("logs")
+        if with_logs and self.logs:
+            d["logs"] = list(self.logs)
         return d
 
     @staticmethod
@@ -86,6 +100,7 @@ class DatasetSpec:
         d["preds"] = tuple((p[0], p[1]) for p in d.get("preds", ()))
         if isinstance(d.get("class_names"), list):
             d["class_names"] = tuple(d["class_names"])
+        d["logs"] = tuple(str(x) for x in d.get("logs") or ())
         known = set(DatasetSpec.__dataclass_fields__)
         return DatasetSpec(**{k: v for k, v in d.items() if k in known})
 
@@ -156,6 +171,10 @@ def add_dataset_options(p: argparse.ArgumentParser, preds: bool = True) -> None:
                        help="how prediction class ids map to the ground truth's: "
                             + "; ".join(f"{k}: {v}" for k, v in CLASS_MAPS.items()))
         g.add_argument("--loss", type=Path, help="per-image loss CSV with file_name,loss")
+        g.add_argument("--log", action="append", default=[], type=Path, metavar="PATH",
+                       help="a training log (torchvision log, Ultralytics results.csv, "
+                            "TensorBoard event file, detectron2 metrics.json, MMDetection "
+                            "log.json) or a folder of them; repeat for several runs")
 
 
 def resolve_folder(folder: Path, report: Callable[[str], None] | None = None
@@ -190,6 +209,7 @@ def spec_from_args(args: argparse.Namespace,
         pred_format=getattr(args, "pred_format", None),
         class_map=getattr(args, "class_map", None),
         class_names=parse_class_names(getattr(args, "names", None)),
+        logs=getattr(args, "log", None) or (),
     )
 
 

@@ -10,7 +10,9 @@ Qt signals; the CLI drives one headless.
   viewer's :class:`ImageView`, export;
 * :class:`TaskRunner` — long work in threads, one slot per kind, one :class:`Cancelled`;
 * :mod:`.recovery` — the journal restore policy (offer, replay, archive);
-* :mod:`.pipeline` — load, the per-image table, export: what both front ends call.
+* :mod:`.pipeline` — load, the per-image table, export: what both front ends call;
+* :mod:`.training` — ``session.training``: training logs, checkpoints, the two runs
+  compared image by image (the ``diff`` columns), the Graphs view's curves.
 """
 
 from .derived import COCOProducer, Derived, ErrorsProducer, MetricsProducer, Producer
@@ -19,9 +21,11 @@ from .pipeline import ExportResult, Loaded, export_edits, image_table, load
 from .recovery import RecoveryOutcome, RestoreOffer, recover
 from .session import Session, SessionEvent, Settings
 from .tasks import Busy, Cancelled, Task, TaskEvent, TaskRunner
+from .training import DIFF_COLUMNS, Curve, DiffProducer, TrainingState
 from .view import GT_CROWD, GT_MATCHED, GT_MISSED, PRED_FP, PRED_IGNORED, PRED_TP, ImageView
 
 __all__ = [
+    "DIFF_COLUMNS",
     "GT_CROWD",
     "GT_MATCHED",
     "GT_MISSED",
@@ -31,7 +35,9 @@ __all__ = [
     "Busy",
     "COCOProducer",
     "Cancelled",
+    "Curve",
     "Derived",
+    "DiffProducer",
     "ErrorsProducer",
     "ExportResult",
     "History",
@@ -50,6 +56,7 @@ __all__ = [
     "Task",
     "TaskEvent",
     "TaskRunner",
+    "TrainingState",
     "export_edits",
     "image_table",
     "load",

@@ -52,25 +52,36 @@ class Loaded:
     params: MetricParams
     summary: str = ""
     problems: list[str] = field(default_factory=list)
+    #: training logs: the spec's and those found beside the prediction files
+    logs: list[Any] = field(default_factory=list)
+    log_problems: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.spec.name()
 
     def session(self, **kw: Any) -> Session:
-        return Session(self.dataset, spec=self.spec, params=self.params,
-                       metrics=self.metrics, **kw)
+        s = Session(self.dataset, spec=self.spec, params=self.params,
+                    metrics=self.metrics, **kw)
+        if self.logs or self.log_problems:
+            s.training.add_logs(self.logs, self.log_problems)
+        return s
 
 
 def load(spec: DatasetSpec, params: MetricParams | None = None,
          progress: Progress | None = None, logger: logging.Logger | None = None) -> Loaded:
-    """Read the dataset the spec names and compute its per-image metrics."""
+    """Read the dataset the spec names and compute its per-image metrics; read the
+    spec's training logs and those found beside the prediction files
+    (:func:`~detview.session.training.logs_beside`)."""
+    from .training import logs_beside, read_logs
+
     params = params or MetricParams()
     result = load_spec(spec, logger=logger, progress=progress)
     ds: Dataset = result.dataset
     metrics = build_metrics(ds, params, progress)
+    logs, log_problems = read_logs([*spec.logs, *logs_beside(p for _, p in spec.preds)])
     return Loaded(ds, spec, metrics, params, str(result.summary),
-                  [str(p) for p in result.problems])
+                  [str(p) for p in result.problems], logs, log_problems)
 
 
 # --------------------------------------------------------------------------- eval

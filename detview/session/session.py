@@ -49,11 +49,13 @@ from detview.io.spec import DatasetSpec
 from .derived import COCOProducer, Derived, ErrorsProducer, MetricsProducer, RunMetrics
 from .history import History, HistoryEvent, Step
 from .tasks import Task, TaskRunner
+from .training import AcrossProducer, DiffProducer, TrainingState
 from .view import GT_CROWD, GT_MATCHED, GT_MISSED, PRED_FP, PRED_IGNORED, PRED_TP, ImageView
 
 __all__ = ["EventKind", "Session", "SessionEvent", "Settings"]
 
-EventKind = Literal["images", "history", "settings", "derived", "stale", "busy", "message"]
+EventKind = Literal["images", "history", "settings", "derived", "stale", "busy", "message",
+                    "training"]
 XYXY = tuple[float, float, float, float]
 
 
@@ -86,7 +88,9 @@ class SessionEvent:
     changed (everything shown may differ); ``derived``: the value ``name`` arrived or
     was dropped; ``stale``: an edit made ``name`` out of date (request it again when
     the edits pause); ``busy``: ``name`` started recomputing; ``message``: ``text`` for
-    the user (an edit refused, a journal that cannot be written, a failed task)."""
+    the user (an edit refused, a journal that cannot be written, a failed task);
+    ``training``: ``session.training``'s logs, compared pair or checkpoint changed
+    (``name``: ``logs``, ``pair``, ``checkpoint``)."""
 
     kind: EventKind
     images: frozenset[int] = frozenset()
@@ -119,6 +123,10 @@ class Session:
         self.derived.register(MetricsProducer(), wanted=True)
         self.derived.register(COCOProducer())
         self.derived.register(ErrorsProducer())
+        #: training logs, checkpoints and the two runs compared (see .training)
+        self.training = TrainingState(self)
+        self.derived.register(DiffProducer())
+        self.derived.register(AcrossProducer())
         if metrics is not None:  # computed with the dataset (in the load worker)
             self.derived.seed("metrics", metrics)
         else:

@@ -120,7 +120,7 @@ def test_every_panel_closes_and_reopens_from_the_view_menu(window: Any, qtbot: A
     view = window.menus["&View"]
     panels = next(a.menu() for a in view.actions() if a.menu() and "Panels" in a.text())
     titles = [a.text() for a in panels.actions()]
-    assert titles == ["Analysis", "Summary", "History", "Messages"]
+    assert titles == ["Analysis", "Summary", "History", "Messages", "Compare and checkpoints"]
     for d in (window.analysis_dock, window.summary_dock, window.history_dock,
               window.messages_dock):
         d.close()
