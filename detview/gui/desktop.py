@@ -325,12 +325,42 @@ class DesktopMixin:
         self._list_fitted = True
 
     def session_shown(self) -> None:
-        """A dataset is shown: leave the start page; the first time, size the list."""
+        """A dataset is shown: leave the start page; the first time, size the list; the
+        viewer's settings as they were last time."""
         self.show_start_page(False)
+        self.restore_view_settings()
         if not self._layout_placed:
             QTimer.singleShot(0, self._place_default_once)
         elif not self._list_fitted:
             self.fit_list_width()
+
+    # ================================================================== view settings
+    def restore_view_settings(self) -> bool:
+        """The session's view settings record (``session.view_settings``, when the
+        session has one) as last saved: class colours and visibility by class name,
+        layout, brightness/contrast. Saved again on each change."""
+        s = self.session
+        vs = getattr(s, "view_settings", None)
+        if s is None or vs is None or not hasattr(s, "update_view"):
+            return False
+        qs = getattr(self, "qs", None)
+        changed = getattr(qs, "viewChanged", None)
+        if changed is not None:
+            changed.connect(self.save_view_settings)
+        record = self.settings.view_record()
+        if not record:
+            return False
+        try:
+            return bool(s.update_view(type(vs).from_dict(record, s.dataset.classes.names)))
+        except (KeyError, TypeError, ValueError) as exc:  # an old or damaged record
+            self.log(f"Saved view settings not used: {exc}", "warning")
+            return False
+
+    def save_view_settings(self) -> None:
+        s = self.session
+        vs = getattr(s, "view_settings", None)
+        if s is not None and vs is not None and hasattr(vs, "to_dict"):
+            self.settings.save_view_record(vs.to_dict(s.dataset.classes.names))
 
     def save_window_settings(self) -> None:
         if self._start_hidden is not None:  # the panels as the user left them

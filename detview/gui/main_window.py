@@ -530,6 +530,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         for t in self.runner.active():
             t.cancel()  # loads and recomputations: their results are not needed
         self.loader.shutdown()
+        self.save_view_settings()
         self._detach_session()
         self.save_window_settings()
         ev.accept()

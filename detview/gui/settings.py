@@ -1,6 +1,7 @@
 """What detview remembers between runs, through :class:`QSettings` (organisation
 ``detview``, application ``detview``): the window layout, the thresholds, the theme,
-recent datasets, class colours, view settings and a few switches.
+recent datasets, the viewer's settings record (layout, class colours and visibility,
+brightness/contrast: plain data keyed by class name) and a few switches.
 
 Every value is read defensively: a settings file written by another version, edited by
 hand or damaged gives the default, never an exception. ``DETVIEW_SETTINGS`` names an
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -173,17 +173,6 @@ class AppSettings:
 
     def set_theme(self, theme: str) -> None:
         self.store.setValue("view/theme", theme if theme in THEMES else "system")
-
-    def class_colors(self) -> dict[str, str]:
-        """Colours chosen per class name (``#rrggbb``)."""
-        d = self._json("view/class_colors", {})
-        if not isinstance(d, dict):
-            return {}
-        return {str(k): str(v) for k, v in d.items()
-                if isinstance(v, str) and len(v) == 7 and v.startswith("#")}
-
-    def save_class_colors(self, colors: Mapping[str, str]) -> None:
-        self._set_json("view/class_colors", dict(colors))
 
     def view_record(self, name: str = "view") -> dict[str, Any]:
         """A plain-data record saved with :meth:`save_view_record` (``{}`` if none)."""

@@ -84,8 +84,8 @@ class StartPage(QWidget):
         buttons.addWidget(self.folder_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
-        self.drop_note = drop = QLabel("Or drop a dataset folder, or its files (ground truth, predictions, "
-                      "images folder), onto this window.")
+        self.drop_note = drop = QLabel("Or drop a dataset folder, or its files (ground truth, "
+                                       "predictions, images folder), onto this window.")
         drop.setWordWrap(True)
         drop.setStyleSheet("color: gray")
 

@@ -339,3 +339,42 @@ def test_thresholds_persist(window: Any, qtbot: Any) -> None:
 
     window.score_spin.setValue(0.35)
     qtbot.waitUntil(lambda: AppSettings().params().score_threshold == 0.35, timeout=2000)
+
+
+def test_view_settings_record_is_remembered(qtbot: Any, dataset: Any, tmp_path: Path) -> None:
+    """The session's plain-data view record (the viewer's: classes by name) is saved
+    on close and given to the next session of any dataset."""
+    from dataclasses import dataclass
+
+    from detview.gui.main_window import MainWindow
+    from detview.session import Session
+
+    @dataclass(frozen=True)
+    class Look:  # the shape of the viewer's record: to_dict / from_dict by class name
+        hidden: tuple[str, ...] = ()
+
+        def to_dict(self, names: Any) -> dict[str, Any]:
+            return {"hidden": list(self.hidden)}
+
+        @classmethod
+        def from_dict(cls, d: Any, names: Any) -> Look:
+            return cls(tuple(h for h in d.get("hidden", []) if h in names))
+
+    def session(look: Look) -> Session:
+        s = Session(dataset.copy(), image_root=tmp_path / "images")
+        s.view_settings = look  # type: ignore[attr-defined]
+        s.update_view = lambda v: (setattr(s, "view_settings", v), True)[1]  # type: ignore
+        return s
+
+    a = MainWindow()
+    a.quiet = True
+    qtbot.addWidget(a)
+    a.set_session(session(Look(("dog", "car"))), "a")
+    a.close()
+    b = MainWindow()
+    b.quiet = True
+    qtbot.addWidget(b)
+    s = session(Look())
+    b.set_session(s, "b")
+    assert s.view_settings == Look(("dog", "car"))
+    b.close()
