@@ -66,8 +66,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "whole dataset", "Edit boxes"),
     # images
     Shortcut("delete_image", ("Ctrl+Del",), "Delete / restore the whole image", "Edit images"),
-    Shortcut("reviewed", ("Space", "V"), "Mark the image reviewed / not reviewed (then on to "
-             "the next unreviewed one, Image > Auto-advance)", "Edit images"),
+    Shortcut("reviewed", ("Space", "V"), "Mark the image reviewed / not reviewed (and on to "
+             "the next unreviewed)", "Edit images"),
     Shortcut("tags", ("T",), "Edit the image's tags", "Edit images"),
     # history
     Shortcut("undo", ("Ctrl+Z",), "Undo", "History"),
