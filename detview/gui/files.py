@@ -139,7 +139,7 @@ class FilesMixin:
 
     def open_dialog(self, spec: DatasetSpec | None = None) -> None:
         dlg = OpenDialog(self)
-        if spec is not None:
+        if isinstance(spec, DatasetSpec):  # (a menu action passes its checked flag)
             dlg.set_spec(spec)
         if dlg.exec():
             self.open_spec(dlg.spec())

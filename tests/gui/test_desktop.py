@@ -378,3 +378,23 @@ def test_view_settings_record_is_remembered(qtbot: Any, dataset: Any, tmp_path: 
     b.set_session(s, "b")
     assert s.view_settings == Look(("dog", "car"))
     b.close()
+
+
+def test_open_action_and_a_prefilled_open_dialog(window: Any, monkeypatch: Any,
+                                                 tmp_path: Path) -> None:
+    from detview.gui.dialogs import OpenDialog
+    from detview.io.spec import DatasetSpec
+
+    seen: list[Any] = []
+
+    def fake_exec(dlg: Any) -> int:
+        seen.append(dlg.spec())
+        return 0  # cancelled
+
+    monkeypatch.setattr(OpenDialog, "exec", fake_exec)
+    window.actions_by_name["open"].trigger()  # Ctrl+O: an empty dialog
+    assert seen[-1].gt is None and seen[-1].images is None
+    spec = DatasetSpec.make(images=tmp_path / "imgs", gt=tmp_path / "gt.json",
+                            preds=[("m", tmp_path / "p.json")], class_map="index")
+    window.open_dialog(spec)
+    assert seen[-1] == spec
