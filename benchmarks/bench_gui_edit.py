@@ -111,8 +111,8 @@ class Probe:
 
 
 def _state(w: Any) -> tuple[Any, ...]:
-    st = w.session.undo_stack
-    return (st.count(), st.index(), w.session.dataset.revision, w.current_image)
+    h = w.session.history
+    return (len(h), h.index, w.session.dataset.revision, w.current_image)
 
 
 def measure(app: Any, w: Any, probe: Probe, gesture: Callable[[], None],
@@ -168,11 +168,10 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication([])
     app.setStyle("Fusion")
-    from detview.gui.loading import Loaded
-
     from detview.core.metrics import MetricParams
     from detview.gui.main_window import MainWindow
-    from detview.gui.session import build_metrics
+    from detview.session import Session
+    from detview.session.derived import build_metrics
 
     probe = Probe()
     tmp = Path(tempfile.mkdtemp(prefix="detview-bench-gui-"))
@@ -185,7 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     t_metrics = time.perf_counter() - t
     w = MainWindow()
     w.quiet = True
-    w.auto_coco = False
     w.use_journal = False
     w.resize(1600, 1000)
     w.show()
@@ -193,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(20):
         app.processEvents()
     t = time.perf_counter()
-    w.open_loaded(Loaded(ds, tmp / "images", metrics, params, name="bench"))
+    w.set_session(Session(ds, image_root=tmp / "images", params=params, metrics=metrics,
+                          name="bench"), "bench")
     app.processEvents()
     t_open = time.perf_counter() - t
     print(f"dataset: {ds.n_images} images, {len(ds.gt)} GT boxes, "
@@ -235,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     # Delete then undo, alternately (the same box comes back)
     results.append(("Delete key (selected box)", measure(
         app, w, probe, key(Qt.Key.Key_Delete), n,
-        between=lambda: (s.undo_stack.canUndo() and w.undo(), select_first_box()))))
+        between=lambda: (s.history.can_undo and w.undo(), select_first_box()))))
     results.append(("Ctrl+Z (undo a delete)", measure(
         app, w, probe, key(Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier), n,
         between=lambda: (select_first_box(), QTest.keyClick(gt.view, Qt.Key.Key_Delete)))))
@@ -256,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results.append(("A (accept a prediction)", measure(
         app, w, probe, lambda: w.accept_prediction(), n,
-        between=lambda: (s.undo_stack.canUndo() and w.undo(), accept_between()))))
+        between=lambda: (s.history.can_undo and w.undo(), accept_between()))))
     # image switches: boxes at once; the image decodes in a worker (cached here: 8 files)
     results.append(("PgDown (next image)", measure(
         app, w, probe, key(Qt.Key.Key_PageDown), n)))
@@ -300,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(120 ms debounce included); longest GUI-thread stall meanwhile "
               f"{max(stalls, default=0):.0f} ms, median tick {statistics.median(stalls or [0]):.0f}"
               " ms")
-    s.undo_stack.setClean()
+    s.history.mark_clean()
     w.close()
     return 0
 

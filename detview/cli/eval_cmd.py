@@ -19,7 +19,8 @@ from detview.session import Session, image_table
 from .common import add_dataset_options, load_from_args
 from .where import add_where_option, apply_where, warn_bad_images
 
-ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50"}
+ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50",
+                        "label_quality"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "predictions, as pycocotools), err_cls, err_loc, err_both, err_dupe, "
                         "err_bkg, err_miss (TIDE error types of the predictions >= the score "
                         "threshold) and confusion ('dog→cat ×2': true → predicted class)")
+    p.add_argument("--label-quality", action="store_true",
+                   help="add label_quality (ObjectLab/cleanlab score of the image's labels: 0 "
+                        "= likely mislabeled, 1 = clean; from all predictions of the run, "
+                        "which must come from a model not trained on these images), "
+                        "n_overlooked, n_swap, n_badloc (suspected missing, wrong-class and "
+                        "badly placed boxes)")
     p.add_argument("--include-deleted", action="store_true",
                    help="keep images deleted by a corrections log")
     add_where_option(p)
@@ -103,6 +110,14 @@ def run(args: argparse.Namespace) -> int:
         print("detview: --more needs a prediction run (--pred); no columns added",
               file=sys.stderr)
     df = image_table(session, more=args.more)
+    if args.label_quality and run_name is not None:
+        from detview.core.label_quality import LQ_COLUMNS, dataset_label_quality
+
+        lq = dataset_label_quality(ds, run_name).image_table()
+        for c in LQ_COLUMNS:
+            df[c] = lq[c].to_numpy()[df.index]
+    elif args.label_quality:
+        print("detview: --label-quality needs a prediction run (--pred)", file=sys.stderr)
     df = apply_where(df, args.where, ds, session.current)
     if not args.include_deleted:
         df = df[~df["deleted"]]

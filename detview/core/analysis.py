@@ -23,6 +23,7 @@ import pandas as pd
 
 from .cocoeval import COCOEvaluator, COCOParams, COCOResult
 from .dataset import Dataset
+from .drilldown import Hits
 from .image_columns import (
     ERROR_COLUMNS,
     ErrorLabels,
@@ -31,11 +32,19 @@ from .image_columns import (
     image_confusions,
 )
 from .tables import Boxes
-from .tide import ERROR_NAMES, TideResult, confusion_entries, tide_errors
+from .tide import (
+    ERROR_NAMES,
+    MISS,
+    ConfusionEntries,
+    TideResult,
+    confusion_entries,
+    tide_errors,
+)
 
 __all__ = [
     "COCO_EXPLAIN",
     "ErrorAnalysis",
+    "ErrorBoxes",
     "LiveCOCO",
     "error_analysis",
     "most_confused_classes",
@@ -173,12 +182,89 @@ class ErrorAnalysis:
     confusion: np.ndarray
     images: pd.DataFrame  # err_* columns and ``confusion`` text, per image
     labels: ErrorLabels
+    #: the boxes behind each confusion cell and each error type (None: not kept)
+    boxes: ErrorBoxes | None = None
 
     def error_table(self) -> pd.DataFrame:
         """One row per TIDE error type: ``count`` and ``dAP`` (AP gained by fixing it)."""
         names = list(ERROR_NAMES.values())
         return pd.DataFrame({"count": [self.tide.counts[n] for n in names],
                              "dAP": [self.tide.dap[n] for n in names]}, index=names)
+
+    def confusion_hits(self, true_cls: int, pred_cls: int,
+                       class_names: Sequence[str] = ()) -> Hits:
+        """The boxes counted in confusion cell (row ``true_cls``, column ``pred_cls``;
+        ``K`` = background): pairs of a ground-truth box and the prediction matched to
+        it, a missed box alone, or a prediction on nothing alone."""
+        b = self.boxes
+        k = self.confusion.shape[0] - 1
+
+        def name(c: int) -> str:
+            return "background" if c == k else (class_names[c] if c < len(class_names)
+                                                 else str(c))
+
+        label = f"true {name(true_cls)} → predicted {name(pred_cls)}"
+        if b is None:
+            return Hits.of(label, np.zeros(0, np.int64))
+        sel = (b.cm_true == true_cls) & (b.cm_pred == pred_cls)
+        return Hits.of(label, b.cm_image[sel], b.cm_gt_id[sel], b.cm_pred_id[sel])
+
+    def error_hits(self, error: str) -> Hits:
+        """The boxes with TIDE error type ``error`` (``"Loc"``, ``"Miss"``...) among the
+        predictions above the score threshold: predictions, or for ``Miss`` the missed
+        ground-truth boxes."""
+        code = {v: c for c, v in ERROR_NAMES.items()}[error]
+        b = self.boxes
+        if b is None:
+            return Hits.of(error, np.zeros(0, np.int64))
+        sel = b.err_code == code
+        return Hits.of(f"{error} errors", b.err_image[sel], b.err_gt_id[sel],
+                       b.err_pred_id[sel])
+
+
+@dataclass(frozen=True, eq=False)
+class ErrorBoxes:
+    """Box ids behind the confusion matrix and the error types, taken when they were
+    computed (ids stay valid across edits, rows do not).
+
+    ``cm_*``: one entry per counted confusion-matrix entry (true class, predicted class,
+    ``K`` = background; image; ground-truth and prediction box id, -1 on the background
+    side). ``err_*``: one entry per TIDE error of the predictions above the threshold
+    (code of :mod:`.tide`; image; the prediction's id, and the ground-truth box it is
+    about, -1 when none; for ``MISS`` the missed box and no prediction).
+    """
+
+    cm_image: np.ndarray
+    cm_true: np.ndarray
+    cm_pred: np.ndarray
+    cm_gt_id: np.ndarray
+    cm_pred_id: np.ndarray
+    err_image: np.ndarray
+    err_code: np.ndarray
+    err_gt_id: np.ndarray
+    err_pred_id: np.ndarray
+
+
+def _error_boxes(gt: Boxes, dets: Boxes, e: ConfusionEntries, tide: TideResult) -> ErrorBoxes:
+    gt_row, pred_row = e.gt_row, e.pred_row
+    gid = np.where(gt_row >= 0, gt.box_id[np.maximum(gt_row, 0)] if len(gt) else -1, -1)
+    pid = np.where(pred_row >= 0, dets.box_id[np.maximum(pred_row, 0)] if len(dets) else -1,
+                   -1)
+    perr = np.flatnonzero(np.isin(tide.pred_error, list(ERROR_NAMES)))
+    ref = tide.pred_gt[perr]
+    miss = np.flatnonzero(tide.gt_error == MISS)
+    ref_id = np.where(ref >= 0, gt.box_id[np.maximum(ref, 0)] if len(gt) else -1, -1)
+    return ErrorBoxes(
+        cm_image=np.asarray(e.image, np.int64), cm_true=np.asarray(e.true_cls, np.int64),
+        cm_pred=np.asarray(e.pred_cls, np.int64),
+        cm_gt_id=gid.astype(np.int64), cm_pred_id=pid.astype(np.int64),
+        err_image=np.concatenate((dets.image[perr], gt.image[miss])).astype(np.int64),
+        err_code=np.concatenate((tide.pred_error[perr], np.full(miss.shape[0], MISS))
+                                ).astype(np.int8),
+        err_gt_id=np.concatenate((ref_id, gt.box_id[miss])).astype(np.int64),
+        err_pred_id=np.concatenate((dets.box_id[perr], np.full(miss.shape[0], -1))
+                                   ).astype(np.int64),
+    )
 
 
 def error_analysis(gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarray,
@@ -207,7 +293,8 @@ def error_analysis(gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarra
     if progress is not None:
         progress(3, 3)
     return ErrorAnalysis(run, all_predictions, score_threshold, iou_threshold, tide,
-                         tide_kept, m, images, labels)
+                         tide_kept, m, images, labels,
+                         _error_boxes(gt, dets, entries, tide_kept))
 
 
 def present_classes(confusion: np.ndarray) -> np.ndarray:

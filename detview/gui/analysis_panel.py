@@ -1,5 +1,9 @@
 """The analysis panel: COCO numbers explained, per class, PR curves, error types,
-confusion matrix, for the session's run.
+confusion matrix, thresholds and histograms, for the session's run.
+
+Every plot leads somewhere: a confusion cell, an error-type bar, a histogram bin emit
+``hitsChosen(Hits)`` (the boxes it stands for: the window lists their images and
+selects them); a PR-curve point or the F1 plot emit ``thresholdChosen(t)``.
 
 Every number comes from the session's derived values (:mod:`detview.session.derived`):
 the panel asks for them (``want``), is told when they arrive or change, and draws. The
@@ -10,6 +14,7 @@ the session in a worker once the edits pause.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,15 +37,25 @@ from PySide6.QtWidgets import (
 
 from detview.core.analysis import COCO_EXPLAIN, NO_GT_NOTE, ErrorAnalysis
 from detview.core.cocoeval import STAT_NAMES, COCOResult
+from detview.core.drilldown import (
+    MatchRecords,
+    iou_bin_hits,
+    score_bin_hits,
+    threshold_curve,
+    threshold_for_recall,
+)
 from detview.session import Session
+from detview.session.derived import add_panel_producers
 
 from .analysis_plots import ConfusionView, ErrorTypes, NumItem, PRCurves, fmt_stat, make_table
+from .analysis_thresholds import ThresholdPlots
 from .session import QtSession
 
 __all__ = ["AnalysisPanel", "fmt_stat"]
 
 _COCO_DEFER_MS = 30
 _CM_TAB = 3
+_THR_TAB = 4
 
 
 class AnalysisPanel(QWidget):
@@ -48,6 +63,8 @@ class AnalysisPanel(QWidget):
 
     classClicked = Signal(int)  # a class chosen in the per-class table  # noqa: N815
     cocoUpdated = Signal()  # the 12 numbers were (re)drawn  # noqa: N815
+    hitsChosen = Signal(object)  # Hits: a cell, bar or bin was clicked  # noqa: N815
+    thresholdChosen = Signal(float)  # a PR point or the F1 plot was clicked  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +72,7 @@ class AnalysisPanel(QWidget):
         self.result: COCOResult | None = None
         self._coco_dirty = False  # numbers changed while hidden: drawn when shown
         self._cm_stale = False
+        self._thr_stale = False
         self._build()
         # after an edit the evaluator is read once per burst, just after the edit is on
         # screen
@@ -138,6 +156,8 @@ class AnalysisPanel(QWidget):
         self.per_class.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.per_class.cellClicked.connect(self._on_class_cell)
         self.pr = PRCurves()
+        self.pr.pointClicked.connect(self._on_pr_point)
+        self.pr.cls_combo.currentIndexChanged.connect(lambda _i: self._mark_pr())
         self.pr_class, self.pr_plot = self.pr.cls_combo, self.pr.plot
         pc_split = QSplitter(Qt.Orientation.Horizontal)
         pc_split.addWidget(self.per_class)
@@ -147,18 +167,30 @@ class AnalysisPanel(QWidget):
         pc_split.setSizes([520, 700])
 
         self.error_types = ErrorTypes()
+        self.error_types.typeClicked.connect(self._on_error_type)
         self.err_table = self.error_types.table
         self.confusion = ConfusionView()
+        self.confusion.cellClicked.connect(self._on_confusion_cell)
+        self.thresholds = ThresholdPlots()
+        self.thresholds.thresholdClicked.connect(self.thresholdChosen)
+        self.thresholds.scoreBin.connect(self._on_score_bin)
+        self.thresholds.iouBin.connect(self._on_iou_bin)
+        self.thresholds.classChanged.connect(self._draw_thresholds)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(coco_w, "COCO numbers")
         self.tabs.addTab(pc_split, "Per class · PR curves")
         self.tabs.addTab(self.error_types, "Error types")
         self.tabs.addTab(self.confusion, "Confusion matrix")
+        self.tabs.addTab(self.thresholds, "Thresholds · histograms")
         self.tabs.setTabToolTip(1, "AP per class (click a class: its precision-recall curve, "
                                    "and the image list shows only images containing it)")
         self.tabs.setTabToolTip(2, "Why predictions are wrong (TIDE error types)")
-        self.tabs.setTabToolTip(3, "Which class is mistaken for which, background included")
+        self.tabs.setTabToolTip(3, "Which class is mistaken for which, background included "
+                                   "(click a cell: its images)")
+        self.tabs.setTabToolTip(4, "F1 against the score threshold (click: use it), scores "
+                                   "of true and false positives, IoU of matched boxes "
+                                   "(click a bar: its images)")
         self.tabs.currentChanged.connect(self._on_tab)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -200,8 +232,10 @@ class AnalysisPanel(QWidget):
             self.set_all_predictions(s.all_predictions)
             self.mode_all.blockSignals(False)
             self.mode_thr.blockSignals(False)
+            add_panel_producers(s.derived)
             s.derived.want("coco")
             s.derived.want("errors")
+            s.derived.want("matches")
         self.refresh()
 
     def is_idle(self) -> bool:
@@ -234,6 +268,7 @@ class AnalysisPanel(QWidget):
         self._update_title()
         self._coco_changed()
         self._draw_errors()
+        self._draw_thresholds()
         self._update_busy()
 
     def _on_derived(self, name: str) -> None:
@@ -241,6 +276,8 @@ class AnalysisPanel(QWidget):
             self._coco_changed()
         elif name == "errors":
             self._draw_errors()
+        elif name == "matches":
+            self._draw_thresholds()
         self._update_busy()
 
     def _on_busy(self, _name: str) -> None:
@@ -256,6 +293,7 @@ class AnalysisPanel(QWidget):
         milliseconds: only the touched images are re-matched)."""
         self._coco_timer.stop()
         self._coco_changed()
+        self._draw_thresholds()
 
     def _coco_changed(self) -> None:
         s = self.session
@@ -319,6 +357,8 @@ class AnalysisPanel(QWidget):
         self.pr.draw(None)
         self.error_types.draw(None)
         self.confusion.draw(None, ())
+        self.thresholds.draw(None, 0.5)
+        self.pr.mark(float("nan"), 0.0)
         self.busy.setVisible(False)
 
     @staticmethod
@@ -382,6 +422,7 @@ class AnalysisPanel(QWidget):
             self.coco.resizeColumnToContents(c)
         self._draw_per_class()
         self.pr.draw(r)
+        self._mark_pr()
 
     def _draw_per_class(self) -> None:
         r = self.result
@@ -438,6 +479,8 @@ class AnalysisPanel(QWidget):
     def _on_tab(self, index: int) -> None:
         if index == _CM_TAB and self._cm_stale:
             self._draw_confusion()
+        elif index == _THR_TAB and self._thr_stale:
+            self._draw_thresholds()
 
     def _draw_confusion(self) -> None:
         self._cm_stale = False
@@ -451,3 +494,75 @@ class AnalysisPanel(QWidget):
     def confusion_cell_text(self, i: int, j: int) -> str:
         """Tooltip of cell (row i, column j) of the shown matrix."""
         return self.confusion.cell_text(i, j)
+
+    # ================================================================== drill-down
+    def records(self) -> MatchRecords | None:
+        """The run's match records over the images not deleted (None: not computed)."""
+        s = self.session
+        if s is None or s.run is None or "matches" not in s.derived.names:
+            return None
+        live = s.derived.get("matches")
+        return None if live is None else live.records.select(~s.dataset.images.deleted)
+
+    def _draw_thresholds(self) -> None:
+        s = self.session
+        rec = self.records()
+        self._mark_pr(rec)
+        if s is None:
+            return
+        if self.tabs.currentIndex() != _THR_TAB and self.thresholds.curve is not None:
+            self._thr_stale = True  # drawn when its tab is shown
+            return
+        self._thr_stale = False
+        names = s.dataset.classes.names
+        if rec is not None:
+            self.thresholds.set_classes(names, np.flatnonzero(
+                np.bincount(rec.gt_cls, minlength=len(names)) > 0).tolist())
+        self.thresholds.draw(rec, s.params.score_threshold)
+
+    def _pr_class(self) -> int | None:
+        v = self.pr.cls_combo.currentData()
+        return None if v is None else int(v)
+
+    def _mark_pr(self, rec: MatchRecords | None = None) -> None:
+        s = self.session
+        rec = rec if rec is not None else self.records()
+        if s is None or rec is None:
+            self.pr.mark(float("nan"), 0.0)
+            return
+        c = threshold_curve(rec, self._pr_class())
+        k = c.index_of(s.params.score_threshold)
+        self.pr.mark(float(c.recall[k]), s.params.score_threshold)
+
+    def _on_pr_point(self, recall: float) -> None:
+        rec = self.records()
+        if rec is not None:
+            self.thresholdChosen.emit(threshold_for_recall(
+                threshold_curve(rec, self._pr_class()), recall))
+
+    def _on_confusion_cell(self, true_cls: int, pred_cls: int) -> None:
+        e, s = self.errors, self.session
+        if e is not None and s is not None:
+            self.hitsChosen.emit(e.confusion_hits(true_cls, pred_cls, s.dataset.classes.names))
+
+    def _on_error_type(self, name: str) -> None:
+        e = self.errors
+        if e is not None:
+            self.hitsChosen.emit(e.error_hits(name))
+
+    def _on_score_bin(self, kind: str, lo: float, hi: float, last: bool) -> None:
+        rec, s = self.records(), self.session
+        if rec is None or s is None:
+            return
+        hits = score_bin_hits(rec, kind, lo, hi, self.thresholds.cls, last)
+        thr = s.params.score_threshold
+        if hi <= thr:  # the viewer draws none of them: say how to see them
+            hits = replace(hits, label=f"{hits.label} (under the threshold {thr:.2f}: lower "
+                                       "it to see them)")
+        self.hitsChosen.emit(hits)
+
+    def _on_iou_bin(self, lo: float, hi: float, last: bool) -> None:
+        rec, s = self.records(), self.session
+        if rec is not None and s is not None:
+            self.hitsChosen.emit(iou_bin_hits(rec, s.params.score_threshold, lo, hi,
+                                              self.thresholds.cls, last))

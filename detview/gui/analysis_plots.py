@@ -2,7 +2,10 @@
 
 Each widget draws what the engine computed (:mod:`detview.core.analysis`) and computes
 nothing itself; :class:`~detview.gui.analysis_panel.AnalysisPanel` hands them the
-session's current values.
+session's current values. Every mark is clickable and says so: a PR-curve point
+(``pointClicked(recall)``), an error-type bar or row (``typeClicked(name)``), a
+confusion cell (``cellClicked(true class, predicted class)``); the panel turns the
+click into the images it stands for.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -90,7 +94,11 @@ def make_table(cols: list[str]) -> QTableWidget:
 
 # --------------------------------------------------------------------------- PR curves
 class PRCurves(QWidget):
-    """Precision against recall of all classes (averaged) or of the chosen one."""
+    """Precision against recall of all classes (averaged) or of the chosen one. A click
+    on the plot emits ``pointClicked(recall)`` (the panel sets the score threshold that
+    reaches it); :meth:`mark` shows where the current threshold is."""
+
+    pointClicked = Signal(float)  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,10 +125,20 @@ class PRCurves(QWidget):
                                   anchor=(0.5, 0.5))
         self._empty.setPos(0.5, 0.5)
         self.plot.addItem(self._empty)
+        self.marker = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#202020", width=1.5),
+                                         brush=pg.mkBrush(255, 200, 0, 230), symbol="o")
+        self.marker.setZValue(10)
+        vb = self.plot.getViewBox()  # not a data item: the curves stay the plot's three
+        vb.addItem(self.marker)
+        self.marker_text = pg.TextItem("", color="#202020", anchor=(0, 1))
+        vb.addItem(self.marker_text)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.plot.setToolTip(
             "Precision against recall as the score threshold is lowered, at IoU 0.50 "
             "(lenient), 0.75 (strict) and averaged over 0.50:0.95. The area under a curve "
-            "is its AP. Area: all sizes; up to 100 predictions per image.")
+            "is its AP. Area: all sizes; up to 100 predictions per image.\n"
+            "Click a point: the score threshold becomes the one that reaches that recall "
+            "(yellow dot: the current threshold).")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
@@ -128,6 +146,29 @@ class PRCurves(QWidget):
         row.addWidget(self.cls_combo, 1)
         lay.addLayout(row)
         lay.addWidget(self.plot, 1)
+
+    def _clicked(self, ev: Any) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or self.result is None:
+            return
+        vb = self.plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        p = vb.mapSceneToView(ev.scenePos())
+        self.pointClicked.emit(float(min(max(p.x(), 0.0), 1.0)))
+
+    def mark(self, recall: float, threshold: float) -> None:
+        """Show the current threshold where the IoU 0.50 curve reaches its recall
+        (NaN: none)."""
+        item = self._items["0.50"]
+        x, y = item.xData, item.yData
+        if math.isnan(recall) or x is None or not len(x):
+            self.marker.setData([], [])
+            self.marker_text.setText("")
+            return
+        k = int(np.clip(np.searchsorted(x, recall - 1e-12), 0, len(x) - 1))
+        self.marker.setData([recall], [float(y[k])])
+        self.marker_text.setText(f" score ≥ {threshold:.2f}")
+        self.marker_text.setPos(min(recall, 0.8), float(y[k]))
 
     def set_classes(self, names: Sequence[str], wanted: list[int]) -> None:
         """The classes offered (those with ground truth), keeping the current choice."""
@@ -174,10 +215,14 @@ class PRCurves(QWidget):
 
 # --------------------------------------------------------------------------- TIDE
 class ErrorTypes(QWidget):
-    """The TIDE error types of a run: counts, AP gained by fixing each, explanations."""
+    """The TIDE error types of a run: a bar per type (how many), counts, AP gained by
+    fixing each, explanations. Clicking a bar or a row emits ``typeClicked(name)``."""
+
+    typeClicked = Signal(str)  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.names: list[str] = []
         self.table = make_table(["error type", "count", "AP gain if fixed", "what it means"])
         self.table.horizontalHeaderItem(2).setToolTip(
             "dAP: how much AP@.50 (TIDE's) would rise if every error of this type were "
@@ -185,26 +230,87 @@ class ErrorTypes(QWidget):
         self.table.horizontalHeaderItem(1).setToolTip(
             "How many predictions (or, for Miss, ground-truth boxes) have this error")
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.cellClicked.connect(self._row_clicked)
+        self.bars_plot = pg.PlotWidget(background="w")
+        self.bars_plot.setMouseEnabled(x=False, y=False)
+        self.bars_plot.hideButtons()
+        self.bars_plot.invertY(True)
+        self.bars_plot.setLabel("bottom", "boxes with this error (click a bar: its images)")
+        self.bars_plot.getAxis("left").setWidth(70)
+        self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#d9822b",
+                                    pen=pg.mkPen("#8a4f12"))
+        self.bars_plot.addItem(self.bars)
+        self.bars_plot.scene().sigMouseClicked.connect(self._bar_clicked)
+        self.bars_plot.setToolTip("How many predictions (Miss: ground-truth boxes) have each "
+                                  "error type. Click a bar to list the images with that "
+                                  "error, most first.")
+        self._bar_texts: list[Any] = []
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: gray")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.bars_plot)
+        split.addWidget(self.table)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.table, 1)
+        lay.addWidget(split, 1)
         lay.addWidget(self.note)
+
+    def _row_clicked(self, row: int, _col: int) -> None:
+        it = self.table.item(row, 0)
+        if it is not None:
+            self.typeClicked.emit(str(it.data(Qt.ItemDataRole.UserRole)))
+
+    def _bar_clicked(self, ev: Any) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or not self.names:
+            return
+        vb = self.bars_plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        k = self.bar_at(vb.mapSceneToView(ev.scenePos()).y())
+        if k >= 0:
+            self.typeClicked.emit(self.names[k])
+
+    def bar_at(self, y: float) -> int:
+        """The bar at plot height ``y`` (-1: none)."""
+        k = int(math.floor(y + 0.5))
+        return k if 0 <= k < len(self.names) else -1
+
+    def _draw_bars(self, names: list[str], counts: list[int]) -> None:
+        self.names = names
+        for t in self._bar_texts:
+            self.bars_plot.removeItem(t)
+        self._bar_texts = []
+        self.bars.setOpts(x0=[0] * len(names), y=list(range(len(names))), height=0.7,
+                          width=counts)
+        self.bars_plot.getAxis("left").setTicks([[(k, _ERROR_TITLES[n].split(" — ")[0])
+                                                  for k, n in enumerate(names)]])
+        top = max(counts + [1])
+        for k, c in enumerate(counts):
+            t = pg.TextItem(str(c), color="#202020", anchor=(0, 0.5))
+            t.setPos(c + top * 0.01, k)
+            self.bars_plot.addItem(t)
+            self._bar_texts.append(t)
+        self.bars_plot.setXRange(0, top * 1.15, padding=0)
+        self.bars_plot.setYRange(-0.6, max(len(names), 1) - 0.4, padding=0)
 
     def draw(self, e: ErrorAnalysis | None) -> None:
         if e is None:
             self.table.setRowCount(0)
             self.note.setText("")
+            self._draw_bars([], [])
             return
         tab = e.error_table()
+        self._draw_bars([str(n) for n in tab.index], [int(c) for c in tab["count"]])
         self.table.setRowCount(len(tab))
         biggest = tab["dAP"].idxmax() if len(tab) else None
         for row, (name, rec) in enumerate(tab.iterrows()):
-            tip = ERROR_HELP[str(name)]
+            tip = ERROR_HELP[str(name)] + "\nClick: list the images with this error."
             a = QTableWidgetItem(_ERROR_TITLES[str(name)])
+            a.setData(Qt.ItemDataRole.UserRole, str(name))
             n = NumItem(str(int(rec["count"])), float(rec["count"]))
             d = NumItem(f"+{100 * rec['dAP']:.1f} AP points", float(rec["dAP"]))
             if name == biggest and rec["dAP"] > 0:
@@ -224,13 +330,17 @@ class ErrorTypes(QWidget):
         self.note.setText(
             f"TIDE error types of {which}, a prediction counting as right at IoU ≥ "
             f"{e.iou_threshold:.2f}. AP gain: how much TIDE's AP ({100 * e.tide.ap:.1f} now) "
-            "would rise if that error type were fixed. Hover a row for details; the image "
-            "list has a column per type, the viewer tags each box with its type.")
+            "would rise if that error type were fixed. Click a bar or a row to list the "
+            "images with that error, most first; the viewer tags each box with its type.")
 
 
 # --------------------------------------------------------------------------- confusion
 class ConfusionView(QWidget):
-    """Which class is mistaken for which, background included (log-scaled colour)."""
+    """Which class is mistaken for which, background included (log-scaled colour).
+    Clicking a cell emits ``cellClicked(true class, predicted class)`` (class indices,
+    ``K`` = background)."""
+
+    cellClicked = Signal(int, int)  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -249,6 +359,12 @@ class ConfusionView(QWidget):
         self.classes: np.ndarray = np.zeros(0, np.int64)
         self.sub: np.ndarray = np.zeros((0, 0), np.int64)
         self.plot.scene().sigMouseMoved.connect(self._hover)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.frame = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
+        self.frame.setPen(pg.mkPen("#e8a200", width=3))
+        self.frame.setZValue(20)
+        self.frame.setVisible(False)
+        self.plot.addItem(self.frame)
         self.note = QLabel()
         self.note.setStyleSheet("color: gray")
         self.limit = QComboBox()
@@ -281,6 +397,7 @@ class ConfusionView(QWidget):
         for it in self.texts:
             self.plot.removeItem(it)
         self.texts = []
+        self.frame.setVisible(False)
         e = self.errors
         if e is None:
             self.image.clear()
@@ -329,7 +446,7 @@ class ConfusionView(QWidget):
                  else f"all {len(present)} classes")
         self.note.setText(
             f"{shown} · {off} box(es) given another class · last column: objects missed · "
-            "last row: predictions on nothing · hover a cell")
+            "last row: predictions on nothing · click a cell: its images")
         explain = (
             f"Predictions with score ≥ {e.score_threshold:.2f} matched one to one to "
             f"ground-truth boxes at IoU ≥ {e.iou_threshold:.2f}, whatever the class. "
@@ -350,6 +467,29 @@ class ConfusionView(QWidget):
                 and self._rows_that_fit() - 1 != self._fit):
             self.redraw()
 
+    def cell_at(self, pos: QPointF) -> tuple[int, int]:
+        """(row, column) of the shown matrix under scene position ``pos``; (-1, -1)."""
+        vb = self.plot.getViewBox()
+        if not len(self.classes) or not vb.sceneBoundingRect().contains(pos):
+            return -1, -1
+        p = vb.mapSceneToView(pos)
+        j, i = int(math.floor(p.x())), int(math.floor(p.y()))
+        n = len(self.classes)
+        return (i, j) if 0 <= i < n and 0 <= j < n else (-1, -1)
+
+    def _clicked(self, ev: Any) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        i, j = self.cell_at(ev.scenePos())
+        if i >= 0:
+            self.click_cell(i, j)
+
+    def click_cell(self, i: int, j: int) -> None:
+        """Choose cell (row i, column j) of the shown matrix, as a click does."""
+        self.frame.setRect(j, i, 1, 1)
+        self.frame.setVisible(True)
+        self.cellClicked.emit(int(self.classes[i]), int(self.classes[j]))
+
     def _hover(self, pos: QPointF) -> None:
         if not len(self.classes):
             return
@@ -362,7 +502,7 @@ class ConfusionView(QWidget):
         if not (0 <= i < n and 0 <= j < n):
             self.plot.setToolTip("")
             return
-        self.plot.setToolTip(self.cell_text(i, j))
+        self.plot.setToolTip(self.cell_text(i, j) + "\nClick: list these images")
 
     def cell_text(self, i: int, j: int) -> str:
         """Tooltip of cell (row i, column j) of the shown matrix."""

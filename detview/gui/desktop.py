@@ -154,6 +154,8 @@ class DesktopMixin:
         def restoreState(self, s: Any) -> bool: ...  # noqa: N802
         def setWindowState(self, s: Any) -> None: ...  # noqa: N802
         def windowState(self) -> Any: ...  # noqa: N802
+        def dockWidgetArea(self, d: QDockWidget) -> Any: ...  # noqa: N802
+        def findChildren(self, t: Any) -> Any: ...  # noqa: N802
 
     # ================================================================== build
     def _build_desktop(self) -> None:
@@ -204,17 +206,10 @@ class DesktopMixin:
             file_menu.insertAction(before, self.demo_action)
         else:
             file_menu.addAction(self.demo_action)
-        panels = view_menu.addMenu("&Panels")
+        self.panels_menu = view_menu.addMenu("&Panels")
         self.panel_actions: dict[str, QAction] = {}
-        for d in (self.analysis_dock, self.summary_dock, self.history_dock, self.messages_dock):
-            a = d.toggleViewAction()
-            a.setToolTip(f"Show or hide the {d.windowTitle()} panel")
-            panels.addAction(a)
-            self.panel_actions[d.objectName()] = a
-        compare = getattr(self, "compare", None)  # the strip under the viewer (runs)
-        if compare is not None:
-            panels.addAction(compare.toggleViewAction())
-            self.panel_actions["compare_strip"] = compare.toggleViewAction()
+        self.panels_menu.aboutToShow.connect(self._fill_panels_menu)
+        self._fill_panels_menu()
         reset = view_menu.addAction("&Reset the layout")
         reset.setToolTip("Every panel back where it was when detview was installed")
         reset.triggered.connect(self.reset_layout)
@@ -234,10 +229,27 @@ class DesktopMixin:
         self.about_action = about
         self._fill_recent_menu()
 
+    def _fill_panels_menu(self) -> None:
+        """Every panel of the window, docks added by others included (listed when the
+        menu opens), and the Compare strip under the viewer."""
+        menu = self.panels_menu
+        menu.clear()
+        self.panel_actions.clear()
+        for d in self._docks():
+            a = d.toggleViewAction()
+            a.setToolTip(f"Show or hide the {d.windowTitle()} panel")
+            menu.addAction(a)
+            self.panel_actions[d.objectName()] = a
+        compare = getattr(self, "compare", None)  # the strip under the viewer (runs)
+        if compare is not None:
+            menu.addAction(compare.toggleViewAction())
+            self.panel_actions["compare_strip"] = compare.toggleViewAction()
+
     # ================================================================== layout
     def place_window(self) -> None:
         """The window as it was last time (when it still fits a screen), else fitted
         to the available screen area."""
+        self._persist_saved_views()
         g = self.settings.window_geometry()
         if g is not None and self.restoreGeometry(g) and self._fits_a_screen():
             st = self.settings.window_state()
@@ -279,8 +291,7 @@ class DesktopMixin:
         below ~26% of the height, the Analysis panel in front. ``reset``: every panel
         back in its place and shown, too."""
         if reset:
-            for d in (self.analysis_dock, self.summary_dock, self.history_dock,
-                      self.messages_dock):
+            for d in self._docks():
                 d.setFloating(False)
                 d.setVisible(True)
         if self.analysis_dock.isVisible() or reset:
@@ -333,6 +344,22 @@ class DesktopMixin:
             QTimer.singleShot(0, self._place_default_once)
         elif not self._list_fitted:
             self.fit_list_width()
+
+    # ================================================================== saved views
+    def _persist_saved_views(self) -> None:
+        """The query bar's named views (plain data) come back from the settings and
+        are saved again on each change."""
+        views = getattr(getattr(self, "panels", None), "views", None)
+        if views is None or not hasattr(views, "to_json"):
+            return
+        stored = self.settings.view_record("saved_views").get("views")
+        if stored is not None:
+            try:
+                views.load(stored)
+            except ValueError as exc:  # written by another version, or damaged
+                self.log(f"Saved views not restored: {exc}", "warning")
+        views.subscribe(lambda: self.settings.save_view_record({"views": views.to_json()},
+                                                               "saved_views"))
 
     # ================================================================== view settings
     def restore_view_settings(self) -> bool:
@@ -398,7 +425,10 @@ class DesktopMixin:
             self.refresh_recent()
 
     def _docks(self) -> list[QDockWidget]:
-        return [self.analysis_dock, self.summary_dock, self.history_dock, self.messages_dock]
+        """The window's docks (not those of its other windows), in creation order."""
+        return [d for d in self.findChildren(QDockWidget)
+                if self.dockWidgetArea(d) != Qt.DockWidgetArea.NoDockWidgetArea
+                or d.isFloating()]
 
     @property
     def start_page_shown(self) -> bool:

@@ -127,14 +127,15 @@ class ImageTableModel(QAbstractTableModel):
         self._row_of = np.arange(n, dtype=np.int64)
         self.sort_key: tuple[int, Qt.SortOrder] | None = None
         self.filter_text = ""
-        #: the query bar's (or any caller's) mask over images, ANDed with the text
-        self.external_mask: np.ndarray | None = None
         self._names_cache: np.ndarray | None = None
         self._name_order: np.ndarray | None = None
         self._tags_cache: tuple[int, dict[str, np.ndarray]] | None = None
         self._sorted: tuple[Any, np.ndarray] | None = None
         self._cols: dict[str, np.ndarray] = {}
         self._mask_cache: tuple[list[str], np.ndarray, int] | None = None
+        #: set_mask: an extra row filter (a query, a plot's drill-down) and a ranking
+        self.mask: np.ndarray | None = None
+        self.rank: np.ndarray | None = None
         qs.imagesChanged.connect(self._on_images_changed)
         qs.settingsChanged.connect(self._on_metrics_reset)
         qs.derivedChanged.connect(self._on_derived)
@@ -370,20 +371,9 @@ class ImageTableModel(QAbstractTableModel):
 
     def _visible_mask(self) -> np.ndarray:
         mask = self._text_mask_cached(self.filter_text)
-        if self.external_mask is not None:
-            mask = mask & self.external_mask  # never in place: the text's mask is kept
+        if self.mask is not None:
+            mask = mask & self.mask  # never in place: the text's mask is kept
         return mask
-
-    def set_mask(self, mask: np.ndarray | None) -> None:
-        """An extra filter (e.g. the query bar's), ANDed with the filter box's text:
-        a boolean array with one value per image, or None for none."""
-        if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != (self.session.dataset.n_images,):
-                raise ValueError(f"mask of shape {mask.shape}, expected "
-                                 f"({self.session.dataset.n_images},)")
-        self.external_mask = mask
-        self._apply_order()
 
     def class_mask(self, name: str) -> np.ndarray:
         """Images with a ground-truth box of the class ``name`` (spaces written as
@@ -461,6 +451,8 @@ class ImageTableModel(QAbstractTableModel):
         visible = self._visible_mask()
         o = self._sorted_order()
         idx = o[visible[o]]
+        if self.sort_key is None and self.rank is not None:  # most first, stable
+            idx = idx[np.argsort(-self.rank[idx], kind="stable")]
         if self.sort_key is not None:
             # deleted images are out of the ranking: after the others, unless the
             # filter shows only deleted ones
@@ -476,6 +468,17 @@ class ImageTableModel(QAbstractTableModel):
             new.append(self.index(r, p.column()) if r >= 0 else QModelIndex())
         self.changePersistentIndexList(old_persistent, new)
         self.layoutChanged.emit()
+
+    def set_mask(self, mask: np.ndarray | None, rank: np.ndarray | None = None) -> None:
+        """Show only the images where ``mask`` (bool per image) is set, AND-ed with the
+        text filter (None: all). ``rank`` (a number per image) orders the rows, highest
+        first, until a header sort is chosen; giving one clears that sort."""
+        n = self.session.dataset.n_images
+        self.mask = None if mask is None else np.asarray(mask, dtype=bool).reshape(n)
+        self.rank = None if rank is None else np.asarray(rank, dtype=np.float64).reshape(n)
+        if self.rank is not None:
+            self.sort_key = None
+        self._apply_order()
 
     def set_filter(self, text: str) -> None:
         if text == self.filter_text:

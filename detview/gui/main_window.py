@@ -36,6 +36,7 @@ from .dialogs import ShortcutsDialog, SummaryPanel
 from .editing import EditingMixin
 from .files import FilesMixin
 from .image_list import ImageListPane
+from .panels import install_panels
 from .session import QtSession
 from .shortcuts import SHORTCUTS
 from .training_wiring import TrainingMixin
@@ -74,6 +75,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         self._build_widgets()
         self._build_desktop()
         self._build_actions()
+        self.panels = install_panels(self)  # plots → images, query bar, objects, health
         self._update_title()
         self.place_window()  # as last time, else fitted to the screen
         self.show_start_page(True)  # until a dataset is shown
@@ -93,6 +95,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         self.viewer.gt_pane.moveFinished.connect(self._on_move_finished)
         self.viewer.gt_pane.drawFinished.connect(self._on_draw_finished)
         self.viewer.gt_pane.drawCancelled.connect(lambda: self.flash("Drawing cancelled", 2000))
+        self.viewer.message.connect(lambda text: self.flash(text, 4000))
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.images)
         self.splitter.addWidget(self.viewer)
@@ -177,6 +180,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
             "rename_class": self.rename_or_merge_class,
             **self.training_handlers(),
         }
+        handlers.update(self.viewer.shortcut_handlers())
         for s in SHORTCUTS:
             a = QAction(s.text, self)
             a.setShortcuts([QKeySequence(k) for k in s.keys])
@@ -188,21 +192,25 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         # nudges: only while an image pane has the focus
         for key, dx, dy in (("Left", -1, 0), ("Right", 1, 0), ("Up", 0, -1), ("Down", 0, 1)):
             for mod, f in (("", 1), ("Shift+", 10)):
-                a = QAction(f"Nudge {key.lower()} {f} px", self.viewer)
+                a = QAction(f"Nudge {key.lower()} {f} px", self.viewer.splitter)
                 a.setShortcut(QKeySequence(mod + key))
                 a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 a.triggered.connect(lambda _c=False, x=dx * f, y=dy * f: self.nudge(x, y))
-                self.viewer.addAction(a)
+                self.viewer.splitter.addAction(a)  # the panes, not the viewer's bar
         A = self.actions_by_name  # noqa: N806
         menus = (
             ("&File", ["open", "open_folder", "open_log", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
-                       "select_all", "accept", "replace", None, "attributes", "rename_class"]),
+                       "select_all", "accept", "replace", "lq_apply", None, "attributes",
+                       "rename_class"]),
             ("&Image", ["delete_image", "reviewed", "auto_advance", "tags", None, "next_image",
                         "prev_image", "next_unreviewed", "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
-                       "graphs", "runs_window", "next_checkpoint", "prev_checkpoint", None]),
+                       "graphs", "runs_window", "next_checkpoint", "prev_checkpoint", None,
+                       "overlay", "three_panes", "classes", "brighter", "darker",
+                       "more_contrast", "less_contrast", "reset_image", "lq_hints", "lq_next",
+                       "lq_prev", None]),
             ("&Help", ["help"]),
         )
         self.menus: dict[str, Any] = {}
@@ -246,6 +254,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         self.toolbar.set_runs(session.run_names, session.run)
         self.toolbar.set_params(session.params)
         self.analysis.set_session(qs)
+        self.viewer.set_session(qs)
         self._update_title()
         self._update_summary()
         self._on_history_changed()
@@ -265,6 +274,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         if qs is None:
             return
         self.analysis.set_session(None)
+        self.viewer.set_session(None)
         self.history_view.setModel(None)
         self.images.set_session(None)
         self.qs = None
@@ -458,9 +468,9 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         self.flash("Select a box first (Tab, P or click); F fits the whole image", 3000)
 
     def toggle_labels(self) -> None:
-        for pane in (self.viewer.gt_pane, self.viewer.pred_pane):
-            pane.boxes.show_labels = not pane.boxes.show_labels
-            pane.boxes.update()
+        on = not self.viewer.gt_pane.boxes.show_labels
+        for layer in self.viewer.layers.values():
+            layer.boxes.set_show_labels(on)
 
     def _on_images_changed(self, touched: frozenset[int]) -> None:
         if not touched:  # a dataset-wide edit (a class renamed): names everywhere

@@ -40,6 +40,7 @@ class QtSession(QObject):
     derivedChanged = Signal(str)  # a derived value arrived (its name)  # noqa: N815
     derivedBusy = Signal(str)  # a derived value started recomputing  # noqa: N815
     message = Signal(str)  # for the user: an edit refused, a journal lost, a failure
+    viewChanged = Signal()  # the session's ViewSettings (layout, colours...)  # noqa: N815
 
     def __init__(self, session: Session, runner: TaskRunner | None = None,
                  parent: QObject | None = None) -> None:
@@ -70,6 +71,8 @@ class QtSession(QObject):
             self._stale_timer.start()
         elif ev.kind == "message":
             self.message.emit(ev.text)
+        elif ev.kind == "view":
+            self.viewChanged.emit()
 
     def _refresh(self) -> None:
         if not self.session.closed:

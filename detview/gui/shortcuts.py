@@ -46,6 +46,22 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("toggle_labels", ("H",), "Show/hide box labels", "Navigate"),
     Shortcut("next_unreviewed", ("U",), "Next image not reviewed yet (in list order)",
              "Navigate"),
+    # the viewer's display (nothing here changes data)
+    Shortcut("overlay", ("O",), "Overlay: ground truth and predictions in one pane / side by "
+             "side", "View"),
+    Shortcut("three_panes", ("3",), "Three panes: ground truth, run A, run B (again: two)",
+             "View"),
+    Shortcut("classes", ("Shift+H",), "Show/hide classes and choose their colours…", "View"),
+    Shortcut("brighter", ("B",), "Brighter image (display only)", "View"),
+    Shortcut("darker", ("Shift+B",), "Darker image (display only)", "View"),
+    Shortcut("more_contrast", ("K",), "More contrast (display only)", "View"),
+    Shortcut("less_contrast", ("Shift+K",), "Less contrast (display only)", "View"),
+    Shortcut("reset_image", ("Ctrl+Shift+B",), "Reset brightness and contrast", "View"),
+    Shortcut("lq_hints", ("Ctrl+Shift+L",), "Label-quality hints on the ground truth "
+             "(predictions from a model that did not train on these images)", "View"),
+    Shortcut("lq_next", ("J",), "Select the next box with a label-quality hint", "View"),
+    Shortcut("lq_prev", ("Shift+J",), "Select the previous box with a label-quality hint",
+             "View"),
     # box edits
     Shortcut("delete_box", ("Del", "Backspace"), "Delete the selected ground-truth boxes",
              "Edit boxes"),
@@ -58,6 +74,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("replace", ("R",),
              "Replace the selected GT box by its matched (or best-overlapping) prediction",
              "Edit boxes"),
+    Shortcut("lq_apply", ("Y",), "Apply the label-quality suggestion: relabel to the likely "
+             "class, snap onto the prediction, or accept the likely missing label", "Edit boxes"),
     Shortcut("select_all", ("Ctrl+A",), "Select all ground-truth boxes of the image",
              "Edit boxes"),
     Shortcut("attributes", ("I",), "Attributes of the selected boxes: crowd, difficult, "
@@ -87,12 +105,14 @@ MOUSE_AND_PANE_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Viewer", "Arrows", "Nudge the selected boxes by 1 px (no box selected: Up/Down change "
      "image)"),
     ("Viewer", "Shift+Arrows", "Nudge the selected boxes by 10 px"),
-    ("Viewer", "Click", "Select a box (either pane)"),
+    ("Viewer", "Click", "Select a box (any pane); a click on a label selects that label's "
+     "box"),
     ("Viewer", "Shift/Ctrl+click", "Add / remove a box from the selection"),
     ("Viewer", "Shift/Ctrl+drag", "Rubber-band selection"),
-    ("Viewer", "Drag a box / handle", "Move / resize the selected ground-truth box"),
-    ("Viewer", "Drag empty space", "Pan (both panes follow)"),
-    ("Viewer", "Wheel", "Zoom (both panes follow)"),
+    ("Viewer", "Drag a selected box / its handle", "Move / resize the selected ground-truth "
+     "box"),
+    ("Viewer", "Drag empty space or an unselected box", "Pan (every pane follows)"),
+    ("Viewer", "Wheel", "Zoom (every pane follows)"),
     ("Image list", "Up / Down", "Previous / next image"),
     ("Image list", "Tab / Enter / Esc", "In the filter box: back to the image list (every "
      "other key types into the filter)"),

@@ -31,6 +31,8 @@ import numpy as np
 
 from detview.core.analysis import ErrorAnalysis, LiveCOCO, error_analysis
 from detview.core.dataset import Dataset
+from detview.core.drilldown import MatchRecords, match_records
+from detview.core.health import HealthReport
 from detview.core.image_columns import ERROR_COLUMNS
 from detview.core.metrics import COLUMNS as METRIC_COLUMNS
 from detview.core.metrics import MetricParams, PerImageMetrics
@@ -44,9 +46,14 @@ __all__ = [
     "COCOProducer",
     "Derived",
     "ErrorsProducer",
+    "HealthProducer",
+    "LiveMatches",
+    "MatchesProducer",
     "MetricsProducer",
+    "PANEL_PRODUCERS",
     "Producer",
     "RunMetrics",
+    "add_panel_producers",
     "build_metrics",
 ]
 
@@ -477,3 +484,97 @@ class ErrorsProducer(Producer[ErrorAnalysis]):
 
     def shows_while_recomputing(self, old: Key, new: Key) -> bool:
         return old[0] == new[0]
+
+
+# --------------------------------------------------------------------------- panels
+class LiveMatches:
+    """The run's :class:`~detview.core.drilldown.MatchRecords`, kept current by
+    :class:`MatchesProducer` (only the touched images are matched again)."""
+
+    def __init__(self, records: MatchRecords, run: str) -> None:
+        self.records = records
+        self.run = run
+
+
+class MatchesProducer(Producer[LiveMatches]):
+    """Every prediction of the current run matched once at the IoU threshold (score
+    threshold 0), deleted images included (``records.select(~deleted)`` for the
+    plots): the F1-against-threshold curve, the score and IoU histograms and the
+    per-class TP/FP/FN counts of queries come from it at any score threshold. Its key
+    leaves the score threshold out: moving the threshold needs no recomputation."""
+
+    name = "matches"
+    label = "Matching every prediction"
+    incremental = True
+    lazy = True
+    keep = 2
+    sync_max_images = 300
+
+    def key(self, s: Session) -> Key | None:
+        if s.run is None:
+            return None
+        return (s.run, s.params.iou_threshold)
+
+    def build(self, s: Session) -> Callable[[Progress], LiveMatches]:
+        ds = s.dataset
+        assert s.run is not None
+        gt, dets = ds.gt.copy(), ds.runs[s.run]
+        k, thr = len(ds.classes), s.params.iou_threshold
+        run = s.run
+        return lambda progress: LiveMatches(match_records(gt, dets, k, None, thr,
+                                                          progress=progress), run)
+
+    def adopt(self, value: LiveMatches, s: Session, revisions: np.ndarray) -> LiveMatches:
+        stale = np.flatnonzero(s.dataset.image_revisions != revisions)
+        if stale.size:
+            self.update(value, s, frozenset(stale.tolist()))
+        return value
+
+    def update(self, value: LiveMatches, s: Session, touched: frozenset[int]) -> None:
+        ds = s.dataset
+        rec = value.records
+        part = match_records(ds.gt, ds.runs[value.run], rec.n_classes, None,
+                             rec.iou_threshold, images=touched)
+        value.records = rec.replace_images(part, touched)
+
+
+class HealthProducer(Producer[HealthReport]):
+    """The dataset health check (:func:`detview.io.health.check_dataset`): reads every
+    image file, so it runs when asked (the Health panel's Run), never by itself; an edit
+    makes it out of date (:meth:`Derived.is_current`)."""
+
+    name = "health"
+    label = "Checking the dataset"
+
+    def __init__(self) -> None:
+        self.generation = 0  # bumped by :meth:`again`: the files may have changed
+
+    def again(self) -> None:
+        """The next request checks again even without edits (files change on disk)."""
+        self.generation += 1
+
+    def key(self, s: Session) -> Key | None:
+        return ("health", str(s.image_root) if s.image_root is not None else None,
+                self.generation)
+
+    def build(self, s: Session) -> Callable[[Progress], HealthReport]:
+        snapshot = s.dataset.copy()
+        root = s.image_root
+
+        def work(progress: Progress) -> HealthReport:
+            from detview.io.health import check_dataset
+
+            return check_dataset(snapshot, root, progress=progress)
+
+        return work
+
+
+#: the producers the GUI panels add to a session (:func:`add_panel_producers`)
+PANEL_PRODUCERS: tuple[type[Producer[Any]], ...] = (MatchesProducer, HealthProducer)
+
+
+def add_panel_producers(derived: Derived) -> None:
+    """Register the analysis panels' producers that are not registered yet."""
+    for cls in PANEL_PRODUCERS:
+        if cls.name not in derived.names:
+            derived.register(cls())

@@ -18,11 +18,12 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from detview.core.analysis import ErrorAnalysis
+from detview.core.checkpoints import Training
 from detview.core.dataset import Dataset
 from detview.core.edits import (
     BOX_ATTRIBUTES,
@@ -48,14 +49,19 @@ from detview.io.spec import DatasetSpec
 
 from .derived import COCOProducer, Derived, ErrorsProducer, MetricsProducer, RunMetrics
 from .history import History, HistoryEvent, Step
+from .label_quality import LabelQualityProducer, LiveLabelQuality
 from .tasks import Task, TaskRunner
 from .training import AcrossProducer, DiffProducer, TrainingState
 from .view import GT_CROWD, GT_MATCHED, GT_MISSED, PRED_FP, PRED_IGNORED, PRED_TP, ImageView
+from .view_settings import ViewSettings
+
+if TYPE_CHECKING:
+    from detview.core.label_quality import LabelQuality  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["EventKind", "Session", "SessionEvent", "Settings"]
 
 EventKind = Literal["images", "history", "settings", "derived", "stale", "busy", "message",
-                    "training"]
+                    "training", "view"]
 XYXY = tuple[float, float, float, float]
 
 
@@ -90,7 +96,9 @@ class SessionEvent:
     the edits pause); ``busy``: ``name`` started recomputing; ``message``: ``text`` for
     the user (an edit refused, a journal that cannot be written, a failed task);
     ``training``: ``session.training``'s logs, compared pair or checkpoint changed
-    (``name``: ``logs``, ``pair``, ``checkpoint``)."""
+    (``name``: ``logs``, ``pair``, ``checkpoint``); ``view``: the :class:`ViewSettings`
+    changed (layout, panes, run B, class colours or visibility, brightness/contrast:
+    nothing computed depends on them)."""
 
     kind: EventKind
     images: frozenset[int] = frozenset()
@@ -119,10 +127,12 @@ class Session:
         self._exports: set[Task[Any]] = set()
         self._closed = False
         self._settings = Settings(next(iter(dataset.runs), None), params or MetricParams())
+        self._view = ViewSettings()
         self.derived = Derived(self)
         self.derived.register(MetricsProducer(), wanted=True)
         self.derived.register(COCOProducer())
         self.derived.register(ErrorsProducer())
+        self.derived.register(LabelQualityProducer())
         #: training logs, checkpoints and the two runs compared (see .training)
         self.training = TrainingState(self)
         self.derived.register(DiffProducer())
@@ -221,6 +231,94 @@ class Session:
     def set_all_predictions(self, on: bool) -> bool:
         return self.update_settings(all_predictions=on)
 
+    # ================================================================== view
+    @property
+    def view_settings(self) -> ViewSettings:
+        """How the viewer shows images (layout, panes, run B, class colours and
+        visibility, brightness/contrast); nothing computed depends on it."""
+        return self._view
+
+    def update_view(self, settings: ViewSettings | None = None, **changes: Any) -> bool:
+        """Replace the view settings, or change some of their fields
+        (``update_view(layout="overlay")``, ``update_view(run_b="yolo@800")``); a
+        ``view`` event follows. False when nothing changed; KeyError for a ``run_b=``
+        that is not a run (a whole ``settings`` record restored from another session
+        drops its unknown run B instead); ValueError for a bad layout or pane pair."""
+        new = settings if settings is not None else self._view
+        if settings is not None and new.run_b not in self.dataset.runs:
+            new = replace(new, run_b=None)
+        if changes:
+            new = replace(new, **changes)
+        if new.run_b is not None and new.run_b not in self.dataset.runs:
+            raise KeyError(f"no run {new.run_b!r}; runs: {', '.join(self.dataset.runs) or 'none'}")
+        if new == self._view:
+            return False
+        self._view = new
+        self._emit("view")
+        return True
+
+    @property
+    def run_b(self) -> str | None:
+        """The run of the viewer's source ``"b"``: the one chosen, else the other run of
+        the pair compared (``training.pair``), else the first run other than run A (None
+        when there is none)."""
+        b = self._view.run_b
+        if b is not None and b in self.dataset.runs:
+            return b
+        pair = self.training.pair  # the two runs compared image by image
+        if pair is not None:
+            return pair[1] if pair[1] != self.run else pair[0]
+        return next((r for r in self.dataset.runs if r != self.run), None)
+
+    def source_run(self, source: str) -> str | None:
+        """The run a viewer source shows: ``"gt"`` None, ``"a"`` run A, ``"b"`` run B."""
+        return {"gt": None, "a": self.run, "b": self.run_b}[source]
+
+    @property
+    def trainings(self) -> list[Training]:
+        """The runs that are checkpoints of one training (named ``NAME@STEP``, or
+        files such as ``preds_step400.json``), grouped, steps in order
+        (``session.training.trainings()``)."""
+        return self.training.trainings()
+
+    def training_of(self, run: str | None = None) -> Training | None:
+        """The training run ``run`` (default: run A) is a checkpoint of, if any."""
+        return self.training.training_of(self.run if run is None else run)
+
+    def show_runs(self, run_a: str, run_b: str | None = None,
+                  layout: str | None = None) -> None:
+        """Show ``run_a`` as run A, and ``run_b`` beside it (panes A | B) when given;
+        ``layout`` "side", "overlay" or "three" (GT | A | B). What the Runs window's
+        "open in viewer" calls. KeyError for an unknown run."""
+        for r in (run_a, run_b):
+            if r is not None and r not in self.dataset.runs:
+                raise KeyError(f"no run {r!r}; runs: {', '.join(self.dataset.runs)}")
+        changes: dict[str, Any] = {}
+        if run_b is not None:
+            changes.update(run_b=run_b, panes=("a", "b"))
+        if layout is not None:
+            changes["layout"] = layout
+        self.update_settings(run=run_a)
+        if changes:
+            self.update_view(**changes)
+
+    def show_checkpoint(self, step: int, training: str | None = None) -> str:
+        """Make the checkpoint at ``step`` run A (what the Graphs view calls when a
+        point at step S is clicked, and the viewer's checkpoint slider): ``training``
+        by name, default the training of run A, else the first one. Returns the run's
+        name; KeyError when there is no such training or step. The viewer keeps the
+        image, the zoom and the selection."""
+        ts = self.trainings
+        if training is not None:
+            t = next((x for x in ts if x.name == training), None)
+        else:
+            t = self.training_of() or (ts[0] if ts else None)
+        if t is None:
+            raise KeyError(f"no training {training!r}" if training else "no checkpoints")
+        run = t.run_at(int(step))
+        self.training.select_checkpoint(run)
+        return run
+
     # ================================================================== numbers
     @property
     def metrics(self) -> RunMetrics:
@@ -263,6 +361,15 @@ class Session:
             if key is not None and self.run is not None and key[0] == self.run:
                 value = self.derived.latest("errors")
         return value
+
+    def label_quality(self) -> LabelQuality | None:
+        """Run A's label-quality scores (:class:`detview.core.label_quality.LabelQuality`),
+        current with the edits; None until computed (``derived.want("label_quality")``
+        or ``derived.compute("label_quality")``) or without the engine."""
+        if "label_quality" not in self.derived.names:
+            return None
+        live: LiveLabelQuality | None = self.derived.get("label_quality")
+        return None if live is None else live.value
 
     def run_totals(self) -> list[dict[str, Any]]:
         """Per-run totals over the images not deleted (computed by the engine)."""
@@ -456,11 +563,18 @@ class Session:
         rows = gt.rows_of(list(box_ids))
         return gt.image[rows], gt.cls[rows], gt.xyxy[rows]
 
-    def image_view(self, i: int) -> ImageView:
-        """What the viewer draws for image ``i``: boxes, match outcomes, error tags."""
+    def image_view(self, i: int, run: str | None | _Keep = _Keep.KEEP) -> ImageView:
+        """What the viewer draws for image ``i``: boxes, match outcomes, error tags,
+        against run A (default) or another ``run`` (KeyError when it has no metrics)."""
         ds = self.dataset
         im, gt = ds.images, ds.gt
-        cur = self.current
+        if isinstance(run, _Keep):
+            cur = self.current
+        else:
+            found = self.metrics.get(run)
+            if found is None:
+                raise KeyError(f"no metrics for run {run!r}")
+            cur = found
         res = cur.image_result(i)
         m = res.match
         g_rows = res.gt_rows
@@ -498,7 +612,20 @@ class Session:
                 view.gt_partner = np.where(m.gt_pred >= 0, pid[np.maximum(m.gt_pred, 0)],
                                            -1).astype(np.int64)
         self._tag(view)
+        if preds is not None and run == self.run and self.label_quality() is not None:
+            from .label_quality import add_hints
+
+            add_hints(self, view, g_rows, preds.image_slice(i))
         return view
+
+    def apply_lq_suggestions(self, gt_ids: Sequence[int]) -> bool:
+        """Apply run A's label-quality suggestion to each of these GT boxes that has one
+        (likely swapped: relabel; likely badly placed: snap onto the prediction), as
+        one undo step. False when none has a suggestion (or no scores yet)."""
+        from .label_quality import suggestion_edit
+
+        edit = suggestion_edit(self, gt_ids)
+        return edit is not None and self.push(edit)
 
     def _tag(self, view: ImageView) -> None:
         """The per-box error texts: the engine's TIDE types once computed for this
@@ -620,13 +747,16 @@ class Session:
                               [f"pred:{self.run}:{int(b)}" for b in pred_ids])
 
     def replacement_for(self, view: ImageView, gt_id: int, pred_id: int | None = None) -> int:
-        """The prediction that should replace GT box ``gt_id``: the given one, else its
+        """The prediction that should replace GT box ``gt_id``: the given one, else the
+        one label quality says to snap onto (when its hints are in ``view``), else its
         match, else the prediction (any class) with the highest IoU >= 0.1; -1 if none."""
         if pred_id is not None and pred_id >= 0:
             return int(pred_id)
         k = np.flatnonzero(view.gt_ids == gt_id)
         if not k.size:
             return -1
+        if len(view.gt_snap) == len(view.gt_ids) and view.gt_snap[k[0]] >= 0:
+            return int(view.gt_snap[k[0]])  # label quality: the box to snap onto
         partner = int(view.gt_partner[k[0]])
         if partner >= 0 or not len(view.pred_ids):
             return partner

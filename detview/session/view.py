@@ -61,3 +61,23 @@ class ImageView:
     gt_help: list[str] = field(default_factory=list)
     pred_tag: list[str] = field(default_factory=list)
     pred_help: list[str] = field(default_factory=list)
+    # label quality (ObjectLab) against ``run``, when computed (else empty / NaN):
+    #: per GT box: the class it is likely swapped to (-1: no swap issue)
+    gt_likely: np.ndarray = field(default_factory=_ids)
+    #: per GT box: the prediction id a badly placed box should snap onto (-1: none)
+    gt_snap: np.ndarray = field(default_factory=_ids)
+    #: per GT box: one sentence on its label-quality scores ("" when clean)
+    gt_lq_help: list[str] = field(default_factory=list)
+    #: likely missing labels: run predictions flagged *overlooked* in this image
+    ghost_ids: np.ndarray = field(default_factory=_ids)
+    ghost_xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    ghost_cls: np.ndarray = field(default_factory=_ids)
+    ghost_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ghost_help: list[str] = field(default_factory=list)
+    #: the image's pooled label-quality score (0 surely mislabeled .. 1 clean)
+    label_quality: float = float("nan")
+
+    @property
+    def has_lq(self) -> bool:
+        """Label-quality scores were filled in."""
+        return len(self.gt_likely) == len(self.gt_ids) and not np.isnan(self.label_quality)

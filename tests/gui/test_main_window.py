@@ -227,6 +227,7 @@ def test_mouse_move_and_resize(window: Any, qtbot: Any) -> None:
     ds = window.session.dataset
     show_first_by_iou(window)
     pane = window.viewer.gt_pane
+    click_box(qtbot, pane, 30, 30)  # only a selected box moves
     drag(qtbot, pane, (30, 30), (40, 35))  # drag GT 0 by about (10, 5)
     b = ds.gt.xyxy[gt_row(ds, 0)]
     assert abs(b[0] - 20) < 1.5 and abs(b[1] - 15) < 1.5
