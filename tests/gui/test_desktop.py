@@ -402,8 +402,8 @@ def test_open_action_and_a_prefilled_open_dialog(window: Any, monkeypatch: Any,
 
 
 def test_saved_views_are_remembered(qtbot: Any) -> None:
-    from detview.gui.main_window import MainWindow
     from detview.core.query import SavedView
+    from detview.gui.main_window import MainWindow
 
     a = MainWindow()
     qtbot.addWidget(a)
