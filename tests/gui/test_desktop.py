@@ -121,8 +121,8 @@ def test_every_panel_closes_and_reopens_from_the_view_menu(window: Any, qtbot: A
     panels = next(a.menu() for a in view.actions() if a.menu() and "Panels" in a.text())
     panels.aboutToShow.emit()  # filled as it opens: docks added by others too
     titles = [a.text() for a in panels.actions()]
-    assert titles[:4] == ["Summary", "History", "Analysis", "Messages"]
-    assert {"Objects", "Health", "Compare and checkpoints"} <= set(titles)
+    assert {"Analysis", "Summary", "History", "Messages", "Objects", "Health",
+            "Compare and checkpoints"} <= set(titles)
     for d in window._docks():
         d.close()
         qtbot.waitUntil(lambda d=d: not d.isVisible(), timeout=1000)
@@ -149,18 +149,24 @@ def test_layout_is_remembered(qtbot: Any, private_settings: Path, dataset: Any,
 
     a = window()
     a.setWindowState(Qt.WindowState.WindowNoState)
+    for d in a._docks():  # the wide ones closed: the window fits the test screen
+        if d.minimumSizeHint().width() > 600:
+            d.close()
     a.resize(777, 555)  # within the test screen (offscreen: 800x800)
     a.history_dock.close()
     a.summary_dock.setFloating(True)
     a.splitter.setSizes([333, 400])
     qtbot.wait(20)
     sizes = a.splitter.sizes()
+    size = (a.width(), a.height())  # 777 wide, or the window's minimum if wider
+    assert size[1] == 555
     a.close()
     assert private_settings.is_file()
     b = window()
-    assert (b.width(), b.height()) == (777, 555)
+    assert (b.width(), b.height()) == size
     assert not b.history_dock.toggleViewAction().isChecked()
-    assert b.analysis_dock.isVisible() and b.summary_dock.isFloating()
+    assert not b.analysis_dock.toggleViewAction().isChecked()
+    assert b.messages_dock.toggleViewAction().isChecked() and b.summary_dock.isFloating()
     assert b.splitter.sizes() == sizes
     b.close()
     # a window with no dataset yet: the start page hides the panels, then shows them
@@ -168,10 +174,10 @@ def test_layout_is_remembered(qtbot: Any, private_settings: Path, dataset: Any,
     c = MainWindow()
     qtbot.addWidget(c)
     c.show()
-    assert c.start_page_shown and not c.analysis_dock.isVisible()
+    assert c.start_page_shown and not c.messages_dock.isVisible()
     assert not c.toolbar.isVisible()
     c.set_session(Session(dataset.copy(), image_root=tmp_path / "images"), "fixture")
-    assert c.analysis_dock.isVisible() and c.toolbar.isVisible()
+    assert c.messages_dock.toggleViewAction().isChecked() and c.toolbar.isVisible()
     assert not c.history_dock.toggleViewAction().isChecked()
     c.close()
 
@@ -343,41 +349,28 @@ def test_thresholds_persist(window: Any, qtbot: Any) -> None:
 
 
 def test_view_settings_record_is_remembered(qtbot: Any, dataset: Any, tmp_path: Path) -> None:
-    """The session's plain-data view record (the viewer's: classes by name) is saved
-    on close and given to the next session of any dataset."""
-    from dataclasses import dataclass
-
+    """The viewer's settings (class colours and visibility by class name, layout,
+    brightness) are saved and given to the next session, of any dataset."""
     from detview.gui.main_window import MainWindow
     from detview.session import Session
-
-    @dataclass(frozen=True)
-    class Look:  # the shape of the viewer's record: to_dict / from_dict by class name
-        hidden: tuple[str, ...] = ()
-
-        def to_dict(self, names: Any) -> dict[str, Any]:
-            return {"hidden": list(self.hidden)}
-
-        @classmethod
-        def from_dict(cls, d: Any, names: Any) -> Look:
-            return cls(tuple(h for h in d.get("hidden", []) if h in names))
-
-    def session(look: Look) -> Session:
-        s = Session(dataset.copy(), image_root=tmp_path / "images")
-        s.view_settings = look  # type: ignore[attr-defined]
-        s.update_view = lambda v: (setattr(s, "view_settings", v), True)[1]  # type: ignore
-        return s
 
     a = MainWindow()
     a.quiet = True
     qtbot.addWidget(a)
-    a.set_session(session(Look(("dog", "car"))), "a")
+    s1 = Session(dataset.copy(), image_root=tmp_path / "images")
+    a.set_session(s1, "a")
+    dog = s1.dataset.classes.names.index("dog")
+    look = s1.view_settings.with_color(dog, "#123456").with_visible([dog], False)
+    s1.update_view(look, layout="overlay", brightness=0.25)
     a.close()
     b = MainWindow()
     b.quiet = True
     qtbot.addWidget(b)
-    s = session(Look())
-    b.set_session(s, "b")
-    assert s.view_settings == Look(("dog", "car"))
+    s2 = Session(dataset.copy(), image_root=tmp_path / "images")
+    b.set_session(s2, "b")
+    v = s2.view_settings
+    assert v.layout == "overlay" and v.brightness == 0.25
+    assert v.color_of(dog) == "#123456" and not v.is_visible(dog)
     b.close()
 
 

@@ -126,14 +126,18 @@ def test_file_name_sort_and_set_mask(listed: Any) -> None:
     assert m.order.tolist()[:len(alive)] == alive
     mask = np.zeros(N, bool)
     mask[[3, 5, 7, 11]] = True
-    m.set_mask(mask)
+    m.set_mask(mask)  # the query bar's (or a plot's) mask, ANDed with the text
     assert listed.images.count.text().startswith(f"4 of {N} images shown")
-    listed.filter_edit.setText("png")
+    m.set_filter("png")
     want = [i for i in (3, 5, 7, 11) if names[i].endswith(".png")]
     assert sorted(m.order.tolist()) == want
     assert listed.images.count.text().startswith(f"{len(want)} of {N} images shown")
+    rank = np.zeros(N)
+    rank[[7, 3]] = [2.0, 1.0]
+    m.set_mask(mask, rank)  # a drill-down: most first, until a header sort
+    assert m.order.tolist() == [7, 3, 5, 11]
     m.set_mask(None)
-    listed.filter_edit.clear()
+    m.set_filter("")
     assert m.rowCount() == N
     with pytest.raises(ValueError, match="shape"):
         m.set_mask(np.ones(3, bool))
