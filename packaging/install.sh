@@ -4,6 +4,7 @@
 #   bash packaging/install.sh demo   # install everything, then open the demo dataset
 #   bash packaging/install.sh test   # install everything, then lint, types and the test suite
 #   bash packaging/install.sh bench  # install the peers too, then run the benchmarks
+#                                     # (--large: 50k images, --xl: 118k)
 #   bash packaging/install.sh desktop [--exec PATH | --uninstall]
 #                                    # add detview (icon, menu entry) to this user's
 #                                    # application menu (~/.local/share); never done otherwise
@@ -93,10 +94,14 @@ case "$what" in
   bench)
     say "installing the peers (pycocotools, faster-coco-eval, tidecv)"
     .venv/bin/python -m pip install -q -e ".[test,bench]" 2>&1 | grep -v -i -E "warning|location" || true
-    say "benchmarks: COCO evaluation (add --large for 50,000 images), loading, per-image metrics"
+    # --large adds 50,000 images (pycocotools needs ~14 GB and ~6 min there), --xl adds
+    # 118,287 images (COCO train2017 size; detview only: the peers do not fit in memory)
+    say "benchmarks: detview coco-eval / eval as processes vs pycocotools and faster-coco-eval"
     .venv/bin/python benchmarks/bench_coco_eval.py "${@:2}"
+    say "benchmarks: live COCO numbers after a one-image edit"
+    .venv/bin/python benchmarks/bench_live_coco.py "${@:2}"
+    say "benchmarks: loading"
     .venv/bin/python benchmarks/bench_load.py
-    .venv/bin/python benchmarks/bench_per_image.py
     .venv/bin/python benchmarks/bench_label_quality.py  # vs cleanlab: ~3 min at 5,120 images
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_image_list.py
     ;;

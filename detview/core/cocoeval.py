@@ -72,11 +72,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
+from .geometry import box_areas
+from .matching import group_ranks, match_groups, rows_of_images, score_order
 from .tables import Boxes
 
 __all__ = [
@@ -96,7 +99,6 @@ STAT_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 _EPS = float(np.spacing(1))
-_PAIR_CHUNK = 2_000_000
 _DET_CHUNK = 250_000
 
 
@@ -137,8 +139,15 @@ class COCOResult:
 
     ``precision`` is ``[T, R, K, A, M]`` and ``recall`` ``[T, K, A, M]`` exactly as
     pycocotools' ``eval["precision"]``/``eval["recall"]`` (-1 where a class has no
-    ground truth in that area range). ``per_class`` is indexed by class index with
-    columns ``name, AP, AP50, AP75, AR100, n_gt, n_det`` (-1 where no ground truth).
+    ground truth in that area range), ``scores`` as ``eval["scores"]``. ``per_class``
+    is indexed by class index with columns ``name, AP, AP50, AP75, AR100, n_gt, n_det``
+    (-1 where no ground truth); a class's AP is ``mean(precision[:, :, k, 0, -1])``
+    over the entries > -1, as the COCO tools compute it.
+
+    A result is a snapshot: the evaluator never writes into it. It shares the
+    per-class arrays it was made from (an update replaces the arrays of the classes it
+    re-accumulated, it does not copy the others); ``precision`` and ``scores`` are
+    assembled on first access.
     """
 
     AP: float
@@ -153,11 +162,25 @@ class COCOResult:
     ARs: float
     ARm: float
     ARl: float
-    per_class: pd.DataFrame
-    precision: np.ndarray
+    class_columns: dict[str, object] = field(repr=False)  # the columns of per_class
     recall: np.ndarray
-    scores: np.ndarray
     params: COCOParams
+    class_precision: tuple[np.ndarray, ...] = field(repr=False)  # per class [T, R, A, M]
+    class_scores: tuple[np.ndarray, ...] = field(repr=False)
+
+    @cached_property
+    def per_class(self) -> pd.DataFrame:
+        df = pd.DataFrame(self.class_columns, copy=False)
+        df.index.name = "cls"
+        return df
+
+    @cached_property
+    def precision(self) -> np.ndarray:
+        return _stack_classes(self.class_precision, self.params)
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        return _stack_classes(self.class_scores, self.params)
 
     @property
     def stats(self) -> np.ndarray:
@@ -180,6 +203,12 @@ class COCOResult:
                 f" = {getattr(self, name):0.3f}"
             )
         return "\n".join(lines)
+
+
+def _stack_classes(arrays: tuple[np.ndarray, ...], p: COCOParams) -> np.ndarray:
+    if not arrays:
+        return np.zeros((len(p.iou_thrs), len(p.rec_thrs), 0, len(p.area_rngs), len(p.max_dets)))
+    return np.stack(arrays, axis=2)
 
 
 def _summary_spec(p: COCOParams) -> list[tuple[str, bool, float | None, str, int]]:
@@ -207,63 +236,68 @@ def _mean_valid(s: np.ndarray) -> float:
 
 
 def _summarize(
-    precision: np.ndarray,
+    prec: Sequence[np.ndarray],
     recall: np.ndarray,
     p: COCOParams,
     n_gt: np.ndarray,
     n_det: np.ndarray,
     class_names: Sequence[str] | None,
+    stacks: dict[tuple[int, int], np.ndarray] | None = None,
 ) -> dict[str, object]:
+    """pycocotools' ``summarize`` over per-class precision arrays ``[T, R, A, M]``.
+
+    Each mean is taken over the same values in the same order as pycocotools
+    (``precision[:, :, :, a, m]`` flattened in C order, entries > -1), so the numbers
+    are bit-identical. ``stacks`` caches ``precision[:, :, :, a, m]`` per ``(a, m)``
+    (the evaluator keeps them current class by class)."""
     thrs = np.asarray(p.iou_thrs)
+    k = len(prec)
+    t_n, r_n = len(p.iou_thrs), len(p.rec_thrs)
+    slices = {} if stacks is None else stacks
+
+    def trk(a: int, m: int) -> np.ndarray:  # precision[:, :, :, a, m] as [T, R, K]
+        if (a, m) not in slices:
+            out = np.empty((t_n, r_n, k))
+            for c, arr in enumerate(prec):
+                out[:, :, c] = arr[:, :, a, m]
+            slices[a, m] = out
+        return slices[a, m]
+
     out: dict[str, object] = {}
     for name, ap, thr, area, md in _summary_spec(p):
         a = [i for i, lbl in enumerate(p.area_labels) if lbl == area]
         m = [i for i, x in enumerate(p.max_dets) if x == md]
-        s = precision if ap else recall
+        if len(a) != 1 or len(m) != 1:  # pycocotools' odd shapes: the full array
+            full = _stack_classes(tuple(prec), p) if ap else recall
+            s = full[np.where(thr == thrs)[0]] if thr is not None else full
+            s = s[..., a, :][..., m] if a and m else s[..., :0, :][..., :0]
+            out[name] = _mean_valid(s)
+            continue
+        s = trk(a[0], m[0]) if ap else recall[:, :, a[0], m[0]]
         if thr is not None:
             s = s[np.where(thr == thrs)[0]]
-        if len(a) == 1 and len(m) == 1:
-            s = s[..., a[0], m[0]]
-        else:
-            s = s[..., a, :][..., m] if a and m else s[..., :0, :][..., :0]
         out[name] = _mean_valid(s)
-    out["per_class"] = _per_class_frame(precision, recall, p, n_gt, n_det, class_names)
-    return out
-
-
-def _per_class_frame(
-    precision: np.ndarray,
-    recall: np.ndarray,
-    p: COCOParams,
-    n_gt: np.ndarray,
-    n_det: np.ndarray,
-    class_names: Sequence[str] | None,
-) -> pd.DataFrame:
-    k = precision.shape[2]
-    thrs = np.asarray(p.iou_thrs)
-    m = len(p.max_dets) - 1
-
-    def mean_k(s: np.ndarray) -> np.ndarray:
-        # s: [..., K]; mean over the other axes where > -1 (-1 when none)
-        s = s.reshape(-1, k)
-        valid = s > -1
-        cnt = valid.sum(0)
-        tot = np.where(valid, s, 0.0).sum(0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(cnt > 0, tot / np.maximum(cnt, 1), -1.0)
-
+    mi = len(p.max_dets) - 1
     cols: dict[str, object] = {}
     cols["name"] = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    cols["AP"] = mean_k(precision[:, :, :, 0, m])
+    s_all = trk(0, mi) if k else np.zeros((t_n, r_n, 0))
+    # a class has precision > -1 everywhere at area "all" or nowhere: one mean per row
+    per_k = np.ascontiguousarray(s_all.transpose(2, 0, 1)).reshape(k, -1)
+    valid = per_k[:, 0] > -1 if per_k.size else np.zeros(k, bool)
+    cols["AP"] = np.where(valid, per_k.mean(axis=1) if per_k.size else 0.0, -1.0)
     for lbl, t in (("AP50", 0.5), ("AP75", 0.75)):
         idx = np.where(thrs == t)[0]
-        cols[lbl] = mean_k(precision[idx][:, :, :, 0, m]) if idx.size else np.full(k, -1.0)
-    cols["AR100"] = mean_k(recall[:, :, 0, m])
+        if idx.size and k:
+            row = np.ascontiguousarray(s_all[idx[0]].T)  # [K, R]
+            cols[lbl] = np.where(valid, row.mean(axis=1), -1.0)
+        else:
+            cols[lbl] = np.full(k, -1.0)
+    rec = np.ascontiguousarray(recall[:, :, 0, mi].T)  # [K, T]
+    cols["AR100"] = np.where(valid, rec.mean(axis=1) if rec.size else 0.0, -1.0)
     cols["n_gt"] = n_gt
     cols["n_det"] = n_det
-    df = pd.DataFrame(cols)
-    df.index.name = "cls"
-    return df
+    out["class_columns"] = cols
+    return out
 
 
 # --------------------------------------------------------------------------- matching
@@ -290,33 +324,6 @@ class MatchRecords:
         return (self.gt < 0) & ~self.ignore
 
 
-def _box_wh_area(xyxy: np.ndarray) -> np.ndarray:
-    return (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-
-
-def _pair_ious(
-    d_xyxy: np.ndarray,
-    d_boxarea: np.ndarray,
-    g_xyxy: np.ndarray,
-    g_boxarea: np.ndarray,
-    g_crowd: np.ndarray,
-    pd_: np.ndarray,
-    pg: np.ndarray,
-) -> np.ndarray:
-    """IoU of pairs (pd_[i], pg[i]) with pycocotools' bbIou arithmetic."""
-    d = d_xyxy[pd_]
-    g = g_xyxy[pg]
-    iw = np.minimum(d[:, 2], g[:, 2]) - np.maximum(d[:, 0], g[:, 0])
-    ih = np.minimum(d[:, 3], g[:, 3]) - np.maximum(d[:, 1], g[:, 1])
-    ok = (iw > 0) & (ih > 0)
-    inter = iw * ih
-    da = d_boxarea[pd_]
-    union = np.where(g_crowd[pg], da, (da + g_boxarea[pg]) - inter)
-    out = np.zeros(pd_.shape[0])
-    np.divide(inter, union, out=out, where=ok)
-    return out
-
-
 def match_columns(
     d_key: np.ndarray,
     d_rank: np.ndarray,
@@ -327,97 +334,38 @@ def match_columns(
     g_area: np.ndarray,
     g_crowd: np.ndarray,
     params: COCOParams,
+    *,
+    d_boxarea: np.ndarray | None = None,
+    g_boxarea: np.ndarray | None = None,
 ) -> MatchRecords:
     """pycocotools' ``evaluateImg`` for many (image, class) groups at once.
 
     ``d_key``/``g_key`` identify the group (e.g. ``image * n_classes + cls``);
-    detections must be ordered by rank inside their group (``d_rank`` = 0, 1, ... in
-    descending score order) and already cut at ``max_dets[-1]``; ground truth must be
-    in file order inside each group. ``*_area`` are the areas used for area ranges.
+    ``d_rank`` is the rank of each detection inside its group (0, 1, ... in descending
+    score order), already cut at ``max_dets[-1]``; ground truth must be in file order
+    inside each group. ``*_area`` are the areas used for area ranges, ``*_boxarea``
+    the box areas of the IoU (:func:`~detview.core.geometry.box_areas`, default
+    ``(x2 - x1) * (y2 - y1)``). The matching itself is :func:`.matching.match_groups`.
     """
     d_key = np.asarray(d_key, dtype=np.int64)
     g_key = np.asarray(g_key, dtype=np.int64)
-    n_d, n_g = d_key.shape[0], g_key.shape[0]
-    thr = np.minimum(np.asarray(params.iou_thrs, dtype=np.float64), 1 - 1e-10)
+    n_d = d_key.shape[0]
     rng = np.asarray(params.area_rngs, dtype=np.float64)
-    n_a, n_t = rng.shape[0], thr.shape[0]
-    n_at = n_a * n_t
+    n_a, n_t = rng.shape[0], len(params.iou_thrs)
     g_crowd = np.asarray(g_crowd, dtype=bool)
     g_ig = g_crowd[:, None] | (g_area[:, None] < rng[:, 0]) | (g_area[:, None] > rng[:, 1])
     d_out = (d_area[:, None] < rng[:, 0]) | (d_area[:, None] > rng[:, 1])
-    dt_gt = np.full((n_d, n_a, n_t), -1, dtype=np.int64)
-    if n_d and n_g:
-        cd, cg, ci = _candidate_pairs(d_key, d_xyxy, g_key, g_xyxy, g_crowd, float(thr.min()))
-        if cd.size:
-            order = np.lexsort((cg, ci, cd, d_rank[cd]))
-            cd, cg, ci = cd[order], cg[order], ci[order]
-            r = d_rank[cd]
-            bounds = np.concatenate(([0], np.flatnonzero(r[1:] != r[:-1]) + 1, [r.shape[0]]))
-            taken = np.zeros((n_g, n_at), dtype=bool)
-            prio = np.where(g_ig, 1, 2).astype(np.int64)  # regular boxes win over ignored
-            flat = dt_gt.reshape(n_d, n_at)
-            for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-                pd_, pg, pi = cd[s:e], cg[s:e], ci[s:e]
-                n = e - s
-                starts = np.flatnonzero(np.concatenate(([True], pd_[1:] != pd_[:-1])))
-                ok = (pi[:, None] >= thr[None, :])[:, None, :] & (
-                    ~taken[pg] | g_crowd[pg][:, None]
-                ).reshape(n, n_a, n_t)
-                code = (ok * prio[pg][:, :, None]).reshape(n, n_at)
-                code = code * n + np.arange(n, dtype=np.int64)[:, None]
-                best = np.maximum.reduceat(code, starts, axis=0)
-                hit = best >= n
-                gsel = pg[best % n]
-                flat[pd_[starts]] = np.where(hit, gsel, -1)
-                rr, cc = np.nonzero(hit & ~g_crowd[gsel])
-                taken[gsel[rr, cc], cc] = True
+    gr = match_groups(
+        d_key, d_rank, d_xyxy, box_areas(d_xyxy) if d_boxarea is None else d_boxarea,
+        g_key, g_xyxy, box_areas(g_xyxy) if g_boxarea is None else g_boxarea,
+        np.asarray(params.iou_thrs, dtype=np.float64),
+        g_crowd=g_crowd, prio=np.where(g_ig, 1, 2), tie_last=True, want_iou=False,
+    )  # fmt: skip
+    dt_gt = gr.det_gt.reshape(n_d, n_a, n_t)
     ignore = np.repeat(d_out[:, :, None], n_t, axis=2)
     di, ai, ti = np.nonzero(dt_gt >= 0)
     ignore[di, ai, ti] = g_ig[dt_gt[di, ai, ti], ai]
     return MatchRecords(dt_gt, ignore, g_ig)
-
-
-def _candidate_pairs(
-    d_key: np.ndarray,
-    d_xyxy: np.ndarray,
-    g_key: np.ndarray,
-    g_xyxy: np.ndarray,
-    g_crowd: np.ndarray,
-    min_thr: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All same-group pairs with IoU >= min_thr, built in chunks to bound memory."""
-    g_order = np.argsort(g_key, kind="stable")
-    gk = g_key[g_order]
-    lo = np.searchsorted(gk, d_key, "left")
-    cnt = np.searchsorted(gk, d_key, "right") - lo
-    d_ba = _box_wh_area(d_xyxy)
-    g_ba = _box_wh_area(g_xyxy)
-    csum = np.cumsum(cnt)
-    total = int(csum[-1]) if csum.size else 0
-    outs_d, outs_g, outs_i = [], [], []
-    start = 0
-    n_d = d_key.shape[0]
-    while start < n_d:
-        base = int(csum[start - 1]) if start else 0
-        stop = int(np.searchsorted(csum, base + _PAIR_CHUNK, "right"))
-        stop = max(stop, start + 1)
-        c = cnt[start:stop]
-        m = int(c.sum())
-        if m:
-            pd_ = np.repeat(np.arange(start, stop, dtype=np.int64), c)
-            first = np.repeat(np.cumsum(c) - c, c)
-            pg = g_order[np.repeat(lo[start:stop], c) + (np.arange(m, dtype=np.int64) - first)]
-            ious = _pair_ious(d_xyxy, d_ba, g_xyxy, g_ba, g_crowd, pd_, pg)
-            keep = ious >= min_thr
-            outs_d.append(pd_[keep])
-            outs_g.append(pg[keep])
-            outs_i.append(ious[keep])
-        start = stop
-    del total
-    if not outs_d:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e, np.zeros(0)
-    return np.concatenate(outs_d), np.concatenate(outs_g), np.concatenate(outs_i)
 
 
 # --------------------------------------------------------------------------- accumulation
@@ -431,15 +379,332 @@ def _min_counts(rec_thrs: np.ndarray, n: int) -> np.ndarray:
     return c
 
 
-# --------------------------------------------------------------------------- evaluator
+def _accumulate_columns(
+    tp: np.ndarray,
+    ni: np.ndarray,
+    sc: np.ndarray,
+    cmin_col: np.ndarray,
+    npig_col: np.ndarray,
+    first_row: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pycocotools' ``accumulate`` of several columns of one class at once.
+
+    ``tp``, ``ni``: [C, n] true-positive and non-ignored flags (selected detections
+    only) in score order; ``sc``: scores; ``cmin_col`` [C, R]: the true positives each
+    recall threshold needs. Only true positives move the precision envelope: between
+    two of them precision falls, and recall steps exactly at them. So per column the
+    precision at the j-th true positive is ``j / (n + eps)`` (``n``: non-ignored
+    detections up to it), the envelope is a suffix maximum over them, and a recall
+    threshold reads it at its ``c``-th true positive (0 beyond the last). Returns
+    precision [C, R], scores [C, R], recall [C].
+    """
+    n_c, nd = tp.shape
+    r = cmin_col.shape[1]
+    cols = np.arange(n_c)
+    flat = np.flatnonzero(tp)  # sorted by column, then score order
+    col, row = np.divmod(flat, max(nd, 1))
+    ntp = np.bincount(col, minlength=n_c)
+    rc = ntp / np.maximum(npig_col, 1)
+    first = np.concatenate(([0], np.cumsum(ntp)[:-1]))
+    j = np.arange(col.shape[0], dtype=np.int64) - first[col]  # 0-based tp index
+    n_ni = np.zeros(col.shape[0], dtype=np.int64)
+    step = max(1, (1 << 24) // max(nd, 1))  # cumsum a few columns at a time
+    for lo in range(0, n_c, step):
+        part = np.cumsum(ni[lo : lo + step], axis=1, dtype=np.int32)
+        sel = (col >= lo) & (col < lo + step)
+        n_ni[sel] = part[col[sel] - lo, row[sel]]
+    width = int(ntp.max()) if ntp.size else 0
+    env = np.zeros((n_c, width + 1))
+    env[col, j] = (j + 1) / (n_ni + _EPS)
+    env = np.maximum.accumulate(env[:, ::-1], axis=1)[:, ::-1]
+    fr = max(first_row, 0)
+    rows = np.full((n_c, width + 1), fr, dtype=np.int64)
+    rows[col, j] = row
+    pos = np.minimum(np.maximum(cmin_col - 1, 0), width)
+    inside = cmin_col <= ntp[:, None]
+    q = np.where(inside, env[cols[:, None], pos], 0.0)
+    srow = np.where(cmin_col > 0, rows[cols[:, None], pos], fr)
+    ss = np.where(inside & ((cmin_col > 0) | (first_row >= 0)), sc[srow] if sc.size else 0.0,
+                  0.0)
+    del r
+    return q, ss, rc
+
+
+#: true positives per block of a column, on average
+_BLOCK_TPS = 256
+#: block-level work per block relative to the per-true-positive work of a query
+_BLOCK_COST = 10.0
+
+
+class _ClassIndex:
+    """Block index of the true positives of one class, for every column at once.
+
+    A column is one (max_dets, area range, IoU threshold); ``C`` of them. pycocotools'
+    precision at a column's i-th true positive (1-based) is ``i / (N_i + eps)``, ``N_i``
+    the non-ignored detections up to it in score order, and a recall threshold reads
+    the maximum of that over its ``c``-th and every later true positive.
+
+    The class's detections (score order) are cut into blocks of ``2**shift``
+    positions, the same for every column. Per block and column (``[nb, C]`` arrays):
+    ``cnt`` true positives, ``nib`` non-ignored detections, and ``bmax``, the block's
+    maximum precision computed at the prefix counts ``sj``/``sn`` then. The true
+    positives themselves (position, non-ignored count inside their block) are stored
+    per column in one flat array with spare room, so an edit rewrites only the blocks
+    it touched. Blocks after an edit see only their prefix counts move, which moves
+    their maximum by at most ``(|dj| + |dn|) / (n + 1)``: a query recomputes just the
+    blocks that can still hold a maximum it reads, and every step runs on all the
+    queried columns together.
+    """
+
+    def __init__(self, n: int, shift: int) -> None:
+        self.shift = shift
+        self.n = n
+        self.nb = nb = max((n + (1 << shift) - 1) >> shift, 1)
+        e64 = np.zeros((nb, 0), dtype=np.int64)
+        self.cnt, self.nib, self.sj, self.sn = e64, e64.copy(), e64.copy(), e64.copy()
+        self.bmax = np.zeros((nb, 0))
+        self.dirty = np.zeros((nb, 0), dtype=bool)
+        self.n_dirty = 0
+        self.ntp = np.zeros(0, dtype=np.int64)
+        self.tcap = np.zeros(0, dtype=np.int64)
+        self.toff = np.zeros(0, dtype=np.int64)
+        self.tpos = np.zeros(0, dtype=np.int32)
+        self.tnloc = np.zeros(0, dtype=np.int32)
+        self.tsuf = np.zeros(0)
+
+    @staticmethod
+    def block_shift(n: int, ntp: np.ndarray) -> int:
+        """Block width ``2**shift``: a query costs about (blocks + 101 x true positives per
+        block) per column, so blocks hold about ``sqrt(ntp / 20)`` true positives of
+        the densest column (:data:`_BLOCK_TPS` caps it)."""
+        dens = int(ntp.max()) if ntp.size else 1
+        per_block = min(max(int(np.sqrt(dens / _BLOCK_COST)), 8), _BLOCK_TPS)
+        width = max(per_block * n // max(dens, 1), 16)
+        return max(int(width).bit_length() - 1, 4)
+
+    def add(self, tp: np.ndarray, ni: np.ndarray) -> None:
+        """Append columns from their flags ``[k, n]`` (true positive, non-ignored)."""
+        n, nb, k = self.n, self.nb, tp.shape[0]
+        ntp = tp.sum(axis=1).astype(np.int64)
+        cap = ntp + 8 + ntp // 8
+        base = int(self.tpos.shape[0])
+        toff = base + np.concatenate(([0], np.cumsum(cap)[:-1])).astype(np.int64)
+        tpos = np.zeros(int(cap.sum()), dtype=np.int32)
+        tnloc = np.zeros(int(cap.sum()), dtype=np.int32)
+        tsuf = np.zeros(int(cap.sum()))
+        cnt = np.zeros((nb, k), dtype=np.int64)
+        nib_all = np.zeros((nb, k), dtype=np.int64)
+        bmax = np.full((nb, k), -np.inf)
+        sj = np.zeros((nb, k), dtype=np.int64)
+        sn = np.zeros((nb, k), dtype=np.int64)
+        ends = np.minimum(np.arange(1, nb + 1) << self.shift, n) - 1
+        step = max(1, (1 << 24) // max(n, 1))
+        for lo in range(0, k if n else 0, step):
+            t, v = tp[lo : lo + step], ni[lo : lo + step]
+            cum = np.cumsum(v, axis=1, dtype=np.int64)
+            at_end = cum[:, ends]
+            nib = np.diff(at_end, axis=1, prepend=0)
+            nib_all[:, lo : lo + t.shape[0]] = nib.T
+            before = at_end - nib  # non-ignored before each block
+            col, row = np.divmod(np.flatnonzero(t), n)
+            blk = row >> self.shift
+            np.add.at(cnt, (blk, col + lo), 1)
+            first = np.concatenate(([0], np.cumsum(ntp[lo : lo + t.shape[0]])))
+            slot = toff[col + lo] - base + (np.arange(col.shape[0]) - first[col])
+            tpos[slot] = row
+            tnloc[slot] = cum[col, row] - before[col, blk]
+            # every block's maximum now, at the current prefix counts
+            if col.size:
+                j = np.arange(col.shape[0]) - first[col] + 1
+                prec = j / (cum[col, row] + _EPS)
+                seg = (col + lo) * nb + blk
+                head = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
+                hb, hc = blk[head], col[head] + lo
+                suf = _segmented_suffix_max(prec, seg)
+                tsuf[slot] = suf
+                bmax[hb, hc] = suf[head]
+                sj[hb, hc] = j[head] - 1
+                sn[hb, hc] = before[col[head], hb]
+        self.cnt = np.hstack((self.cnt, cnt))
+        self.nib = np.hstack((self.nib, nib_all))
+        # an empty block's stamps: the prefix counts at its start
+        pj = np.cumsum(cnt, axis=0) - cnt
+        pn = np.cumsum(nib_all, axis=0) - nib_all
+        empty = cnt == 0
+        sj[empty], sn[empty] = pj[empty], pn[empty]
+        self.sj, self.sn = np.hstack((self.sj, sj)), np.hstack((self.sn, sn))
+        self.bmax = np.hstack((self.bmax, bmax))
+        self.dirty = np.hstack((self.dirty, np.zeros((nb, k), dtype=bool)))
+        self.ntp = np.concatenate((self.ntp, ntp))
+        self.tcap = np.concatenate((self.tcap, cap))
+        self.toff = np.concatenate((self.toff, toff))
+        self.tpos = np.concatenate((self.tpos, tpos))
+        self.tnloc = np.concatenate((self.tnloc, tnloc))
+        self.tsuf = np.concatenate((self.tsuf, tsuf))
+
+    # ------------------------------------------------------------------ edits
+    def replace_block(self, b: int, tp: np.ndarray, ni: np.ndarray, cols: np.ndarray) -> None:
+        """Rewrite block ``b`` of columns ``cols`` from their flags ``[len(cols), w]``."""
+        w = tp.shape[1]
+        cum = np.cumsum(ni, axis=1, dtype=np.int64)
+        new_cnt = tp.sum(axis=1)
+        old_cnt = self.cnt[b, cols]
+        grow = self.ntp[cols] - old_cnt + new_cnt
+        if (grow > self.tcap[cols]).any():
+            self._grow(cols[grow > self.tcap[cols]], grow[grow > self.tcap[cols]])
+        before = self.cnt[:b, cols].sum(axis=0)
+        base = b << self.shift
+        for j, c in enumerate(cols.tolist()):
+            o = int(self.toff[c])
+            s0 = o + int(before[j])
+            e_old = s0 + int(old_cnt[j])
+            end = o + int(self.ntp[c])
+            loc = np.flatnonzero(tp[j])
+            e_new = s0 + loc.shape[0]
+            if e_new != e_old:  # move the column's later true positives
+                self.tpos[e_new : end + e_new - e_old] = self.tpos[e_old:end].copy()
+                self.tnloc[e_new : end + e_new - e_old] = self.tnloc[e_old:end].copy()
+                self.tsuf[e_new : end + e_new - e_old] = self.tsuf[e_old:end].copy()
+            self.tpos[s0:e_new] = loc + base
+            self.tnloc[s0:e_new] = cum[j, loc] if w else loc
+        self.ntp[cols] += new_cnt - old_cnt
+        self.cnt[b, cols] = new_cnt
+        self.nib[b, cols] = cum[:, -1] if w else 0
+        self.dirty[b, cols] = True
+        self.n_dirty += cols.shape[0]
+
+    def _grow(self, cols: np.ndarray, need: np.ndarray) -> None:
+        """Give ``cols`` more room: re-lay the flat storage."""
+        cap = self.tcap.copy()
+        cap[cols] = need + 8 + need // 4
+        toff = np.concatenate(([0], np.cumsum(cap)[:-1])).astype(np.int64)
+        tpos = np.zeros(int(cap.sum()), dtype=np.int32)
+        tnloc = np.zeros(int(cap.sum()), dtype=np.int32)
+        tsuf = np.zeros(int(cap.sum()))
+        for c in range(cap.shape[0]):
+            n = int(self.ntp[c])
+            tpos[toff[c] : toff[c] + n] = self.tpos[self.toff[c] : self.toff[c] + n]
+            tnloc[toff[c] : toff[c] + n] = self.tnloc[self.toff[c] : self.toff[c] + n]
+            tsuf[toff[c] : toff[c] + n] = self.tsuf[self.toff[c] : self.toff[c] + n]
+        self.tpos, self.tnloc, self.tsuf, self.toff, self.tcap = tpos, tnloc, tsuf, toff, cap
+
+    # ------------------------------------------------------------------ queries
+    def _exact(self, b: np.ndarray, c: np.ndarray, pj: np.ndarray, pn: np.ndarray,
+               qc: np.ndarray) -> None:
+        """Recompute blocks ``(b, qc[c])`` at the current prefix counts: the precision
+        of each true positive, its maximum to the end of the block (``tsuf``) and the
+        block's maximum (``c`` indexes the queried columns, whose prefix counts are
+        ``pj``/``pn``)."""
+        if b.size == 0:
+            return
+        col = qc[c]
+        lo, hi = pj[b, c], pj[b + 1, c]
+        ln = hi - lo
+        ne = ln > 0
+        if ne.any():
+            lo_n, ln_n, col_n = lo[ne], ln[ne], col[ne]
+            first = np.cumsum(ln_n) - ln_n
+            idx = np.repeat(lo_n - first, ln_n) + np.arange(int(ln_n.sum()), dtype=np.int64)
+            slot = np.repeat(self.toff[col_n], ln_n) + idx
+            n_val = np.repeat(pn[b[ne], c[ne]], ln_n) + self.tnloc[slot]
+            prec = (idx + 1) / (n_val + _EPS)
+            suf = _segmented_suffix_max(prec, np.repeat(np.arange(ln_n.shape[0]), ln_n))
+            self.tsuf[slot] = suf
+            self.bmax[b[ne], col_n] = suf[first]
+        self.bmax[b[~ne], col[~ne]] = -np.inf
+        self.sj[b, col] = lo
+        self.sn[b, col] = pn[b, c]
+        self.dirty[b, col] = False
+
+    def query(self, qc: np.ndarray, cmin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Columns ``qc`` at recall thresholds needing ``cmin[i]`` true positives each
+        (``[len(qc), R]``): the precision read there, the class position whose score
+        pycocotools reads (-1: the first selected detection, -2: none) and the number
+        of true positives of each column."""
+        nq, r = cmin.shape
+        ntp = self.ntp[qc]
+        q = np.zeros((nq, r))
+        at = np.full((nq, r), -2, dtype=np.int64)
+        inside = cmin <= ntp[:, None]
+        none = inside & (ntp[:, None] == 0)
+        at[none] = -1  # cmin == 0 without true positives: the first selected detection
+        inside &= ~none
+        if not inside.any():
+            return q, at, ntp
+        nb = self.nb
+        zero = np.zeros((1, nq), dtype=np.int64)
+        pj = np.concatenate((zero, np.cumsum(self.cnt[:, qc], axis=0)))
+        pn = np.concatenate((zero, np.cumsum(self.nib[:, qc], axis=0)))
+        if self.n_dirty:
+            db, dc = np.nonzero(self.dirty[:, qc])
+            self._exact(db, dc, pj, pn, qc)
+            self.n_dirty = int(np.count_nonzero(self.dirty))
+        # the block of each true positive read; its maximum to the end of the block is
+        # ``tsuf`` once the block is current
+        qi, rr = np.nonzero(inside)
+        ci = np.maximum(cmin[qi, rr] - 1, 0)
+        span = int(ntp.max()) + 1
+        key = (pj[1:] + np.arange(nq) * span).T.reshape(-1)  # increasing per column
+        qb = np.searchsorted(key, ci + qi * span, "right") - qi * nb
+        col_q = qc[qi]
+        old = (self.sj[qb, col_q] != pj[qb, qi]) | (self.sn[qb, col_q] != pn[qb, qi])
+        if old.any():
+            u = np.unique(qb[old] * nq + qi[old])
+            self._exact(u // nq, u % nq, pj, pn, qc)
+        local = self.tsuf[self.toff[col_q] + ci]
+        # later blocks: a maximum computed at other prefix counts is within delta; only
+        # columns with such stale blocks need the bounds
+        pj0, pn0 = pj[:-1], pn[:-1]
+        stale = self.sj[:, qc] != pj0
+        stale |= self.sn[:, qc] != pn0
+        nonempty = self.cnt[:, qc] > 0
+        cs = np.flatnonzero((stale & nonempty).any(axis=0))
+        if cs.size:
+            st, ne = stale[:, cs], nonempty[:, cs]
+            bm = self.bmax[:, qc[cs]]
+            delta = (np.abs(pj0[:, cs] - self.sj[:, qc[cs]])
+                     + np.abs(pn0[:, cs] - self.sn[:, qc[cs]])) / (pn0[:, cs] + 1.0)
+            delta = np.where(st, delta * (1 + 1e-6) + 1e-12, 0.0)
+            lo_b = np.where(ne, bm - delta, -np.inf)
+            up_b = np.where(ne, bm + delta, -np.inf)
+            sl = np.concatenate((np.maximum.accumulate(lo_b[::-1], axis=0)[::-1],
+                                 np.full((1, cs.size), -np.inf)))
+            pos_cs = np.full(nq, -1, dtype=np.int64)
+            pos_cs[cs] = np.arange(cs.size)
+            sel = pos_cs[qi] >= 0
+            last_q = np.full((nb, cs.size), -1, dtype=np.int64)  # last query block before b
+            later = sel & (qb + 1 < nb)
+            last_q[qb[later] + 1, pos_cs[qi[later]]] = qb[later]
+            last_q = np.maximum.accumulate(last_q, axis=0)
+            need = st & ne & (last_q >= 0)
+            need &= up_b >= np.take_along_axis(sl, np.maximum(last_q, 0) + 1, axis=0)
+            nbk, ncol = np.nonzero(need)
+            self._exact(nbk, cs[ncol], pj, pn, qc)
+            skip = np.zeros((nb, nq), dtype=bool)
+            skip[:, cs] = st & ~need  # stale and provably not a maximum read
+        else:
+            skip = stale
+        val = np.where(nonempty & ~skip, self.bmax[:, qc], -np.inf)
+        tail = np.concatenate((np.maximum.accumulate(val[::-1], axis=0)[::-1],
+                               np.full((1, nq), -np.inf)))
+        q[qi, rr] = np.maximum(local, tail[qb + 1, qi])
+        pos = self.tpos[self.toff[qc[qi]] + ci]
+        at[qi, rr] = np.where(cmin[qi, rr] > 0, pos, -1)
+        return q, at, ntp
+
+
 class COCOEvaluator:
     """COCO evaluation that keeps per-detection match records for cheap updates.
 
     Build once with the ground truth and one prediction run; after an edit call
     :meth:`update_images` with the touched image indices (``Dataset.apply`` returns
-    them): only those images are re-matched and only their classes re-accumulated.
-    The ground-truth table is read again at each update (edits mutate it in place);
-    the prediction table must not change.
+    them): only those images are re-matched, and in the classes whose records moved
+    only the blocks of detections around them are re-accumulated (see
+    :class:`_ClassIndex`). The ground-truth table is read again at each update (edits
+    mutate it in place); the prediction table must not change.
+
+    ``incremental=False`` (one-shot evaluation, :func:`evaluate`) skips the block
+    index; updates then re-accumulate whole classes.
     """
 
     def __init__(
@@ -452,6 +717,8 @@ class COCOEvaluator:
         image_ids: np.ndarray | None = None,
         class_names: Sequence[str] | None = None,
         progress: Callable[[int, int], bool] | None = None,
+        *,
+        incremental: bool = True,
     ) -> None:
         self.params = params or COCOParams()
         self.gt = gt
@@ -469,18 +736,26 @@ class COCOEvaluator:
         self.image_ids = (
             np.arange(n_img, dtype=np.int64) if image_ids is None else np.asarray(image_ids)
         )
+        self.incremental = incremental
         p = self.params
-        self._thr = np.asarray(p.iou_thrs, dtype=np.float64)
         self._rec = np.asarray(p.rec_thrs, dtype=np.float64)
-        self._n_a, self._n_t = len(p.area_rngs), len(p.iou_thrs)
+        self._n_a, self._n_t, self._n_m = len(p.area_rngs), len(p.iou_thrs), len(p.max_dets)
         self._prepare_dets()
-        t, r, k, a, m = self._n_t, len(p.rec_thrs), self.n_classes, self._n_a, len(p.max_dets)
-        self.precision = -np.ones((t, r, k, a, m))
-        self.recall = -np.ones((t, k, a, m))
-        self.scores = -np.ones((t, r, k, a, m))
+        t, r, a, m = self._n_t, len(p.rec_thrs), self._n_a, self._n_m
+        k = self.n_classes
+        self._prec: list[np.ndarray] = [np.full((t, r, a, m), -1.0) for _ in range(k)]
+        self._scores: list[np.ndarray] = [np.full((t, r, a, m), -1.0) for _ in range(k)]
+        self._recall = -np.ones((t, k, a, m))
+        self._index: dict[int, _ClassIndex] = {}
+        self._index_order: dict[int, np.ndarray] = {}
+        self._stacks: dict[tuple[int, int], np.ndarray] = {}  # see _summarize
+        self._restack: set[int] = set()  # classes whose arrays changed since
         self._match_all()
         self._count_gt()
-        self._accumulate(range(self.n_classes), progress)
+        for c in range(k):
+            if progress is not None and not progress(c, k):
+                break
+            self._accumulate_class(c)
 
     # ------------------------------------------------------------------ preparation
     def _prepare_dets(self) -> None:
@@ -489,38 +764,61 @@ class COCOEvaluator:
         k = self.n_classes
         keep = d.alive & (d.cls >= 0) & (d.cls < k)
         rows = np.flatnonzero(keep)
-        img, cls, score = d.image[rows], d.cls[rows], d.score[rows]
+        img, cls = d.image[rows], d.cls[rows]
         # group order: image, class, descending score (stable over file order)
-        order = np.lexsort((rows, -score, cls, img))
-        rows, img, cls, score = rows[order], img[order], cls[order], score[order]
-        key = img * k + cls
-        new = np.concatenate(([True], key[1:] != key[:-1])) if key.size else np.zeros(0, bool)
-        starts = np.flatnonzero(new)
-        gid = np.cumsum(new) - 1
-        rank = np.arange(key.shape[0], dtype=np.int64) - starts[gid] if key.size else key
+        order, rank = group_ranks(img * k + cls, d.score[rows])
+        rows, rank = rows[order], rank[order]
         cut = rank < p.max_dets[-1]
-        rows, img, cls, score, key, rank = (a[cut] for a in (rows, img, cls, score, key, rank))
-        self._d_rows, self._d_img, self._d_cls, self._d_key = rows, img, cls, key
-        self._d_rank, self._d_score = rank, score
-        self._d_xyxy = np.ascontiguousarray(d.xyxy[rows])
-        self._d_area = d.box_area()[rows] if rows.size else np.zeros(0)
+        rows, rank = rows[cut], rank[cut]
+        img, cls, score = d.image[rows], d.cls[rows], d.score[rows]
+        self._d_rows, self._d_img, self._d_rank = rows, img, rank
         self._img_off = np.searchsorted(img, np.arange(d.n_images + 1))
-        # evaluation order: class, descending score, image id, rank (pycocotools' mergesort
-        # over the per-image concatenation in image-id order)
-        ev = np.lexsort((rank, self.image_ids[img] if img.size else img, -score, cls))
+        # evaluation order: class, descending score, image id, rank (pycocotools'
+        # mergesort over the per-image concatenation in image-id order)
+        n = rows.shape[0]
+        _, level = score_order(score)
+        id_rank = np.empty(d.n_images, dtype=np.int64)
+        id_rank[np.argsort(self.image_ids, kind="stable")] = np.arange(d.n_images)
+        n_lev = int(level.max()) + 1 if n else 1
+        md = int(p.max_dets[-1])
+        if n and k * n_lev * d.n_images * md < 2**62:
+            ev = np.argsort(((cls * n_lev + level) * d.n_images + id_rank[img]) * md + rank)
+        else:
+            ev = np.lexsort((rank, id_rank[img] if n else img, level, cls))
         self._ev_order = ev
         self._ev_pos = np.empty_like(ev)
-        self._ev_pos[ev] = np.arange(ev.shape[0])
-        self._ev_cls = cls[ev]
-        self._ev_rank = rank[ev]
-        self._ev_score = score[ev]
-        self._ev_img = img[ev]
-        self._k_off = np.searchsorted(self._ev_cls, np.arange(k + 1))
-        n = rows.shape[0]
+        self._ev_pos[ev] = np.arange(n)
+        self._k_off = np.searchsorted(cls[ev], np.arange(k + 1))
         at = self._n_a * self._n_t
-        self._tp = np.zeros((at, n), dtype=bool)  # [A*T, D] in evaluation order
-        self._ig = np.zeros((at, n), dtype=bool)
-        self._active = self.image_mask[self._ev_img]
+        nbytes = (at + 7) // 8
+        self._tpb = np.zeros((n, nbytes), dtype=np.uint8)  # packed flags, evaluation order
+        self._igb = np.zeros((n, nbytes), dtype=np.uint8)
+        self._active = self.image_mask[img[ev]]
+        self._n_det = np.diff(self._k_off) - np.bincount(
+            cls[ev][~self._active], minlength=k)  # active detections per class
+        # per class and max_dets, the first active selected detection (its score is
+        # read at recall 0); recomputed for a class when the image mask changes
+        self._first_cache: dict[int, list[int]] = {}
+        rank_ev = rank[ev]
+        firsts = []
+        for md in p.max_dets:
+            pos = np.flatnonzero(self._active & (rank_ev < md))
+            i = np.searchsorted(pos, self._k_off[:-1])
+            ok = (i < pos.shape[0]) & (pos[np.minimum(i, max(pos.shape[0] - 1, 0))]
+                                       < self._k_off[1:]) if pos.size else np.zeros(k, bool)
+            firsts.append(np.where(ok, pos[np.minimum(i, max(pos.shape[0] - 1, 0))]
+                                   - self._k_off[:-1], -1) if pos.size else np.full(k, -1))
+        for c in range(k):
+            self._first_cache[c] = [int(f[c]) for f in firsts]
+
+    def _unpack(self, bits: np.ndarray) -> np.ndarray:
+        """[n, bytes] packed flags -> [n, A*T] bool."""
+        at = self._n_a * self._n_t
+        return np.unpackbits(bits, axis=1, count=at, bitorder="little").view(bool)
+
+    def _pack(self, flags: np.ndarray) -> np.ndarray:
+        at = self._n_a * self._n_t
+        return np.packbits(flags.reshape(flags.shape[0], at), axis=1, bitorder="little")
 
     def _gt_rows(self, images: np.ndarray | None) -> np.ndarray:
         """Counted ground-truth rows of ``images`` (all images when None)."""
@@ -528,22 +826,21 @@ class COCOEvaluator:
         if images is None:
             rows = np.arange(len(g))
         else:
-            parts = [np.arange(g.offsets[i], g.offsets[i + 1]) for i in images.tolist()]
-            rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            rows = rows_of_images(g.offsets, images)
         cls = g.cls[rows]
         ok = g.alive[rows] & (cls >= 0) & (cls < self.n_classes) & self.image_mask[g.image[rows]]
         return rows[ok]
 
-    def _det_rows(self, images: np.ndarray | None, lo: int = 0, hi: int = -1) -> np.ndarray:
-        if images is None:
-            return np.arange(self._img_off[lo], self._img_off[hi])
-        parts = [np.arange(self._img_off[i], self._img_off[i + 1]) for i in images.tolist()]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    def _det_rows(self, images: np.ndarray) -> np.ndarray:
+        """Positions (group order) of the detections of ``images``."""
+        return rows_of_images(self._img_off, images)
 
     def _match_all(self) -> None:
-        """Match every image, in chunks of images to bound temporary memory."""
+        """Match every image, in chunks of images to bound temporary memory. Flags are
+        written in group order and put in evaluation order once at the end."""
         n_img = self.gt.n_images
         cum = self._img_off
+        tpb, igb = np.zeros_like(self._tpb), np.zeros_like(self._igb)
         lo = 0
         while lo < n_img:
             hi = int(np.searchsorted(cum, cum[lo] + _DET_CHUNK, "right")) - 1
@@ -553,58 +850,55 @@ class COCOEvaluator:
             cls = g.cls[grows]
             ok = g.alive[grows] & (cls >= 0) & (cls < self.n_classes)
             grows = grows[ok & self.image_mask[g.image[grows]]]
-            self._match_rows(self._det_rows(None, lo, hi), grows, full=True)
+            drows = np.arange(cum[lo], cum[hi])
+            tpb[drows], igb[drows] = self._match_flags(drows, grows)
             lo = hi
+        self._tpb, self._igb = _take_rows(tpb, self._ev_order), _take_rows(igb, self._ev_order)
 
-    def _rematch(self, images: np.ndarray) -> set[int]:
-        """Match the detections of ``images``; return the classes whose records moved."""
-        return self._match_rows(self._det_rows(images), self._gt_rows(images), full=False)
+    def _match_rows(
+        self, drows: np.ndarray, grows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Match detections ``drows`` (group order) to ``grows``; store the flags.
 
-    def _match_rows(self, drows: np.ndarray, grows: np.ndarray, full: bool) -> set[int]:
-        g = self.gt
+        Returns the evaluation positions and their previous tp/ig bits and activity."""
+        ev = self._ev_pos[drows]
+        old = (self._tpb[ev].copy(), self._igb[ev].copy(), self._active[ev].copy())
+        self._tpb[ev], self._igb[ev] = self._match_flags(drows, grows)
+        self._active[ev] = self.image_mask[self._d_img[drows]]
+        return ev, old[0], old[1], old[2]
+
+    def _match_flags(self, drows: np.ndarray, grows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Packed tp and ignore flags of detections ``drows`` (group order) matched to
+        ground-truth rows ``grows`` (zero for detections of excluded images)."""
+        g, d = self.gt, self.dets
         k = self.n_classes
         dmask = self.image_mask[self._d_img[drows]]
         drows_m = drows[dmask]
         xyxy = g.xyxy[grows]
+        g_boxarea = box_areas(xyxy, g.wh[grows])
         area = g.area[grows]
-        g_area = np.where(
-            np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area
-        )
+        g_area = np.where(np.isnan(area), g_boxarea, area)
+        rows = self._d_rows[drows_m]
+        d_xyxy = d.xyxy[rows]
+        d_boxarea = box_areas(d_xyxy, d.wh[rows])
+        d_area = np.where(np.isnan(d.area[rows]), d_boxarea, d.area[rows])
         rec = match_columns(
-            self._d_key[drows_m],
-            self._d_rank[drows_m],
-            self._d_xyxy[drows_m],
-            self._d_area[drows_m],
-            g.image[grows] * k + g.cls[grows],
-            xyxy,
-            g_area,
-            g.iscrowd[grows],
-            self.params,
-        )
-        at = self._n_a * self._n_t
-        ev = self._ev_pos[drows_m]
-        new_tp = rec.tp.reshape(-1, at).T
-        new_ig = rec.ignore.reshape(-1, at).T
-        del rec
-        ev_all = self._ev_pos[drows]
-        affected: set[int] = set()
-        if not full:
-            moved = (self._tp[:, ev] != new_tp).any(0) | (self._ig[:, ev] != new_ig).any(0)
-            affected.update(self._d_cls[drows_m[moved]].tolist())
-            flipped = self._active[ev_all] != dmask
-            affected.update(self._d_cls[drows[flipped]].tolist())
-        self._tp[:, ev] = new_tp
-        self._ig[:, ev] = new_ig
-        self._active[ev_all] = dmask
-        return affected
+            self._d_img[drows_m] * k + d.cls[rows], self._d_rank[drows_m], d_xyxy, d_area,
+            g.image[grows] * k + g.cls[grows], xyxy, g_area, g.iscrowd[grows], self.params,
+            d_boxarea=d_boxarea, g_boxarea=g_boxarea,
+        )  # fmt: skip
+        new_tp = np.zeros((drows.shape[0], self._tpb.shape[1]), dtype=np.uint8)
+        new_ig = np.zeros_like(new_tp)
+        new_tp[dmask] = self._pack(rec.tp)
+        new_ig[dmask] = self._pack(rec.ignore)
+        return new_tp, new_ig
 
     def _gt_contrib(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class, ignore bits over area ranges) of counted ground-truth rows."""
         g = self.gt
         rng = np.asarray(self.params.area_rngs)
-        xyxy = g.xyxy[rows]
         area = g.area[rows]
-        area = np.where(np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area)
+        area = np.where(np.isnan(area), box_areas(g.xyxy[rows], g.wh[rows]), area)
         ig = g.iscrowd[rows][:, None] | (area[:, None] < rng[:, 0]) | (area[:, None] > rng[:, 1])
         bits = (ig.astype(np.int64) << np.arange(self._n_a)).sum(1)
         return g.cls[rows], bits
@@ -615,9 +909,10 @@ class COCOEvaluator:
             self._npig[:, a] += sign * np.bincount(cls[(bits >> a) & 1 == 0], minlength=k)
         self._n_gt += sign * np.bincount(cls, minlength=k)
 
-    def _count_gt(self, images: np.ndarray | None = None) -> set[int]:
-        """Count non-ignored ground truth per class and area range; return changed classes.
+    def _count_gt(self, images: np.ndarray | None = None) -> dict[int, np.ndarray]:
+        """Count non-ignored ground truth per class and area range.
 
+        Returns the classes whose counts changed, with a mask of their area ranges.
         With ``images`` only their contributions are replaced (the previous ones are
         remembered per image, since an edit has already changed the table).
         """
@@ -631,7 +926,7 @@ class COCOEvaluator:
             img = self.gt.image[rows]
             self._snap = (np.searchsorted(img, np.arange(self.gt.n_images + 1)), cls, bits)
             self._snap_override: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-            return set(range(k))
+            return {c: np.ones(self._n_a, bool) for c in range(k)}
         old_npig = self._npig.copy()
         off, scls, sbits = self._snap
         for i in images.tolist():
@@ -642,119 +937,160 @@ class COCOEvaluator:
             new = self._gt_contrib(self._gt_rows(np.array([i])))
             self._add_counts(new[0], new[1], 1)
             self._snap_override[i] = new
-        return set(np.flatnonzero((old_npig != self._npig).any(1)).tolist())
+        moved = old_npig != self._npig
+        return {int(c): moved[c] for c in np.flatnonzero(moved.any(1)).tolist()}
 
-    def _accumulate(
-        self, classes: Iterable[int], progress: Callable[[int, int], bool] | None = None
-    ) -> None:
-        """pycocotools' ``accumulate`` for the given classes, from the match flags.
+    # ------------------------------------------------------------------ accumulation
+    def _class_flags(self, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """tp [A*T, n], non-ignored [A*T, n] (both counting only active detections) and
+        rank of class ``c``'s detections in evaluation order."""
+        sl = slice(int(self._k_off[c]), int(self._k_off[c + 1]))
+        at = self._n_a * self._n_t
+        act = self._active[sl][None, :]
+        tp = np.unpackbits(self._tpb[sl].T, axis=0, count=at, bitorder="little").view(bool)
+        tp &= act
+        ni = np.unpackbits(self._igb[sl].T, axis=0, count=at, bitorder="little").view(bool)
+        np.logical_not(ni, out=ni)
+        ni &= act
+        return tp, ni, self._d_rank[self._ev_order[sl]]
 
-        Only true positives move the precision envelope: between two of them precision
-        falls, and recall steps exactly at them. So per (area, threshold) column we keep
-        the true positives in score order, with the count of non-ignored detections up
-        to each (``tp + fp`` there): precision at the j-th is ``j / (n + eps)``, the
-        envelope is a suffix maximum over them, and recall threshold ``r`` reads the
-        envelope at the ``c``-th true positive, ``c`` the least count with
-        ``c / n_gt >= r`` (0 when the column has fewer true positives).
-        """
+    def _accumulate_class(self, c: int) -> None:
+        """pycocotools' ``accumulate`` for one class, from the match flags (and, when
+        incremental, the block index of its columns)."""
         p = self.params
         n_a, n_t = self._n_a, self._n_t
-        at = n_a * n_t
-        r = self._rec.shape[0]
-        cls_list = list(classes)
-        mins: dict[int, np.ndarray] = {}
-        cols = np.arange(at)
-        for step, k in enumerate(cls_list):
-            if progress is not None and not progress(step, len(cls_list)):
-                break
-            s, e = int(self._k_off[k]), int(self._k_off[k + 1])
-            npig = self._npig[k]  # [A]
-            self.precision[:, :, k] = -1.0
-            self.recall[:, k] = -1.0
-            self.scores[:, :, k] = -1.0
-            valid = npig > 0
-            if not valid.any():
-                continue
-            cmin = np.zeros((n_a, r), dtype=np.int64)
-            for a in np.flatnonzero(valid).tolist():
-                n = int(npig[a])
-                if n not in mins:
-                    mins[n] = _min_counts(self._rec, n)
-                cmin[a] = mins[n]
-            cmin_col = np.repeat(cmin, n_t, axis=0)  # [AT, R]
-            npig_col = np.repeat(npig, n_t)
-            act = self._active[s:e]
-            rank = self._ev_rank[s:e]
-            prev_sel: np.ndarray | None = None
-            q = ss = rc = np.zeros(0)
-            for m, md in enumerate(p.max_dets):
-                sel = act & (rank < md)
-                if prev_sel is None or not np.array_equal(sel, prev_sel):
-                    q, ss, rc = self._accumulate_one(s, e, sel, cmin_col, npig_col, cols, r)
-                prev_sel = sel
-                self.precision[:, :, k, valid, m] = q.reshape(n_a, n_t, r).transpose(1, 2, 0)[
-                    :, :, valid
-                ]
-                self.scores[:, :, k, valid, m] = ss.reshape(n_a, n_t, r).transpose(1, 2, 0)[
-                    :, :, valid
-                ]
-                self.recall[:, k, valid, m] = rc.reshape(n_a, n_t).T[:, valid]
+        s, e = int(self._k_off[c]), int(self._k_off[c + 1])
+        prec = np.full((n_t, len(p.rec_thrs), n_a, self._n_m), -1.0)
+        scores = prec.copy()
+        self._recall[:, c] = -1.0
+        tp, ni, rank = self._class_flags(c)
+        first = self._first_selected(c)
+        npig = self._npig[c]
+        valid = np.flatnonzero(npig > 0)
+        cmins = {a: _min_counts(self._rec, int(npig[a])) for a in valid.tolist()}
+        sc = self.dets.score[self._d_rows[self._ev_order[s:e]]]
+        index: _ClassIndex | None = None
+        r_n = self._rec.shape[0]
+        for m in reversed(range(self._n_m)):  # the last (densest) first: it sizes the blocks
+            if m == self._n_m - 1:  # detections were cut at the last max_dets
+                tp_m, ni_m = tp, ni  # [A*T, n]
+            else:
+                sel = (rank < p.max_dets[m])[None, :]
+                tp_m, ni_m = tp & sel, ni & sel
+            if valid.size:
+                cmin_col = np.repeat(np.stack([cmins[a] for a in valid.tolist()]), n_t, axis=0)
+                rows = (valid[:, None] * n_t + np.arange(n_t)[None, :]).reshape(-1)
+                q, ss, rc = _accumulate_columns(tp_m[rows], ni_m[rows], sc, cmin_col,
+                                                np.repeat(npig[valid], n_t), first[m])
+                prec[:, :, valid, m] = q.reshape(valid.size, n_t, r_n).transpose(1, 2, 0)
+                scores[:, :, valid, m] = ss.reshape(valid.size, n_t, r_n).transpose(1, 2, 0)
+                self._recall[:, c, valid, m] = rc.reshape(valid.size, n_t).T
+            if self.incremental:
+                if index is None:
+                    index = _ClassIndex(e - s, _ClassIndex.block_shift(e - s, tp_m.sum(axis=1)))
+                index.add(tp_m, ni_m)
+        del tp, ni
+        self._restack.add(c)
+        if index is not None:  # columns were added last m first: put them in m order
+            self._index[c] = index
+            self._index_order[c] = np.concatenate(
+                [np.arange(n_a * n_t) + (self._n_m - 1 - m) * n_a * n_t
+                 for m in range(self._n_m)])
+        self._prec[c] = prec
+        self._scores[c] = scores
 
-    def _accumulate_one(
-        self,
-        s: int,
-        e: int,
-        sel: np.ndarray,
-        cmin_col: np.ndarray,
-        npig_col: np.ndarray,
-        cols: np.ndarray,
-        r: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Precision [AT, R], scores [AT, R], recall [AT] of one class and max_dets."""
-        at = cols.shape[0]
-        n_sel = int(np.count_nonzero(sel))
-        if n_sel == 0:
-            return np.zeros((at, r)), np.zeros((at, r)), np.zeros(at)
-        if n_sel == sel.shape[0]:
-            tp, ni, sc = self._tp[:, s:e], ~self._ig[:, s:e], self._ev_score[s:e]
-            first_row = 0
-        elif n_sel * 3 < sel.shape[0]:  # few selected: gather them
-            idx = np.flatnonzero(sel) + s
-            tp, ni, sc = self._tp[:, idx], ~self._ig[:, idx], self._ev_score[idx]
-            first_row = 0
-        else:  # most selected: mask the others out (they count as ignored)
-            tp = self._tp[:, s:e] & sel
-            ni = ~self._ig[:, s:e] & sel
-            sc = self._ev_score[s:e]
-            first_row = int(np.argmax(sel))
-        nd = tp.shape[1]
-        flat = np.flatnonzero(tp)  # sorted by column, then score order
-        col, row = np.divmod(flat, nd)
-        ntp = np.bincount(col, minlength=at)
-        rc = ntp / np.maximum(npig_col, 1)
-        first = np.concatenate(([0], np.cumsum(ntp)[:-1]))
-        j = np.arange(col.shape[0], dtype=np.int64) - first[col]  # 0-based tp index
-        if col.shape[0]:
-            n_ni = np.cumsum(ni, axis=1, dtype=np.int32)[col, row]  # tp + fp up to here
-        else:
-            n_ni = np.zeros(0, dtype=np.int32)
-        width = int(ntp.max()) if ntp.size else 0
-        env = np.zeros((at, width + 1))
-        env[col, j] = (j + 1) / (n_ni + _EPS)
-        env = np.maximum.accumulate(env[:, ::-1], axis=1)[:, ::-1]
-        rows = np.full((at, width + 1), first_row, dtype=np.int64)
-        rows[col, j] = row
-        # c-th true positive (1-based); c == 0 reads the first position
-        pos = np.minimum(np.maximum(cmin_col - 1, 0), width)
-        inside = cmin_col <= ntp[:, None]
-        q = np.where(inside, env[cols[:, None], pos], 0.0)
-        srow = np.where(cmin_col > 0, rows[cols[:, None], pos], first_row)
-        ss = np.where(inside, sc[srow], 0.0)
-        return q, ss, rc
+    def _first_selected(self, c: int) -> list[int]:
+        """Per max_dets: the first position (in the class) of an active selected
+        detection, -1 if none (pycocotools reads its score at recall 0). Cached: only
+        a change of the image mask moves it."""
+        hit = self._first_cache.get(c)
+        if hit is not None:
+            return hit
+        s, e = int(self._k_off[c]), int(self._k_off[c + 1])
+        act = self._active[s:e]
+        rank = self._d_rank[self._ev_order[s:e]]
+        out = []
+        for md in self.params.max_dets:
+            ok = np.flatnonzero(act & (rank < md))
+            out.append(int(ok[0]) if ok.size else -1)
+        self._first_cache[c] = out
+        return out
+
+    def _reaccumulate(self, c: int, local: np.ndarray, old_tp: np.ndarray, old_ni: np.ndarray,
+                      areas: np.ndarray) -> None:
+        """Re-accumulate class ``c`` after the flags at ``local`` positions changed (old
+        flags given) and/or its ground-truth counts changed in ``areas``."""
+        index = self._index.get(c)
+        if index is None:
+            self._accumulate_class(c)
+            return
+        p = self.params
+        n_a, n_t, n_m = self._n_a, self._n_t, self._n_m
+        at_n = n_a * n_t
+        s, e = int(self._k_off[c]), int(self._k_off[c + 1])
+        order = self._index_order[c]  # column (m, a, t) -> index column
+        moved = np.zeros(n_m * at_n, dtype=bool)
+        if local.size:
+            act = self._active[s + local][:, None]
+            new_tp = self._unpack(self._tpb[s + local]) & act
+            new_ni = ~self._unpack(self._igb[s + local]) & act
+            rank = self._d_rank[self._ev_order[s + local]]
+            for m, md in enumerate(p.max_dets):
+                sel = (rank < md)[:, None]
+                ch = ((old_tp & sel) != (new_tp & sel)) | ((old_ni & sel) != (new_ni & sel))
+                moved[m * at_n : (m + 1) * at_n] = ch.any(axis=0)
+            cols = np.flatnonzero(moved)
+            for b in np.unique(local >> index.shift).tolist():
+                lo = b << index.shift
+                hi = min(lo + (1 << index.shift), e - s)
+                sl = slice(s + lo, s + hi)
+                act_b = self._active[sl]
+                t_b = self._unpack(self._tpb[sl]) & act_b[:, None]
+                n_b = ~self._unpack(self._igb[sl]) & act_b[:, None]
+                r_b = self._d_rank[self._ev_order[sl]]
+                tps = np.concatenate([(t_b & (r_b < md)[:, None]).T for md in p.max_dets])
+                nis = np.concatenate([(n_b & (r_b < md)[:, None]).T for md in p.max_dets])
+                index.replace_block(b, tps[cols], nis[cols], order[cols])
+        npig = self._npig[c]
+        col_area = np.tile(np.repeat(np.arange(n_a), n_t), n_m)
+        query = moved | areas[col_area]
+        prec = self._prec[c].copy()
+        scores = self._scores[c].copy()
+        qcols = np.flatnonzero(query)
+        gone = qcols[npig[col_area[qcols]] <= 0]
+        for col in gone.tolist():  # no ground truth left in the area range: -1
+            m, rest = divmod(col, at_n)
+            a, t = divmod(rest, n_t)
+            prec[t, :, a, m] = -1.0
+            scores[t, :, a, m] = -1.0
+            self._recall[t, c, a, m] = -1.0
+        qcols = qcols[npig[col_area[qcols]] > 0]
+        if qcols.size:
+            areas_q = col_area[qcols]
+            cm = {a: _min_counts(self._rec, int(npig[a])) for a in np.unique(areas_q).tolist()}
+            cmin = np.stack([cm[a] for a in areas_q.tolist()])
+            q, at, ntp = index.query(order[qcols], cmin)
+            m_q, rest = np.divmod(qcols, at_n)
+            a_q, t_q = np.divmod(rest, n_t)
+            sc = np.zeros(q.shape)
+            hit = at >= 0
+            sc[hit] = self.dets.score[self._d_rows[self._ev_order[s + at[hit]]]]
+            first = self._first_selected(c) if (at == -1).any() else []
+            for j, f in enumerate(first):
+                if f >= 0:
+                    use = (at == -1) & (m_q == j)[:, None]
+                    sc[use] = self.dets.score[self._d_rows[self._ev_order[s + f]]]
+            prec[t_q, :, a_q, m_q] = q
+            scores[t_q, :, a_q, m_q] = sc
+            self._recall[t_q, c, a_q, m_q] = ntp / npig[a_q]
+        self._prec[c] = prec
+        self._scores[c] = scores
+        self._restack.add(c)
 
     # ------------------------------------------------------------------ public
     @classmethod
-    def from_dataset(cls, ds: Dataset, run: str, params: COCOParams | None = None) -> COCOEvaluator:
+    def from_dataset(cls, ds: Dataset, run: str, params: COCOParams | None = None,
+                     *, incremental: bool = True) -> COCOEvaluator:
         """Evaluator for ``ds.runs[run]``: deleted images excluded, COCO image-id order.
 
         After ``touched = ds.apply(edit)`` call ``update_images(touched,
@@ -768,6 +1104,7 @@ class COCOEvaluator:
             params=params,
             image_ids=ds.images.ids,
             class_names=ds.classes.names,
+            incremental=incremental,
         )
 
     def update_images(
@@ -783,9 +1120,29 @@ class COCOEvaluator:
             self.image_mask = np.asarray(image_mask, dtype=bool).copy()
         if idx.size == 0:
             return self.result()
-        affected = self._rematch(idx)
-        affected |= self._count_gt(idx)
-        self._accumulate(sorted(affected))
+        ev, old_tpb, old_igb, old_act = self._match_rows(self._det_rows(idx),
+                                                         self._gt_rows(idx))
+        moved = ((old_tpb != self._tpb[ev]).any(1) | (old_igb != self._igb[ev]).any(1)
+                 | (old_act != self._active[ev]))
+        ev, old_tpb, old_igb, old_act = ev[moved], old_tpb[moved], old_igb[moved], old_act[moved]
+        counts = self._count_gt(idx)
+        o = np.argsort(ev)
+        ev, old_tpb, old_igb, old_act = ev[o], old_tpb[o], old_igb[o], old_act[o]
+        cls_of = np.searchsorted(self._k_off, ev, "right") - 1
+        flip = old_act != self._active[ev]
+        for c in np.unique(cls_of[flip]).tolist():
+            self._first_cache.pop(c, None)
+        self._n_det += np.bincount(cls_of[flip], weights=np.where(self._active[ev[flip]], 1, -1),
+                                   minlength=self.n_classes).astype(np.int64)
+        self._recall = self._recall.copy()
+        none = np.zeros(self._n_a, dtype=bool)
+        for c in sorted(set(cls_of.tolist()) | set(counts)):
+            sel = cls_of == c
+            act = old_act[sel][:, None]
+            old_tp = self._unpack(old_tpb[sel]) & act
+            old_ni = ~self._unpack(old_igb[sel]) & act
+            local = ev[sel] - self._k_off[c]
+            self._reaccumulate(c, local, old_tp, old_ni, counts.get(c, none))
         return self.result()
 
     def per_image_ap(self, images: Iterable[int] | None = None) -> pd.DataFrame:
@@ -797,7 +1154,8 @@ class COCOEvaluator:
         ground truth or excluded by the mask. Also ``n_gt``, ``n_det`` per image.
 
         ``images``: compute only these (an image's AP depends on its own matches only;
-        after an edit, the touched images); the other rows are NaN / 0.
+        after an edit, the touched images; their detections are read directly, the
+        others are not scanned); the other rows are NaN / 0.
         """
         g = self.gt
         k = self.n_classes
@@ -807,25 +1165,24 @@ class COCOEvaluator:
         if images is not None:
             subset = np.unique(np.fromiter((int(i) for i in images), dtype=np.int64))
         rows = self._gt_rows(subset)
-        xyxy = g.xyxy[rows]
         area = g.area[rows]
-        area = np.where(np.isnan(area), (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]), area)
+        area = np.where(np.isnan(area), box_areas(g.xyxy[rows], g.wh[rows]), area)
         lo, hi = self.params.area_rngs[0]
         counted = ~g.iscrowd[rows] & (area >= lo) & (area <= hi)
         gkeys, npig = np.unique(
             g.image[rows][counted] * k + g.cls[rows][counted], return_counts=True
         )
         n_grp = gkeys.shape[0]
-        # detections (group order) that fall in a group with ground truth
-        act = self.image_mask[self._d_img]
-        if subset is not None:
-            act = act & np.isin(self._d_img, subset)
-        gi = np.searchsorted(gkeys, self._d_key)
+        # detections (group order) of the images, those in a group with ground truth
+        drows = np.arange(self._d_rows.shape[0]) if subset is None else self._det_rows(subset)
+        dkey = self._d_img[drows] * k + self.dets.cls[self._d_rows[drows]]
+        act = self.image_mask[self._d_img[drows]]
+        gi = np.searchsorted(gkeys, dkey)
         gi_c = np.minimum(gi, max(n_grp - 1, 0))
-        ind = act & (gi < n_grp) & (gkeys[gi_c] == self._d_key) if n_grp else act & False
-        drow = np.flatnonzero(ind)
-        grp = gi[drow]
-        ev = self._ev_pos[drow]
+        ind = act & (gi < n_grp) & (gkeys[gi_c] == dkey) if n_grp else act & False
+        sel = drows[ind]
+        grp = gi[ind]
+        ev = self._ev_pos[sel]
         gstart = np.searchsorted(grp, np.arange(n_grp))  # first det of each group
         # recall threshold r reads the envelope at the c_r-th true positive; c_r depends
         # only on n_gt, so AP = sum over true positives j of env_j * #{r: c_r == j} / R
@@ -838,10 +1195,12 @@ class COCOEvaluator:
             weights[i, :width] = np.bincount(_min_counts(self._rec, n), minlength=width)[:width]
         weights[:, 1] += weights[:, 0]
         ap_t = np.zeros((n_t, n_grp))
-        for t in range(n_t if drow.size else 0):
-            tp = self._tp[t, ev]  # column t is area "all", threshold t
+        tp_all = self._unpack(self._tpb[ev]) if ev.size else np.zeros((0, n_t * self._n_a), bool)
+        ig_all = self._unpack(self._igb[ev]) if ev.size else tp_all
+        for t in range(n_t if sel.size else 0):
+            tp = tp_all[:, t]  # column t is area "all", threshold t
             ctp = np.cumsum(tp)
-            cni = np.cumsum(~self._ig[t, ev])
+            cni = np.cumsum(~ig_all[:, t])
             before = np.maximum(gstart - 1, 0)
             base_tp = np.where(gstart > 0, ctp[before], 0)
             base_ni = np.where(gstart > 0, cni[before], 0)
@@ -853,31 +1212,51 @@ class COCOEvaluator:
             env = _segmented_suffix_max(j / ((cni[idx] - base_ni[seg]) + _EPS), seg)
             w = weights[n_index[seg], np.minimum(j, width)]
             ap_t[t] = np.bincount(seg, weights=w * env, minlength=n_grp) / r
-        img = gkeys // k if n_grp else gkeys
-        cnt = np.bincount(img, minlength=n_img).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ap50 = np.bincount(img, weights=ap_t[0], minlength=n_img) / cnt
-            ap = np.bincount(img, weights=ap_t.mean(0), minlength=n_img) / cnt
-        n_det = np.bincount(self._d_img[act], minlength=n_img)
-        n_gt = np.bincount(g.image[rows], minlength=n_img)
-        df = pd.DataFrame({"AP": ap, "AP50": ap50, "n_gt": n_gt, "n_det": n_det})
-        df.loc[~self.image_mask, ["AP", "AP50"]] = np.nan
+        # per image: the mean over its groups; arrays of all images, filled sparsely
+        uimg, inv = np.unique(gkeys // k if n_grp else gkeys, return_inverse=True)
+        cnt = np.bincount(inv, minlength=uimg.shape[0]).astype(np.float64)
+        ap = np.full(n_img, np.nan)
+        ap50 = np.full(n_img, np.nan)
+        ap50[uimg] = np.bincount(inv, weights=ap_t[0], minlength=uimg.shape[0]) / cnt
+        ap[uimg] = np.bincount(inv, weights=ap_t.mean(0), minlength=uimg.shape[0]) / cnt
+        n_det = np.zeros(n_img, dtype=np.int64)
+        u, c = np.unique(self._d_img[drows[act]], return_counts=True)
+        n_det[u] = c
+        n_gt = np.zeros(n_img, dtype=np.int64)
+        u, c = np.unique(g.image[rows], return_counts=True)
+        n_gt[u] = c
+        out = np.flatnonzero(~self.image_mask) if subset is None else subset[
+            ~self.image_mask[subset]]
+        ap[out] = np.nan
+        ap50[out] = np.nan
+        df = pd.DataFrame({"AP": ap, "AP50": ap50, "n_gt": n_gt, "n_det": n_det}, copy=False)
         df.index.name = "image"
         return df
 
     def result(self) -> COCOResult:
-        """The current numbers as a :class:`COCOResult` (arrays are copies)."""
-        n_det = np.bincount(self._ev_cls[self._active], minlength=self.n_classes)
-        s = _summarize(
-            self.precision, self.recall, self.params, self._n_gt, n_det, self.class_names
-        )
+        """The current numbers as a :class:`COCOResult` (a snapshot; nothing copied)."""
+        prec = tuple(self._prec)
+        for c in self._restack:
+            for (a, m), arr in self._stacks.items():
+                arr[:, :, c] = self._prec[c][:, :, a, m]
+        self._restack.clear()
+        s = _summarize(prec, self._recall, self.params, self._n_gt, self._n_det.copy(),
+                       self.class_names, self._stacks)
         return COCOResult(
             **s,  # type: ignore[arg-type]
-            precision=self.precision.copy(),
-            recall=self.recall.copy(),
-            scores=self.scores.copy(),
+            recall=self._recall,
             params=self.params,
+            class_precision=prec,
+            class_scores=tuple(self._scores),
         )
+
+
+def _take_rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[idx]`` for a 2-D byte array, each row moved as one item (twice as fast)."""
+    w = a.shape[1]
+    if w == 0 or a.shape[0] == 0:
+        return a[idx]
+    return np.ascontiguousarray(a).view(f"V{w}").ravel()[idx].view(np.uint8).reshape(-1, w)
 
 
 def _segmented_suffix_max(v: np.ndarray, seg: np.ndarray) -> np.ndarray:
@@ -894,7 +1273,7 @@ def _segmented_suffix_max(v: np.ndarray, seg: np.ndarray) -> np.ndarray:
 
 def evaluate_run(ds: Dataset, run: str, params: COCOParams | None = None) -> COCOResult:
     """COCO evaluation of one prediction run of a dataset (deleted images excluded)."""
-    return COCOEvaluator.from_dataset(ds, run, params).result()
+    return COCOEvaluator.from_dataset(ds, run, params, incremental=False).result()
 
 
 def evaluate(
@@ -918,5 +1297,6 @@ def evaluate(
     and may return False to stop early (the result is then incomplete).
     """
     return COCOEvaluator(
-        gt, dets, n_classes, image_mask, params, image_ids, class_names, progress
+        gt, dets, n_classes, image_mask, params, image_ids, class_names, progress,
+        incremental=False,
     ).result()

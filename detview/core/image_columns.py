@@ -30,6 +30,7 @@ import pandas as pd
 
 from .cocoeval import COCOEvaluator
 from .dataset import Dataset
+from .geometry import box_areas, box_iou
 from .tables import Boxes
 from .tide import (
     BKG,
@@ -192,15 +193,8 @@ class ErrorLabels:
         has = ref >= 0
         iou = np.full(len(dets), np.nan)
         if has.any():
-            d = dets.xyxy[has]
-            g = gt.xyxy[ref[has]]
-            iw = np.minimum(d[:, 2], g[:, 2]) - np.maximum(d[:, 0], g[:, 0])
-            ih = np.minimum(d[:, 3], g[:, 3]) - np.maximum(d[:, 1], g[:, 1])
-            inter = np.where((iw > 0) & (ih > 0), iw * ih, 0.0)
-            da = (d[:, 2] - d[:, 0]) * (d[:, 3] - d[:, 1])
-            ga = (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                iou[has] = inter / (da + ga - inter)
+            d, g = dets.xyxy[has], gt.xyxy[ref[has]]
+            iou[has] = box_iou(d, box_areas(d, dets.wh[has]), g, box_areas(g, gt.wh[ref[has]]))
         ref_cls = np.where(has, gt.cls[np.maximum(ref, 0)] if len(gt) else -1, -1)
         codes: dict[int, int] = {}
         blamed = has & ((err == CLS) | (err == LOC))

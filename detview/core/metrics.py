@@ -4,20 +4,34 @@ For every image and a prediction run, at a score threshold (predictions with
 ``score >= score_threshold`` are kept, the same rule everywhere in detview) and an
 IoU threshold:
 
-- ``n_gt``: ground-truth boxes, crowd regions and deleted boxes not counted;
-- ``n_pred``: predictions kept by the score threshold;
-- ``tp``, ``fp``, ``fn``: class-aware greedy matching, see :mod:`.matching`; a
-  prediction matched only to a crowd region is neither TP nor FP;
-- ``mean_iou``: the per-image IoU of the Deep Lake evaluation playbook. For each label
-  in the union of predicted and ground-truth labels, take the IoU matrix between that
-  label's predictions and ground-truth boxes; if either side is empty the label scores
-  0; otherwise each box of the smaller side takes its best IoU with the larger side
-  (with equal counts each prediction takes its best ground-truth IoU) and the label
-  scores the mean of those. The image scores the mean over labels, 0 with no labels.
-  Crowd regions take no part.
+============  ================================================================
+``n_gt``      ground-truth boxes; crowd regions and deleted boxes not counted
+``n_pred``    predictions kept by the score threshold
+``tp``        kept predictions matched to a ground-truth box of their class
+``fp``        kept predictions matched to nothing (a prediction matched only to a
+              crowd region is neither TP nor FP)
+``fn``        ground-truth boxes no prediction matched
+``mean_iou``  the per-image IoU of the Deep Lake evaluation playbook (below); NaN
+              for an image with neither ground truth nor a kept prediction
+============  ================================================================
 
-:class:`PerImageMetrics` keeps the table and the match records and re-computes only
-the images an edit touched.
+Matching is class-aware and greedy by score (:mod:`.matching`, the kernel COCO
+evaluation uses: pycocotools' ``evaluateImg`` at one IoU threshold, area range "all",
+no cap on predictions per image).
+
+``mean_iou``: for each label in the union of predicted and ground-truth labels of the
+image, take the IoU between that label's predictions and ground-truth boxes; if either
+side is empty the label scores 0; otherwise each box of the smaller side takes its best
+IoU with the larger side (with equal counts each prediction takes its best ground-truth
+IoU) and the label scores the mean of those. The image scores the mean over its labels.
+Crowd regions take no part. An image without labels (no ground truth, no kept
+prediction: a correctly empty background image) has nothing to score: NaN, read as
+"perfect / not applicable". It is left out of means (:func:`run_totals`) and sorts after
+every number in both directions (:func:`sort_order`), so a worst-first list starts with
+real failures.
+
+:class:`PerImageMetrics` computes the table for all images in batches (no per-image
+Python loop) and re-computes only the images an edit touched.
 """
 
 from __future__ import annotations
@@ -29,15 +43,29 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
+from .geometry import box_areas
 from .geometry import iou as iou_matrix
-from .matching import ImageMatch, match_image
+from .matching import ImageMatch, group_ranks, match_groups, match_image, rows_of_images
 from .tables import Boxes
 
-__all__ = ["MetricParams", "PerImageMetrics", "mean_iou", "per_image_table", "COLUMNS"]
+__all__ = [
+    "COLUMNS",
+    "ImageResult",
+    "MetricParams",
+    "PerImageMetrics",
+    "image_table_arrays",
+    "mean_iou",
+    "per_image_table",
+    "run_totals",
+    "sort_order",
+]
 
 COLUMNS = ("n_gt", "n_pred", "tp", "fp", "fn", "mean_iou")
 
 Progress = Callable[[int, int], bool]
+
+#: boxes (ground truth + predictions) per batch of images
+_BATCH_BOXES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -48,15 +76,17 @@ class MetricParams:
 
 def mean_iou(pred_xyxy: np.ndarray, pred_cls: np.ndarray, gt_xyxy: np.ndarray,
              gt_cls: np.ndarray, ious: np.ndarray | None = None) -> float:
-    """Deep Lake per-image IoU (see module docstring). Inputs are already filtered.
+    """Deep Lake per-image IoU of one image (see the module docstring); NaN without
+    labels. Inputs are already filtered (kept predictions, non-crowd ground truth).
 
     ``ious`` may pass the IoU matrix (preds x gt) when the caller has it; pairs of
-    different classes are ignored either way.
+    different classes are ignored either way. (The table itself is computed in
+    batches by :class:`PerImageMetrics`; this is the one-image form.)
     """
     pred_cls = np.asarray(pred_cls, dtype=np.int64)
     gt_cls = np.asarray(gt_cls, dtype=np.int64)
     if pred_cls.size == 0 and gt_cls.size == 0:
-        return 0.0
+        return float("nan")
     labels, inv = np.unique(np.concatenate([pred_cls, gt_cls]), return_inverse=True)
     n_lab = labels.size
     pl, gl = inv[: pred_cls.size], inv[pred_cls.size :]
@@ -84,6 +114,90 @@ class ImageResult:
     match: ImageMatch
 
 
+def image_table_arrays(
+    gt: Boxes,
+    preds: Boxes | None,
+    images: np.ndarray,
+    params: MetricParams,
+) -> dict[str, np.ndarray]:
+    """The :data:`COLUMNS` of ``images`` (sorted, unique image indices), one value per
+    image, from one batched matching (:func:`.matching.match_groups`)."""
+    images = np.asarray(images, dtype=np.int64)
+    n = images.shape[0]
+    local = np.full(gt.n_images, -1, dtype=np.int64)
+    local[images] = np.arange(n)
+    g_rows = rows_of_images(gt.offsets, images)
+    g_rows = g_rows[gt.alive[g_rows]]
+    if preds is None:
+        p_rows = np.zeros(0, dtype=np.int64)
+    else:
+        p_rows = rows_of_images(preds.offsets, images)
+        p_rows = p_rows[preds.alive[p_rows] & (preds.score[p_rows] >= params.score_threshold)]
+    g_img = local[gt.image[g_rows]]
+    g_cls = gt.cls[g_rows]
+    crowd = gt.iscrowd[g_rows]
+    p_img = local[preds.image[p_rows]] if preds is not None else p_rows
+    p_cls = preds.cls[p_rows] if preds is not None else p_rows
+    both = np.concatenate((g_cls, p_cls))
+    c_lo = int(both.min()) if both.size else 0
+    span = (int(both.max()) - c_lo + 1) if both.size else 1
+    g_key = g_img * span + (g_cls - c_lo)
+    p_key = p_img * span + (p_cls - c_lo)
+    regular = ~crowd
+    n_gt = np.bincount(g_img[regular], minlength=n)
+    n_pred = np.bincount(p_img, minlength=n)
+    out: dict[str, np.ndarray] = {"n_gt": n_gt, "n_pred": n_pred}
+    best_p = np.zeros(p_rows.shape[0])
+    best_g = np.zeros(g_rows.shape[0])
+    if p_rows.size and g_rows.size:
+        assert preds is not None
+        pxy, gxy = preds.xyxy[p_rows], gt.xyxy[g_rows]
+
+        def sink(pd_: np.ndarray, pg: np.ndarray, ious: np.ndarray) -> None:
+            sel = regular[pg] & (ious > 0)
+            np.maximum.at(best_p, pd_[sel], ious[sel])
+            np.maximum.at(best_g, pg[sel], ious[sel])
+
+        _, rank = group_ranks(p_key, preds.score[p_rows])
+        gr = match_groups(
+            p_key, rank, pxy, box_areas(pxy, preds.wh[p_rows]),
+            g_key, gxy, box_areas(gxy, gt.wh[g_rows]), params.iou_threshold,
+            g_crowd=crowd, prio=np.where(crowd, 1, 2), on_pairs=sink, want_iou=False,
+        )  # fmt: skip
+        matched = gr.det_gt[:, 0]
+        hit = matched >= 0
+        tp = hit & regular[np.maximum(matched, 0)]
+        ign = hit & ~tp
+        gt_hit = np.zeros(g_rows.shape[0], dtype=bool)
+        gt_hit[matched[tp]] = True
+    else:
+        tp = ign = np.zeros(p_rows.shape[0], dtype=bool)
+        gt_hit = np.zeros(g_rows.shape[0], dtype=bool)
+    out["tp"] = np.bincount(p_img[tp], minlength=n)
+    out["fp"] = n_pred - out["tp"] - np.bincount(p_img[ign], minlength=n)
+    out["fn"] = n_gt - np.bincount(g_img[regular & gt_hit], minlength=n)
+    # mean IoU: per (image, label) group, then the mean over the image's labels
+    gk = g_key[regular]
+    keys, inv = np.unique(np.concatenate((p_key, gk)), return_inverse=True)
+    pl, gl = inv[: p_key.shape[0]], inv[p_key.shape[0] :]
+    n_lab = keys.shape[0]
+    cnt_p = np.bincount(pl, minlength=n_lab)
+    cnt_g = np.bincount(gl, minlength=n_lab)
+    sum_p = np.bincount(pl, weights=best_p, minlength=n_lab)
+    sum_g = np.bincount(gl, weights=best_g[regular], minlength=n_lab)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(cnt_p <= cnt_g, sum_p / np.maximum(cnt_p, 1),
+                         sum_g / np.maximum(cnt_g, 1))
+    score = np.where((cnt_p > 0) & (cnt_g > 0), score, 0.0)
+    lab_img = keys // span
+    n_labels = np.bincount(lab_img, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["mean_iou"] = np.where(
+            n_labels > 0, np.bincount(lab_img, weights=score, minlength=n) / n_labels, np.nan
+        )
+    return out
+
+
 class PerImageMetrics:
     """The per-image table of one run, updated incrementally after edits."""
 
@@ -103,9 +217,7 @@ class PerImageMetrics:
         return None if self.run is None else self.dataset.runs[self.run]
 
     def image_result(self, i: int) -> ImageResult:
-        return self._compute(i)
-
-    def _compute(self, i: int) -> ImageResult:
+        """Rows and match records of image ``i`` (the same kernel as the table)."""
         ds, p = self.dataset, self.params
         gt = ds.gt
         gs = gt.image_slice(i)
@@ -114,34 +226,41 @@ class PerImageMetrics:
         if preds is None:
             p_rows = np.zeros(0, dtype=np.int64)
             pxy, psc, pcl = np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64)
+            parea = np.zeros(0)
         else:
             ps = preds.image_slice(i)
             keep = preds.alive[ps] & (preds.score[ps] >= p.score_threshold)
             p_rows = np.arange(ps.start, ps.stop)[keep]
             pxy, psc, pcl = preds.xyxy[p_rows], preds.score[p_rows], preds.cls[p_rows]
+            parea = box_areas(pxy, preds.wh[p_rows])
         gxy, gcl, gcr = gt.xyxy[g_rows], gt.cls[g_rows], gt.iscrowd[g_rows]
-        m = match_image(pxy, psc, pcl, gxy, gcl, gcr, p.iou_threshold)
+        m = match_image(pxy, psc, pcl, gxy, gcl, gcr, p.iou_threshold,
+                        pred_area=parea, gt_area=box_areas(gxy, gt.wh[g_rows]))
         return ImageResult(g_rows, p_rows, m)
 
     def update(self, images: Iterable[int], progress: Progress | None = None) -> None:
-        idx = list(images)
+        """Re-compute the rows of ``images``, in batches of about a million boxes.
+
+        ``progress(done, total)`` is called after each batch; returning False cancels
+        (:class:`InterruptedError`; the batches done so far are updated)."""
+        idx = np.unique(np.fromiter((int(i) for i in images), dtype=np.int64))
+        if idx.size == 0:
+            return
+        gt, preds = self.dataset.gt, self.preds
+        size = np.diff(gt.offsets)[idx]
+        if preds is not None:
+            size = size + np.diff(preds.offsets)[idx]
+        # batch boundaries where the running box count passes a multiple of the budget
+        passes = np.cumsum(size) // _BATCH_BOXES
+        cuts = np.flatnonzero(np.diff(passes)) + 1
+        bounds = np.concatenate(([0], cuts, [idx.size]))
         v = self._values
-        for k, i in enumerate(idx):
-            res = self._compute(i)
-            gt = self.dataset.gt
-            crowd = gt.iscrowd[res.gt_rows]
-            m = res.match
-            v["n_gt"][i] = int(np.count_nonzero(~crowd))
-            v["n_pred"][i] = len(res.pred_rows)
-            v["tp"][i] = m.tp
-            v["fp"][i] = m.fp
-            v["fn"][i] = int(np.count_nonzero((m.gt_pred < 0) & ~crowd))
-            regular = res.gt_rows[~crowd]
-            preds = self.preds
-            pcl = np.zeros(0, np.int64) if preds is None else preds.cls[res.pred_rows]
-            v["mean_iou"][i] = mean_iou(np.zeros((0, 4)), pcl, gt.xyxy[regular], gt.cls[regular],
-                                        ious=m.ious[:, ~crowd])
-            if progress is not None and k % 256 == 0 and progress(k, len(idx)) is False:
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            part = idx[a:b]
+            cols = image_table_arrays(gt, preds, part, self.params)
+            for c in COLUMNS:
+                v[c][part] = cols[c]
+            if progress is not None and progress(b, idx.size) is False:
                 raise InterruptedError("cancelled")
 
     def table(self) -> pd.DataFrame:
@@ -188,10 +307,12 @@ def per_image_table(dataset: Dataset, run: str | None,
 
 def run_totals(pim: PerImageMetrics, image_mask: np.ndarray | None = None) -> dict[str, float]:
     """Dataset totals of one run over the images in ``image_mask`` (default: all):
-    sums of n_gt, n_pred, tp, fp, fn; precision, recall; the mean of ``mean_iou``."""
+    sums of n_gt, n_pred, tp, fp, fn; precision, recall; the mean of ``mean_iou`` over
+    the images that have one (NaN = nothing to score is left out)."""
     mask = np.ones(pim.dataset.n_images, bool) if image_mask is None else image_mask
     v = {c: pim.column(c)[mask] for c in COLUMNS}
     tp, fp, fn = (int(v[c].sum()) for c in ("tp", "fp", "fn"))
+    miou = v["mean_iou"][~np.isnan(v["mean_iou"])]
     return {
         "images": int(mask.sum()),
         "gt": int(v["n_gt"].sum()),
@@ -201,5 +322,19 @@ def run_totals(pim: PerImageMetrics, image_mask: np.ndarray | None = None) -> di
         "fn": fn,
         "precision": tp / (tp + fp) if tp + fp else float("nan"),
         "recall": tp / (tp + fn) if tp + fn else float("nan"),
-        "mean_iou": float(v["mean_iou"].mean()) if mask.any() else float("nan"),
+        "mean_iou": float(miou.mean()) if miou.size else float("nan"),
     }
+
+
+def sort_order(values: np.ndarray, descending: bool = False,
+               tiebreak: np.ndarray | None = None) -> np.ndarray:
+    """Row order sorting ``values``: stable, NaN last in both directions.
+
+    Worst-first lists sort ``mean_iou`` ascending and ``fp``/``fn`` descending; an image
+    with nothing to score (NaN) comes after every number either way. ``tiebreak``: a
+    second key for equal values, ascending (e.g. minus the error count)."""
+    v = np.asarray(values, dtype=np.float64)
+    nan = np.isnan(v)
+    key = np.where(nan, 0.0, -v if descending else v)
+    keys = (key, nan) if tiebreak is None else (np.asarray(tiebreak), key, nan)
+    return np.lexsort(keys)

@@ -623,8 +623,8 @@ class _Parser:
             c = self.take()
             if c.kind in ("name", "num", "kw"):
                 return _Count(t.start, c.end, t.text, c.text, c.start, c.end)
-            raise QueryError(f"expected a class name after '{t.text}.'", c.start,
-                             max(c.end, c.start + 1))
+            end = c.end if c.kind == "end" else max(c.end, c.start + 1)
+            raise QueryError(f"expected a class name after '{t.text}.'", c.start, end)
         if nxt.kind == "(":
             raise QueryError(f"there are no functions: '{t.text}(' is not part of the "
                              "language", nxt.start, nxt.end)

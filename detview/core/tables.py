@@ -110,7 +110,7 @@ class Images:
         )
 
 
-_BOX_COLUMNS = ("box_id", "image", "cls", "xyxy", "score", "iscrowd", "area", "alive")
+_BOX_COLUMNS = ("box_id", "image", "cls", "xyxy", "score", "iscrowd", "area", "alive", "wh")
 
 
 @dataclass(eq=False)
@@ -123,6 +123,9 @@ class Boxes:
     annotation ``area`` when given), ``alive`` (False once deleted by an edit).
     ``offsets`` has length ``n_images + 1``. ``extras`` maps a box id to fields
     passed through untouched (COCO segmentation and extra keys, VOC difficult...).
+    ``wh`` (float64[n, 2], NaN = none) is the width and height the source file gave
+    (COCO's ``[x, y, w, h]``): the evaluation computes box areas from them, as
+    pycocotools does, while they agree with ``xyxy`` (see ``geometry.box_areas``).
     """
 
     box_id: np.ndarray
@@ -135,6 +138,11 @@ class Boxes:
     alive: np.ndarray
     offsets: np.ndarray
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+    wh: np.ndarray = field(default=None)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if self.wh is None:
+            self.wh = np.full((self.box_id.shape[0], 2), np.nan)
 
     # ------------------------------------------------------------------ build
     @staticmethod
@@ -148,6 +156,7 @@ class Boxes:
         area: Any = None,
         box_id: Any = None,
         extras: dict[int, dict[str, Any]] | None = None,
+        wh: Any = None,
     ) -> Boxes:
         """Make a table from unsorted columns; rows are stably sorted by image."""
         image = _i64(image)
@@ -158,12 +167,13 @@ class Boxes:
         iscrowd = np.zeros(n, bool) if iscrowd is None else np.asarray(iscrowd, dtype=bool)
         area = np.full(n, np.nan) if area is None else np.asarray(area, dtype=np.float64)
         box_id = np.arange(n, dtype=np.int64) if box_id is None else _i64(box_id, n)
+        wh = np.full((n, 2), np.nan) if wh is None else np.asarray(wh, np.float64).reshape(n, 2)
         if n and (image.min() < 0 or image.max() >= n_images):
             raise ValueError("box image index out of range")
         order = np.argsort(image, kind="stable")
         if n and np.any(order != np.arange(n)):
-            image, cls, xyxy, score, iscrowd, area, box_id = (
-                a[order] for a in (image, cls, xyxy, score, iscrowd, area, box_id)
+            image, cls, xyxy, score, iscrowd, area, box_id, wh = (
+                a[order] for a in (image, cls, xyxy, score, iscrowd, area, box_id, wh)
             )
         offsets = np.zeros(n_images + 1, dtype=np.int64)
         np.cumsum(np.bincount(image, minlength=n_images), out=offsets[1:])
@@ -178,6 +188,7 @@ class Boxes:
             alive=np.ones(n, dtype=bool),
             offsets=offsets,
             extras=dict(extras or {}),
+            wh=wh,
         )
 
     @staticmethod
@@ -235,9 +246,9 @@ class Boxes:
 
     def box_area(self) -> np.ndarray:
         """Area used for COCO area ranges: ``area`` column where given, else w*h."""
-        wh = self.xyxy[:, 2:] - self.xyxy[:, :2]
-        boxa = wh[:, 0] * wh[:, 1]
-        return np.where(np.isnan(self.area), boxa, self.area)
+        from .geometry import box_areas
+
+        return np.where(np.isnan(self.area), box_areas(self.xyxy, self.wh), self.area)
 
     def select(self, mask: np.ndarray) -> Boxes:
         """A new table with the rows where ``mask`` is true (offsets recomputed)."""
@@ -258,6 +269,7 @@ class Boxes:
             alive=self.alive[mask],
             offsets=offsets,
             extras=extras,
+            wh=self.wh[mask],
         )
 
     def alive_only(self) -> Boxes:
@@ -293,6 +305,7 @@ class Boxes:
         self.iscrowd = np.insert(self.iscrowd, pos, iscrowd)
         self.area = np.insert(self.area, pos, area)
         self.alive = np.insert(self.alive, pos, True)
+        self.wh = np.insert(self.wh, pos, np.nan, axis=0)
         self.offsets[image + 1 :] += 1
         if extras:
             self.extras[box_id] = dict(extras)

@@ -34,11 +34,14 @@ Values are fractions (tidecv prints percentages: multiply by 100).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .geometry import box_areas, box_iou
+from .matching import Greedy, overlap_pairs
 from .tables import Boxes
 
 __all__ = [
@@ -166,6 +169,7 @@ def tide_errors(
     drows, dimg, rank = drows[cut], dimg[cut], rank[cut]
     dcls = dets.cls[drows]
     dxy = dets.xyxy[drows]
+    darea = box_areas(dxy, dets.wh[drows])
     dscore = dets.score[drows]
     nd = drows.shape[0]
     # ---------------------------------------------------------------- ground truth
@@ -173,6 +177,7 @@ def tide_errors(
     crowd_rows = np.flatnonzero(gkeep & gt.iscrowd)
     grows = np.flatnonzero(gkeep & ~gt.iscrowd)
     gimg, gcls, gxy = gt.image[grows], gt.cls[grows], gt.xyxy[grows]
+    garea = box_areas(gxy, gt.wh[grows])
     ng = grows.shape[0]
     # matching and the per-prediction IoU summaries, in chunks of images
     cimg, ccls, cxy = gt.image[crowd_rows], gt.cls[crowd_rows], gt.xyxy[crowd_rows]
@@ -186,8 +191,8 @@ def tide_errors(
         hi = min(max(hi, lo + 1), n_img)
         ds, gs, cs = (slice(int(c[lo]), int(c[hi])) for c in (d_cut, g_cut, c_cut))
         part = _tide_chunk(
-            dimg[ds], dxy[ds], dcls[ds], rank[ds], gimg[gs], gxy[gs], gcls[gs],
-            cimg[cs], cxy[cs], ccls[cs], pos_thresh,
+            dimg[ds], dxy[ds], darea[ds], dcls[ds], rank[ds], gimg[gs], gxy[gs], garea[gs],
+            gcls[gs], cimg[cs], cxy[cs], ccls[cs], pos_thresh,
         )  # fmt: skip
         for arr in (part[0], part[4], part[6], part[8]):  # gt positions -> global
             arr[arr >= 0] += gs.start
@@ -291,10 +296,12 @@ def tide_errors(
 def _tide_chunk(
     dimg: np.ndarray,
     dxy: np.ndarray,
+    darea: np.ndarray,
     dcls: np.ndarray,
     rank: np.ndarray,
     gimg: np.ndarray,
     gxy: np.ndarray,
+    garea: np.ndarray,
     gcls: np.ndarray,
     cimg: np.ndarray,
     cxy: np.ndarray,
@@ -303,74 +310,73 @@ def _tide_chunk(
 ) -> tuple[np.ndarray, ...]:
     """tidecv's matching and IoU summaries for the predictions of a run of images.
 
-    Returns ``matched_gt, ignored, m_all, m_cls, a_cls, m_oth, a_oth, m_used, a_used,
+    Pairs, IoU and the greedy matching are the engine's kernel
+    (:func:`.matching.overlap_pairs`, :class:`.matching.Greedy` with ties to the first
+    box); the per-prediction best IoUs are reduced chunk by chunk. Returns
+    ``matched_gt, ignored, m_all, m_cls, a_cls, m_oth, a_oth, m_used, a_used,
     used_gt`` (ground-truth positions local to the chunk).
     """
     nd, ng = dimg.shape[0], gimg.shape[0]
-    pd_, pg, piou = _pairs(dimg, dxy, gimg, gxy, crowd=False)
-    same = dcls[pd_] == gcls[pg] if pd_.size else np.zeros(0, bool)
-    matched_gt = np.full(nd, -1, dtype=np.int64)
-    cand = same & (piou >= pos_thresh)
-    cd, cg, ci = pd_[cand], pg[cand], piou[cand]
-    if cd.size:
-        oo = np.lexsort((-cg, ci, cd, rank[cd]))
-        cd, cg, ci = cd[oo], cg[oo], ci[oo]
-        r = rank[cd]
-        bounds = np.concatenate(([0], np.flatnonzero(r[1:] != r[:-1]) + 1, [r.size]))
-        used = np.zeros(ng, dtype=bool)
-        for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            sd, sg = cd[s:e], cg[s:e]
-            n = e - s
-            starts = np.flatnonzero(np.concatenate(([True], sd[1:] != sd[:-1])))
-            code = (~used[sg]).astype(np.int64) * n + np.arange(n)
-            best = np.maximum.reduceat(code, starts)
-            hit = best >= n
-            gsel = sg[best % n]
-            matched_gt[sd[starts[hit]]] = gsel[hit]
-            used[gsel[hit]] = True
+    best = {k: (np.zeros(nd), np.full(nd, -1, dtype=np.int64)) for k in ("all", "cls", "oth")}
+    cands: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for pd_, pg, iou in _image_pairs(dimg, dxy, darea, gimg, gxy, garea, crowd=False):
+        same = dcls[pd_] == gcls[pg]
+        for name, sel in (("all", slice(None)), ("cls", same), ("oth", ~same)):
+            _merge_best(best[name], *_seg_best(pd_[sel], iou[sel], pg[sel], nd))
+        c = same & (iou >= pos_thresh)
+        cands.append((pd_[c], pg[c], iou[c]))
+    cd, cg, ci = (np.concatenate(x) for x in zip(*cands, strict=True)) if cands else (
+        np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    gr = Greedy(nd, ng, np.array([pos_thresh]), tie_last=False, want_iou=False)
+    gr.feed(cd, cg, ci, rank[cd])  # one prediction per image per step
+    matched_gt = gr.det_gt[:, 0].astype(np.int64)
     gt_used = np.zeros(ng, dtype=bool)
     gt_used[matched_gt[matched_gt >= 0]] = True
     tp = matched_gt >= 0
     # crowd regions: unmatched predictions inside a same-class region are ignored
     ignored = np.zeros(nd, dtype=bool)
     if cimg.size and nd:
-        qd, qg, qi = _pairs(dimg, dxy, cimg, cxy, crowd=True)
-        hit = (qi > pos_thresh) & (dcls[qd] == ccls[qg]) & ~tp[qd]
-        ignored[qd[hit]] = True
-    m_cls, a_cls = _seg_best(pd_[same], piou[same], pg[same], nd)
-    m_oth, a_oth = _seg_best(pd_[~same], piou[~same], pg[~same], nd)
-    su = same & gt_used[pg] if pg.size else same
-    m_used, a_used = _seg_best(pd_[su], piou[su], pg[su], nd)
-    m_all, _ = _seg_best(pd_, piou, pg, nd)
+        carea = box_areas(cxy)
+        for qd, qg, qi in _image_pairs(dimg, dxy, darea, cimg, cxy, carea, crowd=True):
+            hit = (qi > pos_thresh) & (dcls[qd] == ccls[qg]) & ~tp[qd]
+            ignored[qd[hit]] = True
+    # best IoU with a used box of the class: only pairs >= pos_thresh can make a
+    # duplicate, and those are the candidates
+    su = gt_used[cg] if cg.size else np.zeros(0, bool)
+    m_used, a_used = _seg_best(cd[su], ci[su], cg[su], nd)
+    (m_all, _), (m_cls, a_cls), (m_oth, a_oth) = best["all"], best["cls"], best["oth"]
     return (matched_gt, ignored, m_all, m_cls, a_cls, m_oth, a_oth, m_used, a_used,
             np.flatnonzero(gt_used))  # fmt: skip
 
 
-def _pairs(
-    dimg: np.ndarray, dxy: np.ndarray, gimg: np.ndarray, gxy: np.ndarray, crowd: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Same-image (prediction, box) pairs with IoU > 0; rows of ``gimg`` sorted by image."""
+def _merge_best(run: tuple[np.ndarray, np.ndarray], val: np.ndarray, arg: np.ndarray) -> None:
+    """Fold one chunk's per-prediction (best, smallest position reaching it) into ``run``."""
+    rv, ra = run
+    better = (arg >= 0) & ((val > rv) | ((val == rv) & ((ra < 0) | (arg < ra))))
+    rv[better] = val[better]
+    ra[better] = arg[better]
+
+
+def _image_pairs(
+    dimg: np.ndarray,
+    dxy: np.ndarray,
+    darea: np.ndarray,
+    gimg: np.ndarray,
+    gxy: np.ndarray,
+    garea: np.ndarray,
+    crowd: bool,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Same-image (prediction, box, IoU) with IoU > 0, chunk by chunk, through the
+    kernel; ``crowd``: IoU over the prediction's area (boxes are crowd regions)."""
     if dimg.size == 0 or gimg.size == 0:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e, np.zeros(0)
-    lo = np.searchsorted(gimg, dimg, "left")
-    cnt = np.searchsorted(gimg, dimg, "right") - lo
-    m = int(cnt.sum())
-    pd_ = np.repeat(np.arange(dimg.size), cnt)
-    firsts = np.repeat(np.cumsum(cnt) - cnt, cnt)
-    pg = np.repeat(lo, cnt) + (np.arange(m) - firsts)
-    d, g = dxy[pd_], gxy[pg]
-    iw = np.minimum(d[:, 2], g[:, 2]) - np.maximum(d[:, 0], g[:, 0])
-    ih = np.minimum(d[:, 3], g[:, 3]) - np.maximum(d[:, 1], g[:, 1])
-    ok = (iw > 0) & (ih > 0)
-    inter = iw * ih
-    da = (d[:, 2] - d[:, 0]) * (d[:, 3] - d[:, 1])
-    ga = (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
-    union = da if crowd else (da + ga) - inter
-    iou = np.zeros(m)
-    np.divide(inter, union, out=iou, where=ok)
-    keep = iou > 0
-    return pd_[keep], pg[keep], iou[keep]
+        return
+    flag = np.ones(1, dtype=bool) if crowd else None
+    for pd_, pg, _ in overlap_pairs(dimg, dxy, gimg, gxy):
+        if pd_.size == 0:
+            continue
+        iou = box_iou(dxy[pd_], darea[pd_], gxy[pg], garea[pg], flag)
+        keep = iou > 0
+        yield pd_[keep], pg[keep], iou[keep]
 
 
 def confusion_matrix(
@@ -437,8 +443,14 @@ def confusion_entries(
     grows = np.flatnonzero(gsel & ~gt.iscrowd)
     crows = np.flatnonzero(gsel & gt.iscrowd)
     dimg, dxy, dcls, dsc = dets.image[drows], dets.xyxy[drows], dets.cls[drows], dets.score[drows]
+    darea = box_areas(dxy, dets.wh[drows])
     gimg, gxy, gcls = gt.image[grows], gt.xyxy[grows], gt.cls[grows]
-    pd_, pg, piou = _pairs(dimg, dxy, gimg, gxy, crowd=False)
+    garea = box_areas(gxy, gt.wh[grows])
+    parts = [(a, b, v) for a, b, v in _image_pairs(dimg, dxy, darea, gimg, gxy, garea, False)]
+    if parts:
+        pd_, pg, piou = (np.concatenate(x) for x in zip(*parts, strict=True))
+    else:
+        pd_, pg, piou = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     keep = piou >= iou_thresh
     pd_, pg, piou = pd_[keep], pg[keep], piou[keep]
     # greedy by (iou desc, score desc, det order, gt order) == iterated mutual best pairs
@@ -462,9 +474,11 @@ def confusion_entries(
     missed = g_match < 0
     lone = ~hit
     if crows.size and lone.any():
-        qd, qg, qi = _pairs(dimg, dxy, gt.image[crows], gt.xyxy[crows], crowd=True)
+        cxy = gt.xyxy[crows]
         in_crowd = np.zeros(drows.shape[0], bool)
-        in_crowd[qd[qi >= iou_thresh]] = True
+        for qd, _, qi in _image_pairs(dimg, dxy, darea, gt.image[crows], cxy, box_areas(cxy),
+                                      True):
+            in_crowd[qd[qi >= iou_thresh]] = True
         lone &= ~in_crowd
     n_hit, n_miss, n_lone = (int(np.count_nonzero(x)) for x in (hit, missed, lone))
     return ConfusionEntries(

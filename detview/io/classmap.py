@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from detview.core.geometry import box_areas, box_iou
+from detview.core.matching import overlap_pairs as kernel_pairs
 from detview.core.tables import Boxes, Classes
 
 from .errors import InputError
@@ -81,39 +83,25 @@ def overlap_pairs(img: np.ndarray, xyxy: np.ndarray, score: np.ndarray, gt: Boxe
         rows = rows[s >= float(np.quantile(s, 0.5))]
     if rows.shape[0] > max_preds:
         rows = rows[np.argsort(-score[rows], kind="stable")[:max_preds]]
-    # every (prediction, ground-truth box of its image) pair, vectorised
+    # overlapping (prediction, ground-truth box of its image) pairs, in bounded chunks
+    # (the engine's matching kernel: no dense matrix for an image with many boxes)
     g_alive = np.flatnonzero(gt.alive)
-    g_img = gt.image[g_alive]
-    g_start = np.searchsorted(g_img, np.arange(gt.n_images), side="left")
-    g_count = np.searchsorted(g_img, np.arange(gt.n_images), side="right") - g_start
-    pi = img[rows]
-    cnt = g_count[pi]
-    has = cnt > 0
-    rows, pi, cnt = rows[has], pi[has], cnt[has]
-    if rows.shape[0] == 0:
-        return empty
-    total = int(cnt.sum())
-    pred_of_pair = np.repeat(np.arange(rows.shape[0]), cnt)
-    first = np.repeat(np.cumsum(cnt) - cnt, cnt)
-    gpos = g_alive[np.repeat(g_start[pi], cnt) + (np.arange(total) - first)]
-    a = xyxy[rows[pred_of_pair]]
-    b = gt.xyxy[gpos]
-    iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
-    area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
-    area_b = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
-    union = area_a + area_b - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou_v = np.where(union > 0, inter / union, 0.0)
-    starts = np.cumsum(cnt) - cnt
-    best = np.maximum.reduceat(iou_v, starts)
-    # the pair that reaches the best IoU of each prediction (the first one on ties)
-    is_best = iou_v == best[pred_of_pair]
-    first_best = np.full(rows.shape[0], total, dtype=np.int64)
-    np.minimum.at(first_best, pred_of_pair[is_best], np.flatnonzero(is_best))
+    px, gx = xyxy[rows], gt.xyxy[g_alive]
+    pa, ga = box_areas(px), box_areas(gx)
+    best = np.zeros(rows.shape[0])
+    arg = np.full(rows.shape[0], -1, dtype=np.int64)
+    for pd_, pg, _ in kernel_pairs(img[rows], px, gt.image[g_alive], gx):
+        if pd_.size == 0:
+            continue
+        v = box_iou(px[pd_], pa[pd_], gx[pg], ga[pg])
+        o = np.lexsort((pg, -v, pd_))  # per prediction: best IoU, the first box on ties
+        head = o[np.concatenate(([True], pd_[o][1:] != pd_[o][:-1]))]
+        d, val, g = pd_[head], v[head], pg[head]
+        better = (val > best[d]) | ((val == best[d]) & (val > 0) & ((arg[d] < 0) | (g < arg[d])))
+        best[d[better]] = val[better]
+        arg[d[better]] = g[better]
     hit = best >= 0.5
-    return rows[hit], gt.cls[gpos[first_best[hit]]].astype(np.int64)
+    return rows[hit], gt.cls[g_alive[arg[hit]]].astype(np.int64)
 
 
 def _keys(pd: PredData) -> tuple[np.ndarray, list[Any]]:

@@ -33,9 +33,10 @@ def tables_from_coco(
         if is_gt:
             area = [a.get("area", np.nan) for a in anns]
             crowd = [bool(a.get("iscrowd", 0)) for a in anns]
-            return Boxes.build(n, img, cls, xyxy, iscrowd=crowd, area=area)
+            return Boxes.build(n, img, cls, xyxy, iscrowd=crowd, area=area, wh=bb[:, 2:])
         area = bb[:, 2] * bb[:, 3] if det_area else None
-        return Boxes.build(n, img, cls, xyxy, score=[a["score"] for a in anns], area=area)
+        return Boxes.build(n, img, cls, xyxy, score=[a["score"] for a in anns], area=area,
+                           wh=bb[:, 2:])
 
     return cols(gt["annotations"], True), cols(dets, False), len(cat_ids), img_ids, cat_ids
 
@@ -93,13 +94,19 @@ def synthetic_coco(
     score_levels: int | None = None,
     empty_images: int = 4,
     with_area: bool = True,
+    decimals: int | None = None,
+    score_decimals: int | None = None,
+    skew: bool = False,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Seeded COCO gt dict and results list with every awkward case in it.
 
     Small/medium/large boxes, crowd regions (with mask-like ``area`` smaller than the
     box), images with no gt, images with no predictions, images with >100 predictions
     of one class, sparse category ids, a category with no gt, shuffled image ids,
-    optional integer coordinates and a few score levels (ties).
+    optional integer coordinates and a few score levels (ties). ``decimals`` rounds
+    boxes as COCO files do (two decimals: IoUs then land exactly on thresholds),
+    ``score_decimals`` rounds scores (ties across images), ``skew`` makes one class
+    hold most boxes.
     """
     rng = np.random.default_rng(seed)
     ids = rng.permutation(np.arange(1, 10 * n_images))[:n_images]
@@ -119,12 +126,24 @@ def synthetic_coco(
         if integer_coords:
             x, y, w, h = (float(round(v)) for v in (x, y, w, h))
             w, h = max(w, 1.0), max(h, 1.0)
-        return [x, y, w, h]
+        return rnd([x, y, w, h])
+
+    def rnd(b: list[float]) -> list[float]:
+        if decimals is None:
+            return b
+        return [round(float(v), decimals) for v in b[:2]] + [
+            max(round(float(v), decimals), 1.0) for v in b[2:]]
 
     def score() -> float:
         if score_levels:
             return float(rng.integers(1, score_levels + 1)) / score_levels
-        return float(rng.uniform(0.001, 1.0))
+        v = float(rng.uniform(0.001, 1.0))
+        return round(v, score_decimals) if score_decimals else v
+
+    cat_p = None
+    if skew:
+        cat_p = np.array([8.0] + [1.0] * (len(gt_cats) - 1))
+        cat_p /= cat_p.sum()
 
     for k, im in enumerate(images):
         iid = im["id"]
@@ -132,7 +151,7 @@ def synthetic_coco(
         boxes = []
         for _ in range(n_gt):
             b = rnd_box()
-            c = int(rng.choice(gt_cats))
+            c = int(rng.choice(gt_cats, p=cat_p))
             crowd = bool(rng.random() < crowd_frac)
             ann = {"id": aid, "image_id": iid, "category_id": c, "bbox": b, "iscrowd": int(crowd)}
             if with_area:
@@ -150,6 +169,7 @@ def synthetic_coco(
                 nb = [b[0] + j[0], b[1] + j[1], max(b[2] + j[2], 1.0), max(b[3] + j[3], 1.0)]
                 if integer_coords:
                     nb = [float(round(v)) for v in nb]
+                nb = rnd(nb)
                 if rng.random() < 0.1:
                     c = int(rng.choice(cat_ids))
             else:
@@ -162,6 +182,7 @@ def synthetic_coco(
                 nb = [b[0] + j[0], b[1] + j[1], max(b[2] + j[2], 1.0), max(b[3] + j[3], 1.0)]
                 if integer_coords:
                     nb = [float(round(v)) for v in nb]
+                nb = rnd(nb)
                 dets.append({"image_id": iid, "category_id": c, "bbox": nb, "score": score()})
     perm = rng.permutation(len(dets))
     dets = [dets[i] for i in perm]  # file order is not image order

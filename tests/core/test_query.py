@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from detview.core.query import (
@@ -907,6 +907,8 @@ def test_random_expressions_match_a_plain_python_oracle(rows, tree, style) -> No
 @given(text=st.lists(st.sampled_from(list("ab fp[]().,<>=!~\"'\\-+*/0123456789 ") +
                                      ["and", "or", "not", "in", "mean_iou", "class", "tag",
                                       "person", "true", " "]), max_size=30).map("".join))
+@example(text="a.")  # the error span once ran past the end of the text
+@example(text="fp[")
 def test_any_text_gives_a_mask_or_a_query_error(text: str) -> None:
     t = make_table(ROWS[:2])
     t2 = QueryTable.from_frame(pd.DataFrame({"mean_iou": [0.1, 0.7], "fp": [0, 2],

@@ -18,16 +18,22 @@ def test_an_edit_recomputes_only_its_image(window: Any, qtbot: Any, monkeypatch:
     window.sort_by("mean_iou", Qt.SortOrder.AscendingOrder, select_first=True)
     assert window.current_image == 0
     computed: list[int] = []
-    orig = PerImageMetrics._compute
+    orig_update, orig_result = PerImageMetrics.update, PerImageMetrics.image_result
 
-    def spy(self: Any, i: int) -> Any:
+    def spy_update(self: Any, images: Any, progress: Any = None) -> Any:
+        images = [int(i) for i in images]
+        computed.extend(images)
+        return orig_update(self, images, progress)
+
+    def spy_result(self: Any, i: int) -> Any:
         computed.append(i)
-        return orig(self, i)
+        return orig_result(self, i)
 
     def no_resort() -> None:
         raise AssertionError("the image list was re-sorted by an edit")
 
-    monkeypatch.setattr(PerImageMetrics, "_compute", spy)
+    monkeypatch.setattr(PerImageMetrics, "update", spy_update)
+    monkeypatch.setattr(PerImageMetrics, "image_result", spy_result)
     monkeypatch.setattr(window.model, "_apply_order", no_resort)
     order = window.model.order.copy()
     pane = window.viewer.gt_pane
