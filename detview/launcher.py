@@ -7,10 +7,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-GUI_COMMANDS = ("open", "demo")
+GUI_COMMANDS = ("open", "demo", "start")
 
 USAGE = """\
 usage: detview COMMAND [options]
+
+detview alone opens the app on its start page (recent datasets, open, demo).
 
 GUI:
   demo        open the bundled demo dataset (--screenshot PNG renders it and exits)
@@ -50,8 +52,21 @@ def gui_import_error(exc: ImportError) -> str:
     return f"detview: the GUI cannot start: {type(exc).__name__}: {exc}"
 
 
+def has_display() -> bool:
+    """A window can be shown (X11/Wayland on Linux; always elsewhere)."""
+    import os
+
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args and has_display():
+        args = ["start"]  # the app, on its start page
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if args else 2

@@ -10,6 +10,8 @@
 #                                    # application menu (~/.local/share); never done otherwise
 #   bash packaging/install.sh bundle # build the PyInstaller one-folder bundle and smoke-test
 #                                    # it (minutes; not part of 'test')
+#   bash packaging/install.sh screenshot  # README's screenshot (resources/screenshots/main.png,
+#                                    # the demo under Xvfb, else offscreen) and shortcut table
 #   bash packaging/install.sh        # install only
 #
 # It installs the system libraries Qt needs (apt, when missing and when root or sudo
@@ -19,8 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-install}"
 case "$what" in
-  demo|test|bench|desktop|bundle|install) ;;
-  *) echo "usage: bash packaging/install.sh [demo|test|bench|desktop|bundle|install]" >&2; exit 2 ;;
+  demo|test|bench|desktop|bundle|screenshot|install) ;;
+  *) echo "usage: bash packaging/install.sh [demo|test|bench|desktop|bundle|screenshot|install]" >&2; exit 2 ;;
 esac
 
 say() { printf '\033[1mdetview setup:\033[0m %s\n' "$*"; }
@@ -101,6 +103,7 @@ case "$what" in
     say "benchmarks: loading"
     .venv/bin/python benchmarks/bench_load.py
     .venv/bin/python benchmarks/bench_label_quality.py  # vs cleanlab: ~3 min at 5,120 images
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_image_list.py
     ;;
   desktop)
     .venv/bin/python packaging/install_desktop.py "${@:2}"
@@ -109,6 +112,10 @@ case "$what" in
     say "building and smoke-testing the one-folder bundle (a few minutes)"
     bash packaging/smoke_bundle.sh "${@:2}"
     ;;
+  screenshot)
+    say "README assets: resources/screenshots/main.png (the demo, Xvfb or offscreen) and the shortcut table"
+    .venv/bin/python packaging/readme_assets.py "${@:2}"
+    ;;
   install) say "installed. Run: .venv/bin/detview demo" ;;
-  *) echo "usage: bash packaging/install.sh [demo|test|bench|desktop|bundle|install]" >&2; exit 2 ;;
+  *) echo "usage: bash packaging/install.sh [demo|test|bench|desktop|bundle|screenshot|install]" >&2; exit 2 ;;
 esac

@@ -18,17 +18,21 @@ from typing import Any
 import numpy as np
 
 from .edits import (
+    BOX_ATTRIBUTES,
     AddBoxes,
     Composite,
     DeleteBoxes,
     DeleteImages,
     Edit,
     EditRefused,
+    MergeClasses,
     MoveBoxes,
     RelabelBoxes,
     RemoveBoxes,
+    RenameClass,
     RestoreBoxes,
     RestoreImages,
+    SetBoxAttribute,
     SetReviewed,
     SetTags,
 )
@@ -271,8 +275,107 @@ class Dataset:
                     self.images.tags[i] = t
 
             undo.append(restore_tags)
+        elif isinstance(e, RenameClass):
+            self._rename_class(e, undo)
+        elif isinstance(e, MergeClasses):
+            self._merge_classes(e, undo)
+        elif isinstance(e, SetBoxAttribute):
+            self._set_attribute(e, undo)
         else:
             raise EditRefused(f"unknown edit {type(e).__name__}")
+
+    # ----------------------------------------------------------------- classes
+    def _rename_class(self, e: RenameClass, undo: list[_Undo]) -> None:
+        names = list(self.classes.names)
+        k = int(e.cls)
+        if not 0 <= k < len(names):
+            raise EditRefused(f"rename: unknown class index {k} ({len(names)} classes)")
+        if names[k] != e.old_name:
+            raise EditRefused(f"rename: class {k} is {names[k]!r}, not {e.old_name!r}")
+        new = str(e.new_name).strip()
+        if not new or new != e.new_name:
+            raise EditRefused("rename: a class name must be non-empty text without spaces "
+                              "around it")
+        if new in names and names.index(new) != k:
+            raise EditRefused(f"rename: another class is called {new!r} already (merge "
+                              "them instead)")
+        old = self.classes
+        names[k] = new
+        self.classes = Classes(tuple(names), old.source_ids, old.extras)
+
+        def restore() -> None:
+            self.classes = old
+
+        undo.append(restore)
+
+    def _merge_classes(self, e: MergeClasses, undo: list[_Undo]) -> None:
+        gt = self.gt
+        src = [int(c) for c in e.src]
+        dst = int(e.dst)
+        self._classes_ok([*src, dst], "merge")
+        if not src or dst in src or len(set(src)) != len(src):
+            raise EditRefused("merge: the source classes must be distinct and not the target")
+        rows = self._rows(e.box_ids, e.images)
+        n = len(e.box_ids)
+        if len(e.old_cls) != n:
+            raise EditRefused("merge: one old class per box")
+        old = np.asarray(e.old_cls, dtype=np.int64).reshape(n)
+        if n and not np.isin(old, src).all():
+            raise EditRefused("merge: a box's old class is not a source class")
+        have = gt.cls[rows]
+        if np.any(have != (dst if e.undo else old)):
+            raise EditRefused("merge: the boxes' classes do not match the data")
+        new_vals = old if e.undo else np.full(n, dst, dtype=np.int64)
+        self._set_box_column("cls", e.box_ids, rows, new_vals, undo)
+        if not e.undo and np.isin(gt.cls, src).any():
+            left = int(np.count_nonzero(np.isin(gt.cls, src)))
+            raise EditRefused(f"merge: {left} box(es) of the source classes are not in the "
+                              "record (the data changed since it was made)")
+
+    def _set_attribute(self, e: SetBoxAttribute, undo: list[_Undo]) -> None:
+        if e.name not in BOX_ATTRIBUTES:
+            raise EditRefused(f"attribute: unknown attribute {e.name!r} (known: "
+                              f"{', '.join(BOX_ATTRIBUTES)})")
+        rows = self._rows(e.box_ids, e.images)
+        n = len(e.box_ids)
+        if len(e.old) != n or len(e.new) != n:
+            raise EditRefused("attribute: one old and one new value per box")
+        for v in (*e.old, *e.new):
+            if v is not None and (isinstance(v, bool) or v not in (0, 1)):
+                raise EditRefused(f"attribute: values are 0, 1 or null, got {v!r}")
+        gt = self.gt
+        ids = [int(b) for b in e.box_ids]
+        if e.name == "iscrowd":
+            if any(v is None for v in e.new):
+                raise EditRefused("attribute: every box has an iscrowd flag (0 or 1)")
+            if [int(v) for v in gt.iscrowd[rows]] != [int(v or 0) for v in e.old]:
+                raise EditRefused("attribute: old iscrowd values do not match the data")
+            self._set_box_column("iscrowd", ids, rows, np.asarray(e.new, dtype=bool), undo)
+            return
+        before = [gt.extras.get(b) for b in ids]
+        for b, ex, want in zip(ids, before, e.old, strict=True):
+            have = None if ex is None or ex.get(e.name) is None else int(ex[e.name])
+            if have != want:
+                raise EditRefused(f"attribute: box {b} has {e.name}={have}, not {want}")
+        for b, ex, v in zip(ids, before, e.new, strict=True):
+            d = dict(ex or {})  # a new dict: copies of the dataset never share the change
+            if v is None:
+                d.pop(e.name, None)
+            else:
+                d[e.name] = int(v)
+            if d:
+                gt.extras[b] = d
+            else:
+                gt.extras.pop(b, None)
+
+        def restore() -> None:
+            for b, ex in zip(ids, before, strict=True):
+                if ex is None:
+                    self.gt.extras.pop(b, None)
+                else:
+                    self.gt.extras[b] = ex
+
+        undo.append(restore)
 
     # ----------------------------------------------------------------- mutations
     def _set_box_column(self, column: str, box_ids: Sequence[int], rows: np.ndarray,

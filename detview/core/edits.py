@@ -13,17 +13,21 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 __all__ = [
+    "BOX_ATTRIBUTES",
     "AddBoxes",
     "Composite",
     "DeleteBoxes",
     "DeleteImages",
     "Edit",
     "EditRefused",
+    "MergeClasses",
     "MoveBoxes",
     "RelabelBoxes",
     "RemoveBoxes",
+    "RenameClass",
     "RestoreBoxes",
     "RestoreImages",
+    "SetBoxAttribute",
     "SetReviewed",
     "SetTags",
     "edit_from_json",
@@ -83,7 +87,9 @@ def _jsonable(v: Any) -> Any:
 
 
 def _n(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
+    if count == 1:
+        return f"1 {word}"
+    return f"{count} {word}" + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,86 @@ class SetTags(Edit):
 
 
 @dataclass(frozen=True)
+class RenameClass(Edit):
+    """Rename class index ``cls`` from ``old_name`` to ``new_name``: every box of it,
+    everywhere (ground truth, predictions, every export's class list). No box and no
+    number changes; a name another class has is refused (that is a merge)."""
+
+    kind: ClassVar[str] = "rename_class"
+    cls: int
+    old_name: str
+    new_name: str
+
+    def inverse(self) -> Edit:
+        return RenameClass(self.cls, self.new_name, self.old_name)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        return f"Rename class {self.old_name!r} to {self.new_name!r}"
+
+
+@dataclass(frozen=True)
+class MergeClasses(Edit):
+    """Every ground-truth box of the classes ``src`` becomes class ``dst``: the whole
+    dataset in one step. ``box_ids``/``images``/``old_cls`` are those boxes as they were
+    (deleted ones too, so a restored box keeps the merge); applying it refuses when a
+    box of a source class is missing from them. The source classes stay in the class
+    list, empty, so class indices (prediction runs, YOLO label files) keep their
+    meaning; predictions are the model's and keep their classes. ``undo`` marks the
+    inverse (the boxes back to ``old_cls``)."""
+
+    kind: ClassVar[str] = "merge_classes"
+    src: tuple[int, ...]
+    dst: int
+    box_ids: tuple[int, ...]
+    images: tuple[int, ...]
+    old_cls: tuple[int, ...]
+    undo: bool = False
+
+    def inverse(self) -> Edit:
+        return MergeClasses(self.src, self.dst, self.box_ids, self.images, self.old_cls,
+                            not self.undo)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        def name(k: int) -> str:
+            return repr(class_names[k]) if class_names is not None and 0 <= k < len(
+                class_names) else f"#{k}"
+
+        src = ", ".join(name(k) for k in self.src)
+        boxes = _n(len(self.box_ids), "box")
+        if self.undo:
+            return f"Split {src} out of {name(self.dst)} again ({boxes})"
+        return f"Merge class {src} into {name(self.dst)} ({boxes})"
+
+
+#: per-box attributes an edit may set: ``iscrowd`` (the crowd flag matching ignores),
+#: and the VOC/CVAT flags kept with the box and written back by the formats that have
+#: them (VOC ``difficult``/``truncated``/``occluded``, CVAT ``occluded``)
+BOX_ATTRIBUTES = ("iscrowd", "difficult", "truncated", "occluded")
+
+
+@dataclass(frozen=True)
+class SetBoxAttribute(Edit):
+    """Set the attribute ``name`` (one of :data:`BOX_ATTRIBUTES`) of ground-truth
+    boxes; ``old``/``new`` per box, 0 or 1 (None: the box has no such attribute)."""
+
+    kind: ClassVar[str] = "set_box_attribute"
+    box_ids: tuple[int, ...]
+    images: tuple[int, ...]
+    name: str
+    old: tuple[int | None, ...]
+    new: tuple[int | None, ...]
+
+    def inverse(self) -> Edit:
+        return SetBoxAttribute(self.box_ids, self.images, self.name, self.new, self.old)
+
+    def describe(self, class_names: Sequence[str] | None = None) -> str:
+        word = "crowd" if self.name == "iscrowd" else self.name
+        on = {v for v in self.new}
+        state = "on" if on == {1} else "off" if on <= {0, None} else "changed"
+        return f"{word.capitalize()} {state}: {_n(len(self.box_ids), 'box')}"
+
+
+@dataclass(frozen=True)
 class Composite(Edit):
     """Several records applied as one user gesture (one undo step)."""
 
@@ -281,6 +367,9 @@ _KINDS: dict[str, type[Edit]] = {
         SetReviewed,
         SetTags,
         Composite,
+        RenameClass,
+        MergeClasses,
+        SetBoxAttribute,
     )
 }
 
@@ -289,10 +378,18 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 #: how deep composites may nest in a record (a gesture is one or two levels)
 MAX_DEPTH = 32
 _BOX_EDITS = ("delete_boxes", "restore_boxes", "relabel_boxes", "move_boxes", "add_boxes",
-              "remove_boxes")
+              "remove_boxes", "merge_classes", "set_box_attribute")
+#: fields of the dataset-wide records that are not per-box lists
+_SCALARS = {("rename_class", "cls"): "int", ("rename_class", "old_name"): "text",
+            ("rename_class", "new_name"): "text", ("merge_classes", "dst"): "int",
+            ("merge_classes", "undo"): "flag", ("merge_classes", "src"): "index",
+            ("set_box_attribute", "name"): "text", ("set_box_attribute", "old"): "attr",
+            ("set_box_attribute", "new"): "attr"}
 
 
 def _field_kind(kind: str, name: str) -> str:
+    if (kind, name) in _SCALARS:
+        return _SCALARS[(kind, name)]
     if name == "box_ids":
         return "id"
     if name in ("images", "cls", "old_cls", "new_cls"):
@@ -329,6 +426,18 @@ def _check_value(kind: str, name: str, v: Any) -> Any:
         if not isinstance(v, str):
             raise ValueError(f"{kind}: '{name}' must be text")
         return v
+    if what == "int":
+        if not _is_int(v, 0, _INT64[1]):
+            raise ValueError(f"{kind}: '{name}' must be a non-negative integer, got {v!r:.40}")
+        return v
+    if what == "flag":
+        if not isinstance(v, bool):
+            raise ValueError(f"{kind}: '{name}' must be true or false")
+        return v
+    if what == "attr":
+        if not isinstance(v, list) or any(x is not None and not _is_int(x, 0, 1) for x in v):
+            raise ValueError(f"{kind}: '{name}' must be a list of 0, 1 or null")
+        return tuple(v)
     if not isinstance(v, list):
         raise ValueError(f"{kind}: '{name}' must be a list")
     for k, x in enumerate(v):
@@ -374,7 +483,7 @@ def edit_from_json(d: dict[str, Any], _depth: int = 0) -> Edit:
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in d:
-            if f.name == "sources":
+            if f.name in ("sources", "undo"):  # optional (defaults)
                 continue
             raise ValueError(f"edit {kind!r} lacks field {f.name!r}")
         v = d[f.name]
@@ -387,7 +496,8 @@ def edit_from_json(d: dict[str, Any], _depth: int = 0) -> Edit:
     lengths = {n: len(v) for n, v in kwargs.items() if isinstance(v, tuple) and n != "edits"}
     if kind in _BOX_EDITS:
         n = lengths["box_ids"]
-        bad = [k for k, m in lengths.items() if m != n and not (k == "sources" and m == 0)]
+        bad = [k for k, m in lengths.items()
+               if m != n and not (k == "sources" and m == 0) and k != "src"]
     else:
         n = lengths.get("images", 0)
         bad = [k for k, m in lengths.items() if m != n]

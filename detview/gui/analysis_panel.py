@@ -89,8 +89,9 @@ class AnalysisPanel(QWidget):
     # ================================================================== layout
     def _build(self) -> None:
         self.title = QLabel("<b>Analysis</b>")
-        self.mode_all = QRadioButton("all predictions (as your training framework prints them)")
+        self.mode_all = QRadioButton("all predictions")
         self.mode_all.setToolTip(
+            "As your training framework prints them. "
             "Every prediction of the run, whatever its score: the COCO numbers pycocotools, "
             "Ultralytics, Detectron2 or MMDetection print after validation.")
         self.mode_thr = QRadioButton("predictions ≥ score threshold")
@@ -110,6 +111,8 @@ class AnalysisPanel(QWidget):
         self.busy.setTextVisible(False)
         self.busy.setRange(0, 0)
         self.busy.setVisible(False)
+        for lab, least in ((self.title, 120), (self.status, 60)):  # never widen the window
+            lab.setMinimumWidth(least)
         top = QHBoxLayout()
         top.addWidget(self.title)
         top.addSpacing(12)
@@ -333,13 +336,14 @@ class AnalysisPanel(QWidget):
             self.title.setText("<b>Analysis</b>")
             return
         dets = s.dataset.runs[s.run]
-        n_all = int(np.count_nonzero(dets.alive))
+        alive = dets.alive & ~s.dataset.images.deleted[dets.image]  # deleted images: out
+        n_all = int(np.count_nonzero(alive))
         thr = s.params.score_threshold
         self.mode_thr.setText(f"predictions with score ≥ {thr:.2f}")
         if self.all_predictions:
             which = f"all {n_all} predictions"
         else:
-            n = int(np.count_nonzero(dets.alive & (dets.score >= thr)))
+            n = int(np.count_nonzero(alive & (dets.score >= thr)))
             which = f"{n} of {n_all} predictions (score ≥ {thr:.2f})"
         self.title.setText(f"<b>{s.run}</b>: {which}")
 

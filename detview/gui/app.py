@@ -26,7 +26,8 @@ from pathlib import Path
 
 from detview.io.spec import DatasetSpec
 
-__all__ = ["build_parser", "demo_spec", "error_text", "main", "render_screenshot", "spec_of"]
+__all__ = ["build_parser", "demo_spec", "error_text", "main", "render_screenshot",
+           "render_start_page", "spec_of"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,11 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Open a dataset: the same dataset options as detview eval.")
     add_dataset_options(o)
     d = sub.add_parser("demo", help="open the bundled demo dataset")
+    st = sub.add_parser("start", help="the start page: recent datasets, open, demo (what "
+                        "'detview' alone opens)")
+    st.add_argument("--screenshot", metavar="PNG",
+                    help="render the start page offscreen to this PNG and exit")
     for q in (o, d):
         q.add_argument("--screenshot", metavar="PNG",
                        help="render the window offscreen to this PNG and exit")
-        q.add_argument("--score", type=float, default=0.5, help="score threshold (0.5)")
-        q.add_argument("--iou", type=float, default=0.5, help="IoU threshold (0.5)")
+        q.add_argument("--score", type=float, default=None,
+                       help="score threshold (default: the last one used, else 0.5)")
+        q.add_argument("--iou", type=float, default=None,
+                       help="IoU threshold (default: the last one used, else 0.5)")
         q.add_argument("--store", type=Path, metavar="PATH",
                        help="the experiment store the Runs window shows (default: "
                             "$DETVIEW_STORE, else runs.sqlite in the user data directory)")
@@ -96,6 +103,8 @@ def spec_of(args: argparse.Namespace) -> DatasetSpec | None:
 
     if args.command == "demo":
         return demo_spec()
+    if args.command == "start":
+        return None
     if args.dataset is None and args.images is None and args.gt is None:
         return None
     return spec_from_args(args, lambda text: print(f"detview: {text}", file=sys.stderr))
@@ -143,8 +152,10 @@ def render_screenshot(window, path: Path) -> Path:  # type: ignore[no-untyped-de
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
+    window.setWindowState(Qt.WindowState.WindowNoState)
     window.resize(*SCREENSHOT_SIZE)
     window.show()
+    window.apply_default_layout()
     QApplication.processEvents()
     if window.session is not None and window.session.run_names:
         window.sort_by("mean_iou", Qt.SortOrder.AscendingOrder, select_first=True)
@@ -173,6 +184,24 @@ def render_screenshot(window, path: Path) -> Path:  # type: ignore[no-untyped-de
     return path
 
 
+def render_start_page(window, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """The start page at the screenshot size, saved as a PNG."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    window.setWindowState(Qt.WindowState.WindowNoState)
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    window.show_start_page(True)
+    for _ in range(5):
+        QApplication.processEvents()
+    pix = window.grab()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not pix.save(str(path), "PNG"):
+        raise OSError(f"{path}: cannot write the PNG")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     screenshot = Path(args.screenshot).expanduser() if args.screenshot else None
@@ -191,12 +220,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from detview.core.metrics import MetricParams
 
-    params = MetricParams(args.score, args.iou)
+    if screenshot is not None and not os.environ.get("DETVIEW_SETTINGS"):
+        # a screenshot shows the defaults: none of the user's settings read or written
+        os.environ["DETVIEW_SETTINGS"] = str(Path(tempfile.mkdtemp(prefix="detview-")) /
+                                             "settings.ini")
     app = _app()
     from .main_window import MainWindow
+    from .themes import apply_theme
 
     window = MainWindow()
-    window.store_path = args.store
+    window.store_path = getattr(args, "store", None)
+    apply_theme(window.settings.theme())
+    remembered = window.settings.params()
+    score = args.score if getattr(args, "score", None) is not None else (
+        remembered.score_threshold)
+    iou = args.iou if getattr(args, "iou", None) is not None else remembered.iou_threshold
+    params = MetricParams(score, iou)
+    if screenshot is not None and args.command == "start":
+        window.quiet = True
+        try:
+            out = render_start_page(window, screenshot)
+        except OSError as exc:
+            print(f"detview: error: {error_text(exc)}", file=sys.stderr)
+            return 2
+        print(out)
+        window.close()
+        app.processEvents()
+        return 0
     if screenshot is not None:
         from detview.session import load
 
@@ -225,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     if spec is not None:
         window.open_spec(spec, params)
-    if args.runs:
+    if getattr(args, "runs", False):
         window.show_runs_window()
     return int(app.exec())
 

@@ -233,7 +233,8 @@ class SummaryPanel(QWidget):
         for k, c in enumerate(_TOTAL_COLUMNS):
             self.totals.horizontalHeaderItem(k).setToolTip(c[2])
         self.totals.verticalHeader().setVisible(False)
-        self.totals.verticalHeader().setDefaultSectionSize(20)
+        self.totals.verticalHeader().setDefaultSectionSize(
+            max(20, self.totals.fontMetrics().height() + 4))
         self.totals.setAlternatingRowColors(True)
         self.totals.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.totals.horizontalHeader().setSectionResizeMode(
@@ -321,6 +322,20 @@ class OpenDialog(QDialog):
             f, _ = QFileDialog.getOpenFileName(self, "File", edit.text())
             if f:
                 edit.setText(f)
+
+    def set_spec(self, spec: DatasetSpec) -> None:
+        """Fill the fields in from ``spec`` (files dropped on the window)."""
+        self.images.setText(spec.images or "")
+        self.gt.setText(spec.gt or "")
+        self.preds.setText("; ".join(f"{n}={p}" if n else str(p) for n, p in spec.preds))
+        self.loss.setText(spec.loss or "")
+        if isinstance(spec.class_names, str):
+            self.names.setText(spec.class_names)
+        elif spec.class_names:
+            self.names.setText(", ".join(spec.class_names))
+        k = self.class_map.findData(spec.class_map or "auto")
+        if k >= 0:
+            self.class_map.setCurrentIndex(k)
 
     def spec(self) -> DatasetSpec:
         def path(e: QLineEdit) -> Path | None:

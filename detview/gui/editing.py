@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QInputDialog, QLineEdit
 from detview.session.view import PRED_FP, PRED_TP
 
 from .dialogs import ClassPicker
+from .wording import count
 
 if TYPE_CHECKING:
     from detview.session import Session
@@ -34,6 +35,7 @@ class EditingMixin:
         def step_image(self, step: int) -> None: ...
         def refresh_view(self, new_image: bool) -> None: ...
         def activateWindow(self) -> None: ...  # noqa: N802
+        def after_reviewed(self, image: int) -> None: ...
 
     # ================================================================== box edits
     def _sel(self) -> list[int]:
@@ -66,7 +68,7 @@ class EditingMixin:
             self.flash("Select ground-truth boxes to relabel", 3000)
             return
         _, cls, _ = s.gt_boxes(ids)
-        c = self.pick_class(f"Class of {len(ids)} box(es)", int(cls[0]))
+        c = self.pick_class(f"Class of {count(len(ids), 'box')}", int(cls[0]))
         if c >= 0:
             self.last_class = c
             s.relabel_boxes(ids, c)
@@ -223,7 +225,9 @@ class EditingMixin:
         i = self.current_image
         if s is None or i < 0:
             return
-        s.set_reviewed([i], not bool(s.dataset.images.reviewed[i]))
+        if s.set_reviewed([i], not bool(s.dataset.images.reviewed[i])) and bool(
+                s.dataset.images.reviewed[i]):
+            self.after_reviewed(i)
 
     def ask_tags(self, current: str) -> str | None:
         text, ok = QInputDialog.getText(self, "Tags", "Tags of this image (comma separated):",

@@ -17,6 +17,7 @@ from detview.session import Busy, Cancelled, Loaded, RestoreOffer, Session, Task
 from detview.session import load as load_dataset
 
 from .dialogs import ExportDialog, OpenDialog
+from .wording import count, error_for_user
 
 if TYPE_CHECKING:
     from detview.session import TaskRunner
@@ -40,7 +41,12 @@ class FilesMixin:
         def session(self) -> Session | None: ...
         def set_session(self, session: Session, name: str = "") -> None: ...
         def flash(self, text: str, ms: int = 4000) -> None: ...
-        def show_error(self, title: str, text: str) -> None: ...
+        def show_error(self, title: str, text: str, details: str = "") -> None: ...
+        def log(self, text: str, level: str = "info") -> None: ...
+        def remember_dataset(self, name: str, spec: DatasetSpec | None) -> None: ...
+        def show_messages(self) -> None: ...
+        tasks: Any
+        _dataset_name: str
         def refresh_view(self, new_image: bool) -> None: ...
         def activateWindow(self) -> None: ...  # noqa: N802
         def close(self) -> bool: ...
@@ -69,19 +75,35 @@ class FilesMixin:
         self._discarded = False  # the session shown stays: its edits are not dropped
         self._task_failed(title, exc)
 
-    def _task_failed(self, title: str, exc: BaseException) -> None:
+    def _task_failed(self, title: str, exc: BaseException, action: str = "",
+                     target: Path | None = None) -> None:
         if isinstance(exc, Cancelled):
             self.flash(f"{title}: cancelled", 4000)
         else:
-            self.show_error(title, format_error(exc))
+            raw = format_error(exc)
+            text = error_for_user(exc, action, target)
+            self.show_error(title, text, raw if raw not in text else "")
 
     def open_loaded(self, loaded: Loaded) -> None:
         """Show a dataset loaded in a worker; offer to restore its journal."""
+        self.tasks.update_view()  # the load has ended: no progress bar behind a question
         session = loaded.session(runner=self.runner)
         self.set_session(session, loaded.name)
+        # every line of the load stays in the Messages panel
+        self.log(f"Opened {loaded.name}")
+        for line in loaded.summary.splitlines():
+            self.log(line)
+        for p in loaded.problems[:5000]:
+            self.log(p, "warning")
+        self.remember_dataset(loaded.name, loaded.spec)
         if self.use_journal:
             self.open_journal(session)
-        self.flash(loaded.summary.splitlines()[-1] if loaded.summary else "Loaded", 8000)
+        im = session.dataset.images
+        head = (f"Loaded {loaded.name}: {count(len(im), 'image')}, "
+                f"{count(len(session.run_names), 'prediction run')}")
+        if loaded.problems:
+            head += f" · {count(len(loaded.problems), 'warning')} (see Messages)"
+        self.flash(head, 10000, "info")
         if loaded.problems and not self.quiet:
             box = QMessageBox(self)
             box.setIcon(QMessageBox.Icon.Warning)
@@ -115,8 +137,10 @@ class FilesMixin:
             QMessageBox.StandardButton.Yes)
         return ans == QMessageBox.StandardButton.Yes
 
-    def open_dialog(self) -> None:
+    def open_dialog(self, spec: DatasetSpec | None = None) -> None:
         dlg = OpenDialog(self)
+        if isinstance(spec, DatasetSpec):  # (a menu action passes its checked flag)
+            dlg.set_spec(spec)
         if dlg.exec():
             self.open_spec(dlg.spec())
 
@@ -134,13 +158,18 @@ class FilesMixin:
         s = self.session
         if s is None:
             return
-        root = s.image_root.parent if s.image_root else Path.cwd()
-        dlg = ExportDialog(WRITE_FORMATS, str(root / "detview_export"),
+        self.ask_export()
+
+    def ask_export(self) -> Task[Any] | None:
+        """The export dialog, then the export (None when cancelled)."""
+        s = self.session
+        if s is None:
+            return None
+        dlg = ExportDialog(WRITE_FORMATS, str(default_export_dir(s)),
                            str(s.dataset.meta.get("format") or ""), self)
         ok = dlg.exec()
         self.activateWindow()
-        if ok:
-            self.start_export(*dlg.values())
+        return self.start_export(*dlg.values()) if ok else None
 
     def start_export(self, out: Path, fmt: str, images_mode: str = "none") -> Task[Any] | None:
         """Write the dataset and its corrections log in the ``export`` slot: nothing
@@ -156,7 +185,7 @@ class FilesMixin:
 
         def failed(exc: BaseException) -> None:
             self._close_after_export = False
-            self._task_failed("Export failed", exc)
+            self._task_failed("Export failed", exc, "export", Path(out))
 
         try:
             return s.export(out, fmt, images_mode, on_done=ok, on_error=failed)
@@ -165,19 +194,74 @@ class FilesMixin:
             return None
 
     # ================================================================== closing
-    def confirm_discard(self) -> bool:
-        """True when there are no unexported edits or the user agrees to drop them."""
+    def confirm_discard(self, closing: bool = False) -> bool:
+        """True when there are no unexported edits or the user agrees to drop them; the
+        user may also export them first (when ``closing``, the window closes once the
+        export has finished, so this answers False)."""
         s = self.session
         if s is None or s.history.is_clean:
             return True
         if self.quiet:  # no modal dialogs (screenshots, tests)
             self._discarded = True
             return True
-        ans = QMessageBox.question(
-            self, "Unsaved changes",
-            f"{s.history.index} edit(s) in {self._dataset_name} are not exported.\n"
-            "Discard them?",
-            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel)
-        self._discarded = ans == QMessageBox.StandardButton.Discard
+        box = self.unsaved_box(s)
+        box.exec()
+        choice = box.clickedButton()
+        self.activateWindow()
+        if choice is box.export_button:
+            task = self.ask_export()
+            if task is None:
+                return False
+            if closing:
+                self._close_after_export = True
+                self.flash("Closing when the export has finished", 10000)
+                return False
+            return True  # the export goes on; its session is kept until it ends
+        self._discarded = choice is box.discard_button
         return self._discarded
+
+    def unsaved_box(self, s: Session) -> Any:
+        """The question before unexported edits would be dropped: Export…, Discard,
+        Cancel (Alt+E, Alt+D, Esc)."""
+        box = QMessageBox(self)  # type: ignore[arg-type]
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Unsaved changes")
+        box.setText(f"{self._dataset_name}: {s.unexported_text()}.")
+        box.setInformativeText("Export them first, or discard them? (Discarded edits stay "
+                               "in a journal set aside beside the dataset, .detview/.)")
+        box.export_button = box.addButton("&Export…",  # type: ignore[attr-defined]
+                                          QMessageBox.ButtonRole.AcceptRole)
+        box.discard_button = box.addButton("&Discard",  # type: ignore[attr-defined]
+                                           QMessageBox.ButtonRole.DestructiveRole)
+        box.cancel_button = box.addButton("&Cancel",  # type: ignore[attr-defined]
+                                          QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(box.export_button)  # type: ignore[attr-defined]
+        box.setEscapeButton(box.cancel_button)  # type: ignore[attr-defined]
+        box.setObjectName("UnsavedChanges")
+        return box
+
+
+def default_export_dir(s: Session) -> Path:
+    """Where an export goes unless the user says otherwise: a new folder beside the
+    dataset's folder (the folder holding its images and ground truth; never inside a
+    folder it reads from), ``<name>-cleaned``, then ``-cleaned-2``... when that exists."""
+    import os
+
+    spec = s.spec
+    parts = [p for p in ((spec.images, spec.gt) if spec is not None else ()) if p]
+    if not parts and s.image_root is not None:
+        parts = [str(s.image_root)]
+    if not parts:
+        root = Path.cwd() / "dataset"
+    else:
+        common = Path(os.path.commonpath([str(Path(p).resolve()) for p in parts]))
+        root = common.parent if common.is_file() or common.suffix in (".json", ".yaml",
+                                                                       ".xml", ".csv") else common
+    if root.parent == root:  # the file system's root: nowhere beside it
+        root = Path.home() / "dataset"
+    base = root.parent / f"{root.name}-cleaned"
+    out, k = base, 2
+    while out.exists():
+        out = base.with_name(f"{base.name}-{k}")
+        k += 1
+    return out

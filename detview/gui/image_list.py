@@ -8,6 +8,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QKeyEvent
@@ -29,6 +30,7 @@ __all__ = ["ImageListPane"]
 _FILTER_LEAVE_KEYS = (Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Return, Qt.Key.Key_Enter,
                       Qt.Key.Key_Escape)
 _METRIC_KEYS = ("n_pred", "tp", "fp", "fn", "mean_iou")
+_FOLLOW_TYPING_MS = 150
 
 
 class ImageListPane(QWidget):
@@ -36,6 +38,8 @@ class ImageListPane(QWidget):
     to another image."""
 
     imageChosen = Signal(int)  # noqa: N815
+    #: rows were filtered, sorted or edited: positions and counts may have changed
+    listChanged = Signal()  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +50,14 @@ class ImageListPane(QWidget):
                                             "unreviewed, deleted  (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._on_filter)
+        self.filter_edit.textEdited.connect(self._on_typed)
+        # while the user types, the first matching image is shown once typing pauses
+        # (not one image per keystroke)
+        self._typed = False
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.setInterval(_FOLLOW_TYPING_MS)
+        self._follow_timer.timeout.connect(self._follow_filter)
         self.filter_edit.installEventFilter(self)
         t = self.table = QTableView()
         t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -55,7 +67,10 @@ class ImageListPane(QWidget):
         t.horizontalHeader().setSectionsClickable(True)
         t.horizontalHeader().sectionClicked.connect(self.header_clicked)
         t.verticalHeader().setVisible(False)
-        t.verticalHeader().setDefaultSectionSize(22)
+        # rows as tall as the font needs (a 150% or 200% desktop font stays readable)
+        t.verticalHeader().setDefaultSectionSize(max(22, t.fontMetrics().height() + 6))
+        # one height for every row: the view never measures 100k rows one by one
+        t.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         t.setAlternatingRowColors(True)
         t.setWordWrap(False)
         t.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the distinct end
@@ -84,6 +99,8 @@ class ImageListPane(QWidget):
             self.table.setColumnHidden(c, no_runs and col.key in _METRIC_KEYS)
         self.table.selectionModel().currentRowChanged.connect(self._on_row_changed)
         qs.imagesChanged.connect(lambda _t: self.update_count())
+        QTimer.singleShot(0, self.model.warm_up)  # the filter's arrays, once shown
+        self.model.layoutChanged.connect(self.update_count)  # filters, masks, sorts
         self.update_count()
 
     def _size_columns(self) -> None:
@@ -118,6 +135,22 @@ class ImageListPane(QWidget):
         hh.setStretchLastSection(False)
         if self.model.sort_key is None:  # no arrow until the list is sorted
             hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+
+    def preferred_width(self) -> int:
+        """Width that shows the file name and the counts up to mean IoU without
+        scrolling sideways (0 before a dataset)."""
+        if self.model is None:
+            return 0
+        hh = self.table.horizontalHeader()
+        keys = [c.key for c in self.model.columns]
+        last = keys.index("mean_iou") if "mean_iou" in keys else len(keys) - 1
+        if self.table.isColumnHidden(last):
+            last = keys.index("n_gt") if "n_gt" in keys else last
+        w = sum(hh.sectionSize(c) for c in range(last + 1) if not self.table.isColumnHidden(c))
+        if hh.sectionResizeMode(0) == QHeaderView.ResizeMode.Stretch:
+            w += 140 - hh.sectionSize(0)  # a readable file name
+        sb = self.table.verticalScrollBar().sizeHint().width()
+        return w + sb + 2 * self.table.frameWidth() + 8
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
         """Keys typed in the filter box go to the filter: no window shortcut fires from
@@ -156,6 +189,7 @@ class ImageListPane(QWidget):
             column = [c.key for c in self.model.columns].index(column)
         self.model.sort(column, order)
         self.table.horizontalHeader().setSortIndicator(column, order)
+        self.update_count()
         if select_first:
             self.select_row(0)
         else:
@@ -164,11 +198,25 @@ class ImageListPane(QWidget):
                 self.table.scrollTo(self.model.index(r, 0))
 
     # ------------------------------------------------------------------ filter
+    def _on_typed(self, _text: str) -> None:
+        self._typed = True  # textChanged (after this) comes from a keystroke
+
     def _on_filter(self, text: str) -> None:
         if self.model is None:
             return
+        typed, self._typed = self._typed, False
         self.model.set_filter(text)
         self.update_count()
+        if typed:
+            self._follow_timer.start()
+        else:
+            self._follow_timer.stop()
+            self._follow_filter()
+
+    def _follow_filter(self) -> None:
+        """The current image filtered out: show the first one that is in."""
+        if self.model is None:
+            return
         r = self.model.row_of(self.current_image)
         if r < 0 and self.model.rowCount():
             self.select_row(0)
@@ -181,8 +229,11 @@ class ImageListPane(QWidget):
             self.count.setText("")
             return
         im = m.session.dataset.images
+        n_del = int(im.deleted.sum())
+        where = " (listed last)" if n_del and m.sort_key is not None else ""
         self.count.setText(f"{m.rowCount()} of {len(im)} images shown · "
-                           f"{int(im.reviewed.sum())} reviewed · {int(im.deleted.sum())} deleted")
+                           f"{int(im.reviewed.sum())} reviewed · {n_del} deleted{where}")
+        self.listChanged.emit()
 
     # ------------------------------------------------------------------ choosing
     def select_row(self, row: int) -> None:

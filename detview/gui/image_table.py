@@ -3,7 +3,10 @@
 Rows are an index array into the image table (``order``); sorting is one numpy
 ``argsort`` followed by ``layoutChanged`` (never ``QSortFilterProxyModel.sort``, which
 calls Python per comparison). Filtering is a boolean mask over file name, tags and
-status, also in numpy.
+status, also in numpy (``numpy.strings.find`` over the file names); the sorted order of
+every image is kept until the sort column or the numbers change, so a keystroke in the
+filter box only selects from it. ``set_mask`` adds a mask of the caller's (the query
+bar) to the filter box's.
 """
 
 from __future__ import annotations
@@ -27,6 +30,20 @@ from .session import QtSession
 __all__ = ["ImageTableModel", "Column", "ANALYSIS_COLUMNS", "WORST_FIRST_DESCENDING"]
 
 Index = QModelIndex | QPersistentModelIndex
+
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_ALIGN = Qt.ItemDataRole.TextAlignmentRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_FONT = Qt.ItemDataRole.FontRole
+_TIP = Qt.ItemDataRole.ToolTipRole
+_USER = Qt.ItemDataRole.UserRole
+_ROLES = frozenset({_DISPLAY, _ALIGN, _FOREGROUND, _FONT, _TIP, _USER})
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_RED = QBrush(QColor(200, 40, 40))
+_ORANGE = QBrush(QColor(200, 110, 0))
+_GREY = QBrush(QColor(150, 150, 150))
+_GREEN = QBrush(QColor(30, 130, 60))
+_DELETED_STATUS = QBrush(QColor(200, 40, 40))
 
 
 class Column:
@@ -110,6 +127,12 @@ class ImageTableModel(QAbstractTableModel):
         self._row_of = np.arange(n, dtype=np.int64)
         self.sort_key: tuple[int, Qt.SortOrder] | None = None
         self.filter_text = ""
+        self._names_cache: np.ndarray | None = None
+        self._name_order: np.ndarray | None = None
+        self._tags_cache: tuple[int, dict[str, np.ndarray]] | None = None
+        self._sorted: tuple[Any, np.ndarray] | None = None
+        self._cols: dict[str, np.ndarray] = {}
+        self._mask_cache: tuple[list[str], np.ndarray, int] | None = None
         #: set_mask: an extra row filter (a query, a plot's drill-down) and a ranking
         self.mask: np.ndarray | None = None
         self.rank: np.ndarray | None = None
@@ -136,48 +159,53 @@ class ImageTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # the view asks for ~10 roles of every visible cell on each repaint: the roles
+        # not drawn return at once, the values come from cached column arrays
+        if role not in _ROLES or not index.isValid():
             return None
         i = int(self.order[index.row()])
         col = self.columns[index.column()]
-        images = self.session.dataset.images
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col.key == "file_name":
-                return images.file_names[i]
-            if col.key == "status":
+        key = col.key
+        if role == _DISPLAY:
+            if key == "file_name":
+                return self.session.dataset.images.file_names[i]
+            if key == "status":
                 return self.status_text(i, compact=True)
-            v = self.value(col.key, i)
+            v = float(self._values(key)[i])
             if col.fmt == "d":
                 return str(int(v))
-            if v == 0 and col.key.startswith("d_"):
+            if v == 0 and key.startswith("d_"):
                 return "0"
-            return "" if np.isnan(v) else format(float(v), col.fmt)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if col.fmt != "s":
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if v != v:  # NaN: nothing to score (mean IoU), or not computed yet
+                return "—" if key == "mean_iou" else ""
+            return format(v, col.fmt)
+        if role == _ALIGN:
+            return _RIGHT if col.fmt != "s" else None
+        if role == _FOREGROUND:
+            if self.session.dataset.images.deleted[i]:
+                return _DELETED_STATUS if key == "status" else _GREY
+            if key == "fn" and self._values("fn")[i] > 0:
+                return _RED
+            if key == "fp" and self._values("fp")[i] > 0:
+                return _ORANGE
+            if key.startswith("d_"):
+                v = float(self._values(key)[i])
+                if v != 0 and v == v:
+                    worse = (v > 0) == (key in _DIFF_WORSE_WHEN_UP)
+                    return _RED if worse else _GREEN
             return None
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if images.deleted[i]:
-                return QBrush(QColor(200, 40, 40) if col.key == "status" else QColor(150, 150, 150))
-            if col.key == "fn" and self.value("fn", i) > 0:
-                return QBrush(QColor(200, 40, 40))
-            if col.key == "fp" and self.value("fp", i) > 0:
-                return QBrush(QColor(200, 110, 0))
-            if col.key.startswith("d_"):
-                v = self.value(col.key, i)
-                if v != 0 and not np.isnan(v):
-                    worse = (v > 0) == (col.key in _DIFF_WORSE_WHEN_UP)
-                    return QBrush(QColor(200, 40, 40) if worse else QColor(30, 130, 60))
+        images = self.session.dataset.images
+        if role == _FONT:
+            if key == "file_name" and images.deleted[i]:
+                f = QFont()
+                f.setStrikeOut(True)
+                return f
             return None
-        if role == Qt.ItemDataRole.FontRole and images.deleted[i] and col.key == "file_name":
-            f = QFont()
-            f.setStrikeOut(True)
-            return f
-        if role == Qt.ItemDataRole.ToolTipRole and col.key in ("file_name", "status"):
+        if role == _TIP and key in ("file_name", "status"):
             return f"{images.file_names[i]}\n{self.status_text(i) or 'not reviewed'}"
-        if role == Qt.ItemDataRole.ToolTipRole and self.cell_tip is not None:
-            return self.cell_tip(col.key, i) or None
-        if role == Qt.ItemDataRole.UserRole:
+        if role == _TIP and self.cell_tip is not None:
+            return self.cell_tip(key, i) or None
+        if role == _USER:
             return i
         return None
 
@@ -189,7 +217,18 @@ class ImageTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ values
     def value(self, key: str, i: int) -> float:
-        return float(self.session.column(key)[i])  # NaN: not computed (yet)
+        """The number shown (NaN: nothing to score, or not computed yet)."""
+        return float(self._values(key)[i])
+
+    def _values(self, key: str) -> np.ndarray:
+        """:meth:`column_values`, kept until the next edit, setting or derived value."""
+        v = self._cols.get(key)
+        if v is None:
+            v = self._cols[key] = self.column_values(key)
+        return v
+
+    def forget_values(self) -> None:
+        self._cols.clear()
 
     def status_text(self, i: int, compact: bool = False) -> str:
         """``deleted ✓ #tag ...``; compact: ``✗ ✓ #tag+2`` (the full text is the tooltip)."""
@@ -209,26 +248,131 @@ class ImageTableModel(QAbstractTableModel):
 
     def _sort_values(self, key: str) -> np.ndarray:
         ds = self.session.dataset
-        if key == "file_name":
-            return np.asarray(ds.images.file_names, dtype=object)
         if key == "status":
             im = ds.images
             return (im.deleted.astype(np.int64) * 4 + im.reviewed.astype(np.int64) * 2
                     + np.fromiter((len(t) > 0 for t in im.tags), bool, len(im)))
-        return np.asarray(self.session.column(key), dtype=np.float64)
+        return self.column_values(key)
+
+    def column_values(self, key: str) -> np.ndarray:
+        """The column as shown: ``mean_iou`` is NaN (shown "—", sorted last) for an
+        image with nothing to score (no ground truth, no kept prediction)."""
+        v = np.asarray(self.session.column(key), dtype=np.float64)
+        if key == "mean_iou":
+            s = self.session
+            empty = (s.column("n_gt") == 0) & (s.column("n_pred") == 0)
+            if empty.any():
+                v = np.where(empty, np.nan, v)
+        return v
 
     # ------------------------------------------------------------------ order/filter
-    def _visible_mask(self) -> np.ndarray:
+    def _names(self) -> np.ndarray:
+        """File names, lower case, as one numpy string array (made once: image file
+        names never change)."""
+        if self._names_cache is None:
+            names = self.session.dataset.images.file_names
+            self._names_cache = np.strings.lower(np.asarray(names, dtype=str)) if names else (
+                np.zeros(0, dtype="<U1"))
+        return self._names_cache
+
+    def _tag_masks(self) -> dict[str, np.ndarray]:
+        """Lower-case tag -> images carrying it (made again after a tag edit)."""
+        im = self.session.dataset.images
+        rev = self.session.dataset.revision
+        if self._tags_cache is None or self._tags_cache[0] != rev:
+            out: dict[str, list[int]] = {}
+            for i, tags in enumerate(im.tags):
+                for t in tags:
+                    out.setdefault(t.lower(), []).append(i)
+            n = len(im)
+            masks = {}
+            for t, idx in out.items():
+                m = np.zeros(n, dtype=bool)
+                m[idx] = True
+                masks[t] = m
+            self._tags_cache = (rev, masks)
+        return self._tags_cache[1]
+
+    def warm_up(self) -> None:
+        """Make the arrays the first keystroke or file-name sort would make (lower-case
+        file names, tags, file-name order), so that one is as quick as the next."""
+        try:
+            self._names()
+            self._tag_masks()
+            self._file_order()
+        except RuntimeError:  # the model went away meanwhile
+            pass
+
+    def _file_order(self) -> np.ndarray:
+        if self._name_order is None:
+            names = self.session.dataset.images.file_names
+            self._name_order = np.argsort(np.asarray(names, dtype=str), kind="stable") if (
+                names) else np.zeros(0, np.int64)
+        return self._name_order
+
+    def text_mask(self, text: str) -> np.ndarray:
+        """Images the filter box's text selects: every word must match; a word matches
+        a part of the file name, a tag (``#tag`` or ``tag``), or a status word
+        (``deleted``, ``alive``, ``reviewed``, ``✓``, ``unreviewed``);
+        ``class:NAME`` selects images with a ground-truth box of that class."""
         n = self.session.dataset.n_images
-        text = self.filter_text.strip().lower()
-        mask = np.ones(n, dtype=bool) if self.mask is None else self.mask.copy()
-        if not text:
+        mask = np.ones(n, dtype=bool)
+        words = text.strip().lower().split()
+        if not words:
             return mask
-        for word in text.split():
+        everything = np.arange(n)
+        for word in words:
             if word.startswith("class:"):
                 mask &= self.class_mask(word[len("class:"):])
-                continue
-            mask &= np.fromiter((word in self._search_text(i) for i in range(n)), bool, n)
+            else:
+                mask &= self._word_mask(word, everything)
+        return mask
+
+    def _text_mask_cached(self, text: str) -> np.ndarray:
+        """:meth:`text_mask`; while the user types on, the last word only grows and an
+        image that did not match before cannot match now: only the images that matched
+        are searched again."""
+        words = text.strip().lower().split()
+        last = self._mask_cache
+        rev = self.session.dataset.revision
+        if (last is not None and last[2] == rev and words and last[0]
+                and words[:-1] == last[0][:-1] and words[-1] != last[0][-1]
+                and words[-1].startswith(last[0][-1])
+                and not words[-1].startswith("class:")):
+            idx = np.flatnonzero(last[1])
+            keep = self._word_mask(words[-1], idx)
+            mask = np.zeros_like(last[1])
+            mask[idx[keep]] = True
+        elif last is not None and last[2] == rev and words == last[0]:
+            mask = last[1]
+        else:
+            mask = self.text_mask(text)
+        self._mask_cache = (words, mask, rev)
+        return mask
+
+    def _word_mask(self, word: str, idx: np.ndarray) -> np.ndarray:
+        """Which of the images ``idx`` one plain (not ``class:``) word matches."""
+        im = self.session.dataset.images
+        full = idx.shape[0] == len(im)  # every image: no copies
+
+        def sub(a: np.ndarray) -> np.ndarray:
+            return a if full else a[idx]
+
+        m = np.strings.find(sub(self._names()), word) >= 0
+        status = {"deleted": im.deleted, "alive": ~im.deleted, "reviewed": im.reviewed,
+                  "✓": im.reviewed, "unreviewed": ~im.reviewed}
+        for name, sm in status.items():
+            if word in name:
+                m |= sub(sm)
+        for tag, tm in self._tag_masks().items():
+            if word in f"#{tag}" or word in tag:
+                m |= sub(tm)
+        return m
+
+    def _visible_mask(self) -> np.ndarray:
+        mask = self._text_mask_cached(self.filter_text)
+        if self.mask is not None:
+            mask = mask & self.mask  # never in place: the text's mask is kept
         return mask
 
     def class_mask(self, name: str) -> np.ndarray:
@@ -248,47 +392,74 @@ class ImageTableModel(QAbstractTableModel):
     def refresh_columns(self, resort: bool = False) -> None:
         """Column values changed for many images (e.g. the analysis finished): redraw.
         Rows keep their place unless ``resort``."""
+        self._cols.clear()
         if resort and self.sort_key is not None:
+            self._sorted = None
             self._apply_order()
         if not self.rowCount():
             return
         self.dataChanged.emit(self.index(0, 0),
                               self.index(self.rowCount() - 1, len(self.columns) - 1))
 
-    def _search_text(self, i: int) -> str:
-        im = self.session.dataset.images
-        words = [im.file_names[i].lower()]
-        words.append("deleted" if im.deleted[i] else "alive")
-        words.append("reviewed ✓" if im.reviewed[i] else "unreviewed")
-        words.extend(f"#{t.lower()} {t.lower()}" for t in im.tags[i])
-        return " ".join(words)
+    def _sorted_order(self) -> np.ndarray:
+        """Every image in the order of the sort column (cached until the sort or the
+        numbers change): NaN last in both directions, ties by most errors (FP + FN)
+        first, then by image index."""
+        n = self.session.dataset.n_images
+        if self.sort_key is None:
+            return np.arange(n, dtype=np.int64)
+        column, order = self.sort_key
+        key = self.columns[column].key
+        cache_key = (column, order, self.session.dataset.revision, id(self.session.metrics),
+                     self.session.run)
+        if self._sorted is not None and self._sorted[0] == cache_key:
+            return self._sorted[1]
+        desc = order == Qt.SortOrder.DescendingOrder
+        if key == "file_name":
+            o = self._file_order()[::-1] if desc else self._file_order()
+        else:
+            vals = self._sort_values(key)
+            nan = np.isnan(vals)
+            v = np.where(nan, 0.0, vals)
+            if desc:
+                v = -v
+            if np.array_equal(v, np.round(v)) and (not v.size or np.abs(v).max() < 2**31):
+                rank = (v - v.min(initial=0)).astype(np.int64)  # counts: their own rank
+            else:
+                _, rank = np.unique(v, return_inverse=True)
+                rank = rank.astype(np.int64).reshape(-1)
+            rank[nan] = int(rank.max(initial=0)) + 1  # after every number
+            errors = (self.session.column("fp") + self.session.column("fn"))
+            errors = np.nan_to_num(np.asarray(errors, dtype=np.float64)).astype(np.int64)
+            err = errors.max(initial=0) - errors  # most errors first
+            span = int(err.max(initial=0)) + 1
+            if (int(rank.max(initial=0)) + 1) * span * max(n, 1) >= 2**62:  # dense ranks
+                rank = np.unique(rank, return_inverse=True)[1].astype(np.int64).reshape(-1)
+                _, err = np.unique(err, return_inverse=True)
+                err = err.astype(np.int64).reshape(-1)
+                span = int(err.max(initial=0)) + 1
+            # one argsort of unique keys: (value rank, most errors, image index)
+            o = np.argsort((rank * span + err) * max(n, 1) + np.arange(n, dtype=np.int64))
+        o = np.asarray(o, dtype=np.int64)
+        self._sorted = (cache_key, o)
+        return o
 
     def _apply_order(self) -> None:
         self.layoutAboutToBeChanged.emit()
         old_persistent = self.persistentIndexList()
         old_images = [int(self.order[p.row()]) if p.isValid() else -1 for p in old_persistent]
-        idx = np.flatnonzero(self._visible_mask())
+        visible = self._visible_mask()
+        o = self._sorted_order()
+        idx = o[visible[o]]
         if self.sort_key is None and self.rank is not None:  # most first, stable
             idx = idx[np.argsort(-self.rank[idx], kind="stable")]
         if self.sort_key is not None:
-            column, order = self.sort_key
-            vals = self._sort_values(self.columns[column].key)[idx]
-            if vals.dtype == object:
-                o = np.argsort(vals, kind="stable")
-            else:
-                # NaN last in both directions; stable for equal values
-                nan = np.isnan(vals)
-                key = np.where(nan, 0.0, vals)
-                if order == Qt.SortOrder.DescendingOrder:
-                    key = -key
-                # ties: the images with the most errors (FP + FN) first
-                errors = -(self.session.column("fp")[idx]
-                           + self.session.column("fn")[idx]).astype(np.float64)
-                o = np.lexsort((errors, key, nan))
-            if vals.dtype == object and order == Qt.SortOrder.DescendingOrder:
-                o = o[::-1]
-            idx = idx[o]
-        self.order = idx.astype(np.int64)
+            # deleted images are out of the ranking: after the others, unless the
+            # filter shows only deleted ones
+            d = self.session.dataset.images.deleted[idx]
+            if d.any() and not d.all():
+                idx = np.concatenate((idx[~d], idx[d]))
+        self.order = idx
         self._row_of = np.full(self.session.dataset.n_images, -1, dtype=np.int64)
         self._row_of[self.order] = np.arange(self.order.shape[0])
         new = []
@@ -323,6 +494,7 @@ class ImageTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ updates
     def _on_images_changed(self, touched: frozenset[int]) -> None:
+        self._cols.clear()
         # rows keep their place after an edit (no jumping under the cursor)
         rows = [self.row_of(i) for i in touched]
         rows = [r for r in rows if r >= 0]
@@ -333,6 +505,7 @@ class ImageTableModel(QAbstractTableModel):
     def _on_derived(self, name: str) -> None:
         """New per-image numbers (metrics at new thresholds, AP, error counts): redraw;
         re-sort when the sort column is one of them."""
+        self._cols.clear()
         if name == "metrics":
             self._on_metrics_reset()
         else:
@@ -340,6 +513,8 @@ class ImageTableModel(QAbstractTableModel):
             self.refresh_columns(resort=name == "diff" and sorted_by.startswith("d_"))
 
     def _on_metrics_reset(self) -> None:
+        self._cols.clear()
+        self._sorted = None
         self._apply_order()
         if self.rowCount():
             self.dataChanged.emit(self.index(0, 0),

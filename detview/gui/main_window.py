@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QMessageBox,
+    QSizePolicy,
     QSplitter,
 )
 
@@ -28,7 +29,9 @@ from detview.core.metrics import MetricParams
 from detview.session import Session
 
 from .analysis_panel import AnalysisPanel
+from .class_tools import ClassToolsMixin
 from .controls import EvaluationBar, TaskStatus
+from .desktop import DesktopMixin
 from .dialogs import ShortcutsDialog, SummaryPanel
 from .editing import EditingMixin
 from .files import FilesMixin
@@ -43,7 +46,8 @@ from .workers import ImageLoader, qt_runner
 __all__ = ["MainWindow"]
 
 
-class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
+class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToolsMixin,
+                 QMainWindow):
     """detview's window. ``set_session`` shows a session; ``open_spec`` loads one."""
 
     sessionChanged = Signal()  # noqa: N815
@@ -69,10 +73,12 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         self.loader.loaded.connect(self._on_image_loaded)
         self.loader.failed.connect(self._on_image_failed)
         self._build_widgets()
+        self._build_desktop()
         self._build_actions()
         self.panels = install_panels(self)  # plots → images, query bar, objects, health
         self._update_title()
-        self.resize(1600, 1000)
+        self.place_window()  # as last time, else fitted to the screen
+        self.show_start_page(True)  # until a dataset is shown
 
     @property
     def session(self) -> Session | None:
@@ -95,8 +101,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         self.splitter.addWidget(self.viewer)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([540, 1060])
-        self.setCentralWidget(self.splitter)
+        self.splitter.setChildrenCollapsible(False)
         self.toolbar = EvaluationBar(self)
         self.toolbar.runChanged.connect(self._on_run_changed)
         self.toolbar.paramsChanged.connect(self._on_params_changed)
@@ -118,12 +123,14 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         self.tabifyDockWidget(self.summary_dock, self.history_dock)
         self.tabifyDockWidget(self.summary_dock, self.analysis_dock)
         self.analysis_dock.raise_()
-        self.resizeDocks([self.analysis_dock], [300], Qt.Orientation.Vertical)
         # status bar
         self.status_label = QLabel()
         self.status_label.setTextFormat(Qt.TextFormat.RichText)
         self.message_label = QLabel()
-        self.message_label.setStyleSheet("color: #1a5fb4")
+        self.message_label.setStyleSheet("color: #3584e4")
+        for lab in (self.status_label, self.message_label):  # long texts never widen
+            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.message_label.setMaximumWidth(520)
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self.message_label.clear)
@@ -169,6 +176,8 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
             "select_all": self.select_all_boxes, "delete_image": self.toggle_image_deleted,
             "reviewed": self.toggle_reviewed, "tags": self.edit_tags,
             "undo": self.undo, "redo": self.redo, "help": self.show_shortcuts,
+            "next_unreviewed": self.next_unreviewed, "attributes": self.box_attributes,
+            "rename_class": self.rename_or_merge_class,
             **self.training_handlers(),
         }
         handlers.update(self.viewer.shortcut_handlers())
@@ -192,31 +201,36 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         menus = (
             ("&File", ["open", "open_folder", "open_log", "export", None, "quit"]),
             ("&Edit", ["undo", "redo", None, "delete_box", "relabel", "draw", "duplicate",
-                       "select_all", "accept", "replace", "lq_apply"]),
-            ("&Image", ["delete_image", "reviewed", "tags", None, "next_image", "prev_image",
-                        "first_image", "filter"]),
+                       "select_all", "accept", "replace", "lq_apply", None, "attributes",
+                       "rename_class"]),
+            ("&Image", ["delete_image", "reviewed", "auto_advance", "tags", None, "next_image",
+                        "prev_image", "next_unreviewed", "first_image", "filter"]),
             ("&View", ["sort_iou", "sort_fn", "sort_fp", None, "fit", "zoom_selection",
                        "toggle_labels", "next_box", "prev_box", "next_pred", "prev_pred", None,
                        "graphs", "runs_window", "next_checkpoint", "prev_checkpoint", None,
                        "overlay", "three_panes", "classes", "brighter", "darker",
                        "more_contrast", "less_contrast", "reset_image", "lq_hints", "lq_next",
-                       "lq_prev", None, "docks"]),
+                       "lq_prev", None]),
             ("&Help", ["help"]),
         )
+        self.menus: dict[str, Any] = {}
         for title, names in menus:
-            m = self.menuBar().addMenu(title)
+            m = self.menus[title] = self.menuBar().addMenu(title)
             for n in names:
                 if n is None:
                     m.addSeparator()
+                elif n == "auto_advance":
+                    self.auto_advance_action = m.addAction("&Auto-advance after marking reviewed")
+                    self.auto_advance_action.setCheckable(True)
+                    self.auto_advance_action.setChecked(self.auto_advance)
+                    self.auto_advance_action.toggled.connect(self.set_auto_advance)
                 elif n == "open_folder":
                     self.open_folder_action = m.addAction("Open folder (auto-detect)…")
                     self.open_folder_action.triggered.connect(self.open_folder_dialog)
-                elif n == "docks":
-                    for d in (self.analysis_dock, self.summary_dock, self.history_dock,
-                              self.compare):
-                        m.addAction(d.toggleViewAction())
                 else:
                     m.addAction(A[n])
+        self._build_desktop_menus(self.menus["&File"], self.menus["&View"], self.menus["&Help"],
+                                  before=A["export"])
         self._update_enabled()
 
     # ================================================================== session
@@ -230,11 +244,13 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
         qs.settingsChanged.connect(self._on_settings_changed)
         qs.derivedChanged.connect(self._on_derived)
         qs.historyChanged.connect(self._on_history_changed)
-        qs.message.connect(lambda msg: self.flash(msg, 6000))
+        qs.message.connect(lambda msg: self.flash(msg, 6000, "warning"))
         self.history_view.setModel(qs.history_model)
         self.current_image = -1
         self.images.set_session(qs)
         self.images.model.cell_tip = self._cell_tip  # type: ignore[union-attr]
+        self.images.listChanged.connect(self._update_status)
+        self.session_shown()
         self.toolbar.set_runs(session.run_names, session.run)
         self.toolbar.set_params(session.params)
         self.analysis.set_session(qs)
@@ -283,14 +299,16 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
                 self._follow_edits = False
 
     def _update_title(self) -> None:
-        name = self._dataset_name or "no dataset"
-        self.setWindowTitle(f"{name}[*] — detview")
+        if self._dataset_name:
+            self.setWindowTitle(f"{self._dataset_name}[*] — detview")
+        else:
+            self.setWindowTitle("detview")
         self.setWindowModified(self.session is not None and not self.session.history.is_clean)
 
     def _update_enabled(self) -> None:
         s = self.session
         for name, a in self.actions_by_name.items():
-            if name not in ("open", "quit", "help", "runs_window"):
+            if name not in ("open", "quit", "help", "about", "runs_window"):
                 a.setEnabled(s is not None)
         if s is not None:
             h = s.history
@@ -300,22 +318,28 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
             undo.setText(f"Undo {s.step_text(h.done[-1])}" if h.can_undo else "Undo")
             redo.setText(f"Redo {s.step_text(h.undone[0])}" if h.can_redo else "Redo")
 
-    def flash(self, text: str, ms: int = 4000) -> None:
-        """A transient message at the right of the status bar (full text as tooltip)."""
+    def flash(self, text: str, ms: int = 4000, level: str = "info") -> None:
+        """A transient message at the right of the status bar (full text as tooltip),
+        kept in the Messages panel."""
+        self.log(text, level)
         first = text.splitlines()[0] if text else ""
         self.message_label.setText(first if len(first) < 120 else first[:117] + "…")
         self.message_label.setToolTip(text)
         self._message_timer.start(ms)
 
-    def show_error(self, title: str, text: str) -> None:
-        self.flash(text.splitlines()[0] if text else title, 8000)
+    def show_error(self, title: str, text: str, details: str = "") -> None:
+        self.flash(f"{title}: {text}" if text else title, 8000, "error")
         self.last_error = text
         if not self.quiet:
-            QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok,
-                        self).open()
+            box = QMessageBox(QMessageBox.Icon.Critical, title, text,
+                              QMessageBox.StandardButton.Ok, self)
+            if details:
+                box.setDetailedText(details)
+            box.open()
 
     # ================================================================== parameters
     def _on_params_changed(self, params: MetricParams) -> None:
+        self.settings.save_params(params)
         if self.session is not None:
             self.session.set_params(params)  # small: at once; large: in a worker
 
@@ -449,7 +473,10 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
             layer.boxes.set_show_labels(on)
 
     def _on_images_changed(self, touched: frozenset[int]) -> None:
-        if self._follow_edits and self.current_image not in touched and touched:
+        if not touched:  # a dataset-wide edit (a class renamed): names everywhere
+            self.refresh_view(new_image=False)
+            self.analysis.refresh()
+        elif self._follow_edits and self.current_image not in touched:
             self.select_image(min(touched))  # undo/redo elsewhere: show where
         elif self.current_image in touched:
             self.refresh_view(new_image=False)
@@ -470,13 +497,16 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
             self.status_label.setText("Open a dataset (Ctrl+O)")
             return
         im = s.dataset.images
-        parts = [f"<b>{m.row_of(i) + 1}/{m.rowCount()}</b> {im.file_names[i]} "
+        r = m.row_of(i)
+        where = f"{r + 1}/{m.rowCount()}" if r >= 0 else f"not in the list ({m.rowCount()})"
+        parts = [f"<b>{where}</b> {im.file_names[i]} "
                  f"({im.widths[i]}×{im.heights[i]})", f"GT {int(s.column('n_gt')[i])}"]
         if s.run is not None:
             c = {k: s.column(k)[i] for k in ("n_pred", "tp", "fp", "fn", "mean_iou", "ap")}
             parts += [f"pred {int(c['n_pred'])}",
                       f"TP {int(c['tp'])} · FP {int(c['fp'])} · FN {int(c['fn'])}",
-                      f"mean IoU {float(c['mean_iou']):.3f}"]
+                      "mean IoU " + ("—" if np.isnan(m.value("mean_iou", i))
+                                     else f"{m.value('mean_iou', i):.3f}")]
             if not np.isnan(c["ap"]):
                 parts.append(f"image AP {float(c['ap']):.3f}")
         sel, psel = self.viewer.gt_pane.selected, self.viewer.pred_pane.selected
@@ -504,11 +534,13 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, QMainWindow):
                        10000)
             ev.ignore()
             return
-        if not self.confirm_discard():
+        if not self.confirm_discard(closing=True):
             ev.ignore()
             return
         for t in self.runner.active():
             t.cancel()  # loads and recomputations: their results are not needed
         self.loader.shutdown()
+        self.save_view_settings()
         self._detach_session()
+        self.save_window_settings()
         ev.accept()

@@ -81,6 +81,8 @@ class Panels(QObject):
         return d
 
     def _add_to_view_menu(self) -> None:
+        if hasattr(self.w, "panels_menu"):  # View > Panels lists every dock already
+            return
         for act in self.w.menuBar().actions():
             if act.text().replace("&", "") == "View" and act.menu() is not None:
                 menu = act.menu()

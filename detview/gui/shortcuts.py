@@ -44,6 +44,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("prev_pred", ("Shift+P",), "Select the previous prediction", "Navigate"),
     Shortcut("escape", ("Esc",), "Cancel drawing / clear the selection", "Navigate"),
     Shortcut("toggle_labels", ("H",), "Show/hide box labels", "Navigate"),
+    Shortcut("next_unreviewed", ("U",), "Next image not reviewed yet (in list order)",
+             "Navigate"),
     # the viewer's display (nothing here changes data)
     Shortcut("overlay", ("O",), "Overlay: ground truth and predictions in one pane / side by "
              "side", "View"),
@@ -76,10 +78,14 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "class, snap onto the prediction, or accept the likely missing label", "Edit boxes"),
     Shortcut("select_all", ("Ctrl+A",), "Select all ground-truth boxes of the image",
              "Edit boxes"),
+    Shortcut("attributes", ("I",), "Attributes of the selected boxes: crowd, difficult, "
+             "truncated, occluded", "Edit boxes"),
+    Shortcut("rename_class", ("F2",), "Rename a class, or merge it into another, in the "
+             "whole dataset", "Edit boxes"),
     # images
     Shortcut("delete_image", ("Ctrl+Del",), "Delete / restore the whole image", "Edit images"),
-    Shortcut("reviewed", ("Space", "V"), "Mark the image reviewed / not reviewed",
-             "Edit images"),
+    Shortcut("reviewed", ("Space", "V"), "Mark the image reviewed / not reviewed (and on to "
+             "the next unreviewed)", "Edit images"),
     Shortcut("tags", ("T",), "Edit the image's tags", "Edit images"),
     # history
     Shortcut("undo", ("Ctrl+Z",), "Undo", "History"),

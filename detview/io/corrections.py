@@ -22,11 +22,13 @@ from detview.core.edits import (
     DeleteBoxes,
     DeleteImages,
     Edit,
+    MergeClasses,
     MoveBoxes,
     RelabelBoxes,
     RemoveBoxes,
     RestoreBoxes,
     RestoreImages,
+    SetBoxAttribute,
     SetReviewed,
     SetTags,
     edit_from_json,
@@ -79,7 +81,7 @@ def _affected(e: Edit) -> tuple[list[int], list[int]]:
     images: list[int] = []
     for leaf in _leaves(e):
         if isinstance(leaf, (DeleteBoxes, RestoreBoxes, RelabelBoxes, MoveBoxes, AddBoxes,
-                             RemoveBoxes)):
+                             RemoveBoxes, MergeClasses, SetBoxAttribute)):
             boxes.extend(int(b) for b in leaf.box_ids)
         elif isinstance(leaf, (DeleteImages, RestoreImages, SetReviewed, SetTags)):
             images.extend(int(i) for i in leaf.images)

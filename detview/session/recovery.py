@@ -45,9 +45,16 @@ class RestoreOffer:
     n_undone: int  # the redo list
     n_unexported: int  # applied steps after the last export
     last_time: float | None  # when the last step was made
+    #: exported steps undone afterwards (the export is further down the redo list)
+    n_exported_undone: int = 0
 
     def question(self) -> str:
         exported = self.n_done - self.n_unexported
+        if not self.n_unexported and self.n_exported_undone:
+            k = self.n_exported_undone
+            return (f"The last session on this dataset exported its edits, then undid "
+                    f"{k} of them ({k} exported edit{'s' if k != 1 else ''} undone, nothing "
+                    "else changed).")
         text = (f"The last session on this dataset ended with {self.n_unexported} edit(s) "
                 "not exported")
         if exported:
@@ -88,10 +95,14 @@ class RecoveryOutcome:
 def _offer(path: Path, st: JournalState) -> RestoreOffer:
     n = len(st.done)
     clean = st.clean_index
-    exported = clean if clean is not None and clean <= n else 0
+    # the applied steps up to the export were exported, also when the export is further
+    # on (exported steps undone since): only the steps after it are unexported
+    exported = min(clean, n) if clean is not None else 0
+    undone_exported = max(0, clean - n) if clean is not None else 0
     times = [float(t) for m in (*st.done_meta, *st.undone_meta)
              if isinstance(t := m.get("time"), (int, float))]
-    return RestoreOffer(path, n, len(st.undone), n - exported, max(times) if times else None)
+    return RestoreOffer(path, n, len(st.undone), n - exported, max(times) if times else None,
+                        undone_exported)
 
 
 def _steps(st: JournalState) -> tuple[list[Step], list[Step]]:

@@ -26,15 +26,19 @@ from detview.core.analysis import ErrorAnalysis
 from detview.core.checkpoints import Training
 from detview.core.dataset import Dataset
 from detview.core.edits import (
+    BOX_ATTRIBUTES,
     AddBoxes,
     Composite,
     DeleteBoxes,
     DeleteImages,
     Edit,
     EditRefused,
+    MergeClasses,
     MoveBoxes,
     RelabelBoxes,
+    RenameClass,
     RestoreImages,
+    SetBoxAttribute,
     SetReviewed,
     SetTags,
 )
@@ -405,7 +409,36 @@ class Session:
             return None
 
     def step_text(self, step: Step) -> str:
-        return step.text(self.dataset.classes.names)
+        """What the step did and where: ``Delete 1 box · 000000000009.jpg``, ``Delete 3
+        images · 3 images``; dataset-wide edits (a class renamed) name no image."""
+        text = step.text(self.dataset.classes.names)
+        images = step.edit.touched_images()
+        names = self.dataset.images.file_names
+        if len(images) == 1:
+            i = next(iter(images))
+            if 0 <= i < len(names):
+                text += f" · {names[i]}"
+        elif len(images) > 1 and not text.endswith(" images"):
+            text += f" · {len(images)} images"
+        return text
+
+    def unexported_text(self) -> str:
+        """What export would save, in words ("" when nothing): the edits since the
+        last export, or the exported edits undone since."""
+        h = self.history
+        clean = h.clean_index
+        if clean is None:
+            n = h.index
+            if not n:
+                return "The edits exported earlier were undone" if len(h) else ""
+            return f"{n} edit{'s' if n != 1 else ''} not exported"
+        if h.index > clean:
+            n = h.index - clean
+            return f"{n} edit{'s' if n != 1 else ''} not exported"
+        if h.index < clean:
+            n = clean - h.index
+            return f"{n} exported edit{'s' if n != 1 else ''} undone since the export"
+        return ""
 
     # ================================================================== journal
     def attach_journal(self, journal: Journal) -> None:
@@ -773,3 +806,71 @@ class Session:
         if all(o == new_tags for o in old):
             return False
         return self.push(SetTags(imgs, old, tuple(new_tags for _ in imgs)))
+
+    # ------------------------------------------------------------------ classes
+    def class_counts(self) -> np.ndarray:
+        """Ground-truth boxes per class (deleted boxes and images left out)."""
+        gt = self.dataset.gt
+        live = gt.alive & ~self.dataset.images.deleted[gt.image]
+        return np.bincount(gt.cls[live], minlength=len(self.dataset.classes))
+
+    def rename_class(self, k: int, new_name: str) -> bool:
+        """Rename class ``k`` across the dataset (one undo step). A name another class
+        has is refused with a message: merge instead."""
+        names = self.dataset.classes.names
+        new = new_name.strip()
+        if not 0 <= k < len(names) or not new or new == names[k]:
+            return False
+        return self.push(RenameClass(int(k), names[k], new))
+
+    def merge_classes(self, src: Sequence[int], dst: int) -> bool:
+        """Every ground-truth box of the classes ``src`` becomes ``dst`` (deleted boxes
+        too): one undo step across the dataset."""
+        srcs = tuple(sorted({int(c) for c in src} - {int(dst)}))
+        if not srcs:
+            return False
+        gt = self.dataset.gt
+        rows = np.flatnonzero(np.isin(gt.cls, srcs))
+        return self.push(MergeClasses(srcs, int(dst), tuple(int(b) for b in gt.box_id[rows]),
+                                      tuple(int(i) for i in gt.image[rows]),
+                                      tuple(int(c) for c in gt.cls[rows])))
+
+    # ------------------------------------------------------------------ attributes
+    def box_attribute(self, box_ids: Sequence[int], name: str) -> list[int | None]:
+        """The attribute ``name`` of each box (0/1; None: the box has none)."""
+        gt = self.dataset.gt
+        if name == "iscrowd":
+            return [int(v) for v in gt.iscrowd[gt.rows_of(list(box_ids))]]
+        out: list[int | None] = []
+        for b in box_ids:
+            v = gt.extras.get(int(b), {}).get(name)
+            out.append(None if v is None else int(bool(v)))
+        return out
+
+    def set_box_attribute(self, box_ids: Sequence[int], name: str, on: bool) -> bool:
+        """Set (or clear) ``name`` on ground-truth boxes: one undo step."""
+        if not box_ids or name not in BOX_ATTRIBUTES:
+            return False
+        old = self.box_attribute(box_ids, name)
+        new = int(bool(on))
+        if all(o == new or (o is None and not new and name != "iscrowd") for o in old):
+            return False
+        images, _, _ = self.gt_boxes(box_ids)
+        return self.push(SetBoxAttribute(tuple(int(b) for b in box_ids),
+                                         tuple(int(i) for i in images), name, tuple(old),
+                                         tuple(new for _ in box_ids)))
+
+    # ------------------------------------------------------------------ review
+    def next_unreviewed(self, order: Sequence[int] | np.ndarray, after: int) -> int:
+        """The first image after ``after`` in ``order`` (the list as shown) that is
+        neither reviewed nor deleted, wrapping around; -1 when every image is."""
+        o = np.asarray(order, dtype=np.int64)
+        if not o.size:
+            return -1
+        im = self.dataset.images
+        todo = ~im.reviewed[o] & ~im.deleted[o]
+        pos = np.flatnonzero(o == after)
+        start = int(pos[0]) + 1 if pos.size else 0
+        rolled = np.roll(todo, -start)
+        hit = np.flatnonzero(rolled)
+        return int(o[(start + int(hit[0])) % o.size]) if hit.size else -1

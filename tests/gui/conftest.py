@@ -23,6 +23,16 @@ from tests.session._data import make_dataset
 __all__ = ["DEMO", "REPO", "copy_demo", "make_dataset"]
 
 
+@pytest.fixture(autouse=True)
+def private_settings(tmp_path_factory: pytest.TempPathFactory,
+                     monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test (and every process it starts) reads and writes its own settings
+    file, never the user's."""
+    path = tmp_path_factory.mktemp("settings") / "detview.ini"
+    monkeypatch.setenv("DETVIEW_SETTINGS", str(path))
+    return path
+
+
 @pytest.fixture
 def dataset(tmp_path: Path) -> Dataset:
     return make_dataset(tmp_path / "images")
@@ -58,7 +68,8 @@ def copy_demo(dest: Path) -> DatasetSpec:
 
     if not (DEMO / "images").is_dir():
         pytest.skip("resources/demo is absent")
-    shutil.copytree(DEMO, dest)
+    # not the journal a local `detview demo` may have left there
+    shutil.copytree(DEMO, dest, ignore=shutil.ignore_patterns(".detview"))
     spec = demo_spec()
 
     def moved(p: str | None) -> str | None:

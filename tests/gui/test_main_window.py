@@ -286,6 +286,7 @@ def test_tab_cycles_boxes(window: Any, qtbot: Any) -> None:
 
 def test_reviewed_tags_and_filter(window: Any, qtbot: Any, monkeypatch: Any) -> None:
     ds = window.session.dataset
+    window.auto_advance_action.setChecked(False)  # Space toggles on the same image
     show_first_by_iou(window)
     key(qtbot, window.viewer.gt_pane.view, Qt.Key.Key_Space)
     assert ds.images.reviewed[0]
@@ -341,7 +342,7 @@ def test_history_panel_and_shortcut_help(window: Any, qtbot: Any) -> None:
     model = window.history_view.model()
     assert model is window.qs.history_model
     assert model.rowCount() == 2  # <opened> + one edit
-    assert model.index(1, 0).data() == "Delete 1 box"
+    assert model.index(1, 0).data() == "Delete 1 box · a.png"  # names the image
     assert window.history_view.currentIndex().row() == 1
     # a click on <opened> goes back there (undo); on the edit, forward again (redo)
     window.history_view.clicked.emit(model.index(0, 0))
@@ -358,7 +359,7 @@ def test_history_panel_and_shortcut_help(window: Any, qtbot: Any) -> None:
 
 def test_close_with_unsaved_changes_asks(window: Any, qtbot: Any, monkeypatch: Any) -> None:
     asked: list[bool] = []
-    monkeypatch.setattr(window, "confirm_discard", lambda: asked.append(True) or False)
+    monkeypatch.setattr(window, "confirm_discard", lambda **_kw: asked.append(True) or False)
     window.session.delete_boxes([0])
     window.close()
     assert asked and window.isVisible()

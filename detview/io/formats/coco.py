@@ -892,7 +892,7 @@ def coco_gt_to_obj(ds: Dataset,
                 d["area"] = bbox[2] * bbox[3]
         else:
             d["area"] = area
-        if not e.get("_no_iscrowd"):
+        if not e.get("_no_iscrowd") or gt.iscrowd[r]:  # a crowd set by an edit is written
             d["iscrowd"] = int(bool(gt.iscrowd[r]))
         for kk, v in public_extras(e).items():
             if kk != "id":
