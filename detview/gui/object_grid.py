@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QStyleOptionViewItem,
     QToolButton,
@@ -170,6 +171,11 @@ class ObjectGrid(QWidget):
             "class; other boxes: their images are marked reviewed. One undo step.")
         self.accept_button.clicked.connect(self.accept_selected)
         self.selection_label = QLabel()
+        for c in (self.source, self.cls, self.sort):  # the dock fits a narrow window
+            c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            c.setMinimumContentsLength(10)
+        self.count.setMinimumWidth(60)
+        self.count.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top = QHBoxLayout()
         top.setSpacing(4)
         for w in (self.objects_button, self.images_button, self.source, self.cls, self.sort,

@@ -20,7 +20,16 @@ from detview.core.dataset import Dataset
 from detview.io.spec import DatasetSpec
 from tests.session._data import make_dataset
 
-__all__ = ["DEMO", "REPO", "copy_demo", "make_dataset"]
+__all__ = ["DEMO", "REPO", "copy_demo", "make_dataset", "sized"]
+
+
+def sized(w, width: int, height: int) -> None:  # type: ignore[no-untyped-def]
+    """Give a main window this size. A new window is fitted to the screen (maximised on
+    the 800x800 offscreen test screen), which a plain ``resize`` does not undo."""
+    from PySide6.QtCore import Qt
+
+    w.setWindowState(Qt.WindowState.WindowNoState)
+    w.resize(width, height)
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +56,7 @@ def window(qtbot, dataset: Dataset, tmp_path: Path) -> Iterator:  # type: ignore
     w.quiet = True
     qtbot.addWidget(w)
     w.set_session(Session(dataset, image_root=tmp_path / "images", name="fixture"), "fixture")
-    w.resize(1400, 900)
+    sized(w, 1400, 900)
     w.show()
     qtbot.waitExposed(w)
     yield w

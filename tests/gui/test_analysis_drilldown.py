@@ -21,6 +21,7 @@ from detview.core.tables import Classes, Images
 from detview.gui.main_window import MainWindow
 from detview.session import Session
 from tests.core._coco_helpers import synthetic_coco, tables_from_coco
+from tests.gui.conftest import sized
 
 
 def click_plot(plot: Any, x: float, y: float) -> None:
@@ -49,6 +50,8 @@ def test_confusion_cell_lists_its_images_and_selects_its_boxes(qtbot: Any, windo
     ready(qtbot, w)
     a = w.analysis
     a.tabs.setCurrentIndex(3)
+    # every class (the default shows as many as fit the dock's height, most confused first)
+    a.confusion.limit.setCurrentIndex(a.confusion.limit.findData(0))
     qtbot.waitUntil(lambda: len(a.cm_classes) == 5, timeout=5000)
     names = w.session.dataset.classes.names
     rows = [names[c] if c < len(names) else "bg" for c in a.cm_classes.tolist()]
@@ -128,7 +131,7 @@ def test_f1_plot_and_pr_points_set_the_threshold(qtbot: Any) -> None:
     w.quiet = True
     qtbot.addWidget(w)
     w.set_session(Session(ds, name="synthetic"), "synthetic")
-    w.resize(1400, 900)
+    sized(w, 1400, 900)
     w.show()
     qtbot.waitExposed(w)
     ready(qtbot, w)

@@ -16,6 +16,7 @@ import detview.io
 from detview.cli.main import main as cli_main
 from detview.io.spec import DatasetSpec
 from detview.session import load
+from tests.gui.conftest import sized
 from tests.session._data import write_coco_dataset
 
 N_IMAGES = 600  # above the size whose metrics are recomputed on the GUI thread
@@ -49,7 +50,7 @@ def _window(qtbot: Any, tmp_path: Path) -> Any:
     w = MainWindow()
     w.quiet = True
     qtbot.addWidget(w)
-    w.resize(1400, 900)
+    sized(w, 1400, 900)
     w.show()
     qtbot.waitExposed(w)
     w.open_loaded(load(spec))

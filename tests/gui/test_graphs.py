@@ -17,6 +17,7 @@ from detview.core.dataset import Dataset
 from detview.gui.details import TrainingWindow
 from detview.io.trainlogs import explain
 from detview.session import Session
+from tests.gui.conftest import sized
 from tests.gui.runs_data import write_results_csv, write_torchvision_log
 from tests.session._data import make_dataset
 from tests.session.test_training import tensorboard_smooth
@@ -36,7 +37,7 @@ def open_window(qtbot: Any, session: Session) -> TrainingWindow:
     w = TrainingWindow()
     qtbot.addWidget(w)
     w.set_session(session, "test")
-    w.resize(1300, 900)
+    sized(w, 1300, 900)
     w.show()
     qtbot.waitExposed(w)
     return w
@@ -251,7 +252,7 @@ def test_click_in_main_window_moves_the_image_view(qtbot: Any, tmp_path: Path,
     mw.quiet = True
     qtbot.addWidget(mw)
     mw.set_session(s, "ck")
-    mw.resize(1500, 950)
+    sized(mw, 1500, 950)
     mw.show()
     qtbot.waitExposed(mw)
     tw = mw.show_training_window()

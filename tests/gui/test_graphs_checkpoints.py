@@ -15,6 +15,7 @@ from PySide6.QtCore import QRectF, Qt
 from detview.cli.main import main as cli
 from detview.io.spec import DatasetSpec
 from detview.session import load
+from tests.gui.conftest import sized
 from tests.gui.runs_data import write_checkpoints, write_tiny_coco
 
 
@@ -25,7 +26,7 @@ def open_main(qtbot: Any, spec: DatasetSpec) -> Any:
     w.quiet = True
     w.use_journal = False
     qtbot.addWidget(w)
-    w.resize(1600, 1000)
+    sized(w, 1600, 1000)
     w.show()
     qtbot.waitExposed(w)
     w.open_loaded(load(spec))

@@ -17,6 +17,7 @@ from detview.core.dataset import Dataset
 from detview.core.tables import Boxes, Classes, Images
 from detview.gui.main_window import MainWindow
 from detview.session import Session
+from tests.gui.conftest import sized
 
 FILES = ["ok.jpg", "broken.jpg", "gone.jpg", "empty.jpg", "twin_a.jpg", "twin_b.jpg",
          "outside.jpg"]
@@ -58,7 +59,7 @@ def health_window(qtbot: Any, tmp_path: Path) -> MainWindow:
     qtbot.addWidget(w)
     root = tmp_path / "images"
     w.set_session(Session(planted(root), image_root=root, name="planted"), "planted")
-    w.resize(1366, 768)
+    sized(w, 1366, 768)
     w.show()
     qtbot.waitExposed(w)
     return w

@@ -16,7 +16,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtTest import QTest
 
 from detview.io.spec import DatasetSpec
-from tests.gui.conftest import copy_demo
+from tests.gui.conftest import copy_demo, sized
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -81,7 +81,7 @@ def ckpt(qtbot: Any, tmp_path: Path) -> Iterator[tuple[Any, dict[str, list[dict[
     w.quiet = True
     w.use_journal = False
     qtbot.addWidget(w)
-    w.resize(1600, 1000)
+    sized(w, 1600, 1000)
     w.show()
     qtbot.waitExposed(w)
     w.open_loaded(load(spec, MetricParams(THR, 0.5)))

@@ -14,6 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from detview.session.label_quality import LQ_COLUMNS
+from tests.gui.conftest import sized
 from tests.gui.test_main_window import key
 from tests.session._lq_data import (
     BAD,
@@ -38,7 +39,7 @@ def win(qtbot: Any, tmp_path: Path) -> Iterator[Any]:
     w.use_journal = False
     qtbot.addWidget(w)
     w.set_session(Session(lq_dataset(tmp_path / "img"), image_root=tmp_path / "img"), "lq")
-    w.resize(1400, 900)
+    sized(w, 1400, 900)
     w.show()
     qtbot.waitExposed(w)
     w.select_image(0)

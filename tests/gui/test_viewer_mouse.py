@@ -17,6 +17,7 @@ from PySide6.QtCore import QPoint, Qt
 from detview.core.dataset import Dataset
 from detview.core.edits import MoveBoxes
 from detview.core.tables import Boxes, Classes, Images
+from tests.gui.conftest import sized
 from tests.gui.test_main_window import click_box, drag
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -54,7 +55,7 @@ def win(qtbot: Any, tmp_path: Path) -> Iterator[Any]:
     w.use_journal = False
     qtbot.addWidget(w)
     w.set_session(Session(ds, image_root=tmp_path / "images", name="mouse"), "mouse")
-    w.resize(1400, 900)
+    sized(w, 1400, 900)
     w.show()
     qtbot.waitExposed(w)
     w.select_image(0)

@@ -442,7 +442,9 @@ def _decoders() -> dict[str, Any]:
             images=msgspec.json.Decoder(list[img]),  # type: ignore[valid-type]
             anns=msgspec.json.Decoder(list[ann]),  # type: ignore[valid-type]
             preds=msgspec.json.Decoder(list[pred]),  # type: ignore[valid-type]
-            errors=(msgspec.DecodeError, msgspec.ValidationError),
+            # a deeply nested text exceeds the decoder's recursion limit: the dict parser
+            # then reads it and says what is wrong
+            errors=(msgspec.DecodeError, msgspec.ValidationError, RecursionError),
             unset=msgspec.UNSET,
         )
     return _DECODERS
@@ -586,8 +588,11 @@ def read_gt_stream(path: Path, *, clip: bool = False, progress: Progress = None
     image_extras, gt.extras = lazy_gt_extras(src, len(images))
     images.extras = image_extras  # type: ignore[assignment]
     meta_coco["source"] = src
-    meta_coco["top"] = {k: orjson.loads(memoryview(v)) for k, v in top.items()
-                        if k not in ("images", "annotations", "categories")}
+    try:
+        meta_coco["top"] = {k: orjson.loads(memoryview(v)) for k, v in top.items()
+                            if k not in ("images", "annotations", "categories")}
+    except (orjson.JSONDecodeError, RecursionError):
+        return None  # text msgspec passed (a lone surrogate, deep nesting): the dict parser
     meta_coco["key_order"] = list(top.keys())
     report(progress, len(data), len(data))
     ds = Dataset(images, classes, gt, meta={"format": "coco", "coco": meta_coco})
