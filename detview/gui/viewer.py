@@ -94,6 +94,7 @@ class SideBySideViewer(ContentMixin, ActionsMixin, QWidget):
         b.runBChosen.connect(lambda run: self._update_view(run_b=run))
         b.visibilityChanged.connect(self._set_visible)
         b.colorChosen.connect(self._set_color)
+        b.thresholdChosen.connect(self._set_threshold)
         b.imageAdjusted.connect(lambda br, co: self._update_view(brightness=br, contrast=co))
         b.lqToggled.connect(lambda on: self._update_view(lq_hints=on))
         b.checkpointChosen.connect(self._on_checkpoint)
@@ -183,7 +184,7 @@ class SideBySideViewer(ContentMixin, ActionsMixin, QWidget):
         # run A's training, else the first with two checkpoints or more
         t = s.training_of() or next((x for x in s.trainings if len(x.runs) > 1), None)
         self.bar.sync(self.settings, s.run, s.run_b, s.run_names, s.dataset.classes.names,
-                      t, lq)
+                      t, lq, s.params.score_threshold)
 
     # ================================================================== layout
     def pane_sources(self) -> list[list[str]]:

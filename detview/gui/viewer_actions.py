@@ -51,6 +51,11 @@ class ActionsMixin:
         else:
             self._update_view(class_colors=self.settings.with_color(cls, color).class_colors)
 
+    def _set_threshold(self, cls: int, threshold: float | None) -> None:
+        """A class's own score threshold (None: the global one; class -1: clear all)."""
+        self._update_view(class_thresholds=self.settings.with_threshold(
+            cls, threshold).class_thresholds)
+
     def _on_checkpoint(self, training: str, step: int) -> None:
         s = self.session
         if s is not None:
