@@ -51,7 +51,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "side", "View"),
     Shortcut("three_panes", ("3",), "Three panes: ground truth, run A, run B (again: two)",
              "View"),
-    Shortcut("classes", ("Shift+H",), "Show/hide classes and choose their colours…", "View"),
+    Shortcut("classes", ("Shift+H",), "Show/hide classes, choose their colours and own score "
+             "thresholds…", "View"),
     Shortcut("brighter", ("B",), "Brighter image (display only)", "View"),
     Shortcut("darker", ("Shift+B",), "Darker image (display only)", "View"),
     Shortcut("more_contrast", ("K",), "More contrast (display only)", "View"),
