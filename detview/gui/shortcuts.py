@@ -117,6 +117,14 @@ MOUSE_AND_PANE_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Image list", "Up / Down", "Previous / next image"),
     ("Image list", "Tab / Enter / Esc", "In the filter box: back to the image list (every "
      "other key types into the filter)"),
+    ("Objects grid", "Click", "Open the crop's image with its box selected"),
+    ("Objects grid", "Ctrl/Shift+click / Ctrl+A", "Select many crops / all of them"),
+    ("Objects grid", "Del / Backspace", "Delete the selected ground-truth boxes (one undo "
+     "step)"),
+    ("Objects grid", "R", "Relabel the selected ground-truth boxes…"),
+    ("Objects grid", "A", "Accept: predictions become ground truth, a suspected swap takes "
+     "its likely class, other boxes mark their images reviewed"),
+    ("Objects grid", "Return / Enter", "Open the current crop's image"),
 )
 
 
