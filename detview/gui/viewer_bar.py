@@ -1,10 +1,9 @@
 """The viewer's own bar: layout (side by side / overlay / three panes), which sources the
-panes show, run B, class visibility, colours and score thresholds, brightness/contrast, label-quality
-hints, and the checkpoint slider of a training.
+panes show, run B, class visibility, colours and score thresholds, brightness/contrast and
+label-quality hints. (The checkpoint slider is the Compare strip's, under the panes.)
 
 Every control only *asks* (signals); the viewer writes the change into the session's
-:class:`~detview.session.view_settings.ViewSettings` (or settings, for the checkpoint),
-and the bar is then re-synchronised from the session (:meth:`ViewerBar.sync`), so the
+:class:`~detview.session.view_settings.ViewSettings`, and the bar is then re-synchronised from the session (:meth:`ViewerBar.sync`), so the
 state lives in one place.
 """
 
@@ -36,7 +35,6 @@ from PySide6.QtWidgets import (
     QWidgetAction,
 )
 
-from detview.core.checkpoints import Training
 from detview.session.view_settings import ViewSettings
 
 from .box_item import class_color
@@ -228,8 +226,7 @@ class _ImageAdjust(QWidget):
 
 
 class ViewerBar(QWidget):
-    """Above the panes: the view controls, and the checkpoint slider (a second row,
-    shown when run A is a checkpoint of a training with two or more)."""
+    """Above the panes: the view controls."""
 
     layoutChosen = Signal(str)  # noqa: N815
     panesChosen = Signal(object)  # (source, source)  # noqa: N815
@@ -239,7 +236,6 @@ class ViewerBar(QWidget):
     thresholdChosen = Signal(int, object)  # class, threshold or None  # noqa: N815
     imageAdjusted = Signal(float, float)  # noqa: N815
     lqToggled = Signal(bool)  # noqa: N815
-    checkpointChosen = Signal(str, int)  # training, step  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -303,30 +299,10 @@ class ViewerBar(QWidget):
         row1.addWidget(self.lq_button)
         row1.addWidget(self.classes_button)
         row1.addWidget(self.image_button)
-        # the checkpoint slider
-        self.checkpoint_row = QWidget()
-        self.ck_name = QLabel()
-        self.ck_slider = QSlider(Qt.Orientation.Horizontal)
-        self.ck_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
-        self.ck_slider.setPageStep(1)
-        self.ck_slider.valueChanged.connect(self._on_slider)
-        self.ck_slider.sliderReleased.connect(lambda: self._on_slider(self.ck_slider.value()))
-        self._run_a: str | None = None
-        self.ck_step = QLabel()
-        self.ck_step.setMinimumWidth(110)
-        self.ck_slider.setToolTip("Checkpoint of this training shown as run A (Ctrl+[ / "
-                                  "Ctrl+]): the image, zoom and selection stay")
-        row2 = QHBoxLayout(self.checkpoint_row)
-        row2.setContentsMargins(4, 0, 4, 2)
-        row2.addWidget(self.ck_name)
-        row2.addWidget(self.ck_slider, 1)
-        row2.addWidget(self.ck_step)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addLayout(row1)
-        lay.addWidget(self.checkpoint_row)
-        self.training: Training | None = None
         self._syncing = False
 
     def _popup_button(self, text: str, widget: QWidget, tip: str) -> QToolButton:
@@ -344,8 +320,8 @@ class ViewerBar(QWidget):
 
     # ------------------------------------------------------------------ state
     def sync(self, vs: ViewSettings, run_a: str | None, run_b: str | None,
-             runs: Sequence[str], class_names: Sequence[str], training: Training | None,
-             lq_available: bool, score_threshold: float | None = None) -> None:
+             runs: Sequence[str], class_names: Sequence[str], lq_available: bool,
+             score_threshold: float | None = None) -> None:
         """Show the session's state (emits nothing)."""
         self._syncing = True
         for name, b in self.layout_buttons.items():
@@ -378,28 +354,4 @@ class ViewerBar(QWidget):
         self.classes_button.setText(f"Classes ({', '.join(notes)})" if notes else "Classes")
         self.adjust.sync(vs)
         self.image_button.setText("Image ●" if vs.adjusted else "Image")
-        self.training = training if training is not None and len(training.steps) > 1 else None
-        # the row stays while the dataset has checkpoints (run A one of them or not), so
-        # the panes keep their size, and the zoom, when run A changes
-        self.checkpoint_row.setVisible(self.training is not None)
-        self._run_a = run_a
-        if self.training is not None:
-            t = self.training
-            shown = run_a in t.runs
-            k = t.runs.index(run_a) if shown and run_a is not None else 0
-            self.ck_slider.setRange(0, len(t.steps) - 1)
-            self.ck_slider.setValue(k)
-            self.ck_name.setText(f"<b>{t.name}</b> checkpoints:")
-            self.ck_step.setText(f"{t.unit} {t.steps[k]} · {k + 1}/{len(t.steps)}" if shown
-                                 else "run A is not one")
-            self.ck_step.setToolTip("" if shown else f"Run A ({run_a}) is not a checkpoint of "
-                                    f"{t.name}: move the slider to show one")
         self._syncing = False
-
-    def _on_slider(self, k: int) -> None:
-        t = self.training
-        if t is None or not 0 <= k < len(t.steps):
-            return
-        self.ck_step.setText(f"{t.unit} {t.steps[k]} · {k + 1}/{len(t.steps)}")
-        if not self._syncing and t.runs[k] != self._run_a:
-            self.checkpointChosen.emit(t.name, t.steps[k])
