@@ -14,10 +14,10 @@ mirrors it. Its pieces:
 * the :class:`~detview.gui.viewer_bar.ViewerBar` above them.
 
 A selection in one layer highlights the linked boxes in the others (a ground-truth box
-and the predictions matched to it; two predictions matched to the same box, or the
-best-overlapping one). Switching run A (the Compare strip's checkpoint slider under the
-panes, Ctrl+[ / Ctrl+]) keeps the image, the zoom and the selection (a selected prediction is followed to the new run's
-prediction of the same object).
+and the predictions matched to it; two predictions matched to the same box, or the best-
+overlapping one). Switching run A (the Compare strip's checkpoint slider under the
+panes, Ctrl+[ / Ctrl+]) keeps the image, the zoom and the selection (a selected
+prediction is followed to the new run's prediction of the same object).
 """
 
 from __future__ import annotations

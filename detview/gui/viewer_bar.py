@@ -3,8 +3,8 @@ panes show, run B, class visibility, colours and score thresholds, brightness/co
 label-quality hints. (The checkpoint slider is the Compare strip's, under the panes.)
 
 Every control only *asks* (signals); the viewer writes the change into the session's
-:class:`~detview.session.view_settings.ViewSettings`, and the bar is then re-synchronised from the session (:meth:`ViewerBar.sync`), so the
-state lives in one place.
+:class:`~detview.session.view_settings.ViewSettings`, and the bar is then re-
+synchronised from the session (:meth:`ViewerBar.sync`), so the state lives in one place.
 """
 
 from __future__ import annotations

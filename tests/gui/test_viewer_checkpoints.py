@@ -1,7 +1,8 @@
-"""Three checkpoints of one training (the demo's real YOLOv5s predictions and two
-perturbed copies written here), any two of {ground truth, A, B} or three panes, and the
-checkpoint slider (one: the Compare strip's, under the panes): moving it switches run A
-and keeps the image, the zoom and the selection. The panes are checked against the prediction files read with ``json``."""
+"""Three checkpoints of one training (the demo's real YOLOv5s predictions and two perturbed
+copies written here), any two of {ground truth, A, B} or three panes, and the checkpoint
+slider (one: the Compare strip's, under the panes): moving it switches run A and keeps
+the image, the zoom and the selection. The panes are checked against the prediction
+files read with ``json``."""
 
 from __future__ import annotations
 
