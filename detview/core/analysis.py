@@ -91,10 +91,12 @@ class LiveCOCO:
     def __init__(self, gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarray,
                  image_ids: np.ndarray, class_names: Sequence[str], *,
                  all_predictions: bool = True, score_threshold: float = 0.0,
-                 params: COCOParams | None = None, progress: Progress | None = None) -> None:
+                 params: COCOParams | None = None, progress: Progress | None = None,
+                 class_thresholds: np.ndarray | None = None) -> None:
         self.all_predictions = all_predictions
         self.score_threshold = score_threshold
-        src = dets if all_predictions else above_threshold(dets, score_threshold)
+        src = dets if all_predictions else above_threshold(dets, score_threshold,
+                                                           class_thresholds)
         self.evaluator = COCOEvaluator(gt, src, n_classes, image_mask, params, image_ids,
                                        class_names, progress)
         df = self.evaluator.per_image_ap()
@@ -270,10 +272,13 @@ def _error_boxes(gt: Boxes, dets: Boxes, e: ConfusionEntries, tide: TideResult) 
 def error_analysis(gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarray,
                    class_names: Sequence[str], run: str, *, all_predictions: bool,
                    score_threshold: float, iou_threshold: float = 0.5,
-                   progress: Progress | None = None) -> ErrorAnalysis:
-    """Everything but the COCO numbers; safe in a worker given a copy of ``gt``."""
+                   progress: Progress | None = None,
+                   class_thresholds: np.ndarray | None = None) -> ErrorAnalysis:
+    """Everything but the COCO numbers; safe in a worker given a copy of ``gt``.
+    ``class_thresholds``: per-class score thresholds (an array indexed by class)
+    overriding ``score_threshold``."""
     k = int(n_classes)
-    kept = above_threshold(dets, score_threshold)
+    kept = above_threshold(dets, score_threshold, class_thresholds)
     tide_kept = tide_errors(gt, kept, k, image_mask, pos_thresh=iou_threshold)
     if progress is not None:
         progress(1, 3)
@@ -281,7 +286,9 @@ def error_analysis(gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarra
             if all_predictions else tide_kept)
     if progress is not None:
         progress(2, 3)
-    entries = confusion_entries(gt, dets, k, image_mask, iou_threshold, score_threshold)
+    entries = (confusion_entries(gt, dets, k, image_mask, iou_threshold, score_threshold)
+               if class_thresholds is None
+               else confusion_entries(gt, kept, k, image_mask, iou_threshold, -np.inf))
     m = np.zeros((k + 1, k + 1), dtype=np.int64)
     np.add.at(m, (entries.true_cls, entries.pred_cls), 1)
     conf = image_confusions(entries, k)

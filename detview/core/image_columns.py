@@ -31,6 +31,7 @@ import pandas as pd
 from .cocoeval import COCOEvaluator
 from .dataset import Dataset
 from .geometry import box_areas, box_iou
+from .metrics import kept_by_class
 from .tables import Boxes
 from .tide import (
     BKG,
@@ -81,9 +82,13 @@ ERROR_HELP: dict[str, str] = {
 }
 
 
-def above_threshold(dets: Boxes, score_threshold: float) -> Boxes:
-    """The same table with predictions under ``score_threshold`` marked not alive."""
-    return replace(dets, alive=dets.alive & (dets.score >= score_threshold))
+def above_threshold(dets: Boxes, score_threshold: float,
+                    class_thresholds: np.ndarray | None = None) -> Boxes:
+    """The same table with predictions under ``score_threshold`` (or under their
+    class's threshold in ``class_thresholds``, an array indexed by class) marked not
+    alive."""
+    return replace(dets, alive=dets.alive & kept_by_class(dets.score, dets.cls,
+                                                          score_threshold, class_thresholds))
 
 
 # --------------------------------------------------------------------------- confusions

@@ -52,6 +52,8 @@ __all__ = [
     "COLUMNS",
     "ImageResult",
     "MetricParams",
+    "class_threshold_array",
+    "kept_by_class",
     "PerImageMetrics",
     "image_table_arrays",
     "mean_iou",
@@ -70,8 +72,59 @@ _BATCH_BOXES = 1 << 20
 
 @dataclass(frozen=True)
 class MetricParams:
+    """The thresholds of the per-image numbers. ``class_thresholds``: (class index,
+    score threshold) pairs overriding ``score_threshold`` for those classes (a
+    prediction of class ``c`` is kept when ``score >= thresholds(k)[c]``)."""
+
     score_threshold: float = 0.5
     iou_threshold: float = 0.5
+    class_thresholds: tuple[tuple[int, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_thresholds", tuple(sorted(
+            (int(c), float(t)) for c, t in dict(self.class_thresholds).items())))
+
+    def thresholds(self, n_classes: int) -> np.ndarray:
+        """The score threshold of each class (length ``n_classes``; overrides of
+        classes outside ``0 .. n_classes - 1`` are ignored)."""
+        return class_threshold_array(self.score_threshold, self.class_thresholds, n_classes)
+
+    def keep(self, score: np.ndarray, cls: np.ndarray) -> np.ndarray:
+        """Which predictions (``score``, ``cls``) the thresholds keep."""
+        if not self.class_thresholds:
+            return np.asarray(score) >= self.score_threshold
+        return kept_by_class(score, cls, self.score_threshold, dict(self.class_thresholds))
+
+
+def class_threshold_array(score_threshold: float,
+                          class_thresholds: Iterable[tuple[int, float]] | None,
+                          n_classes: int) -> np.ndarray:
+    """``score_threshold`` for every class, with the per-class overrides applied."""
+    out = np.full(max(int(n_classes), 0), float(score_threshold), dtype=np.float64)
+    for c, t in (class_thresholds or ()):
+        if 0 <= int(c) < out.shape[0]:
+            out[int(c)] = float(t)
+    return out
+
+
+def kept_by_class(score: np.ndarray, cls: np.ndarray, score_threshold: float,
+                  class_thresholds: np.ndarray | dict[int, float] | None) -> np.ndarray:
+    """``score >= threshold of its class``: ``class_thresholds`` is an array indexed by
+    class (classes past its end use ``score_threshold``) or a {class: threshold} dict;
+    None: ``score_threshold`` for every class."""
+    score = np.asarray(score, dtype=np.float64)
+    if class_thresholds is None or len(class_thresholds) == 0:
+        return score >= score_threshold
+    cls = np.asarray(cls, dtype=np.int64)
+    if isinstance(class_thresholds, dict):
+        n = max(max(class_thresholds) + 1, int(cls.max()) + 1 if cls.size else 0)
+        arr = class_threshold_array(score_threshold, class_thresholds.items(), n)
+    else:
+        arr = np.asarray(class_thresholds, dtype=np.float64)
+    thr = np.full(score.shape, float(score_threshold), dtype=np.float64)
+    inside = (cls >= 0) & (cls < arr.shape[0])
+    thr[inside] = arr[cls[inside]]
+    return score >= thr
 
 
 def mean_iou(pred_xyxy: np.ndarray, pred_cls: np.ndarray, gt_xyxy: np.ndarray,
@@ -132,7 +185,8 @@ def image_table_arrays(
         p_rows = np.zeros(0, dtype=np.int64)
     else:
         p_rows = rows_of_images(preds.offsets, images)
-        p_rows = p_rows[preds.alive[p_rows] & (preds.score[p_rows] >= params.score_threshold)]
+        p_rows = p_rows[preds.alive[p_rows]
+                        & params.keep(preds.score[p_rows], preds.cls[p_rows])]
     g_img = local[gt.image[g_rows]]
     g_cls = gt.cls[g_rows]
     crowd = gt.iscrowd[g_rows]
@@ -229,7 +283,7 @@ class PerImageMetrics:
             parea = np.zeros(0)
         else:
             ps = preds.image_slice(i)
-            keep = preds.alive[ps] & (preds.score[ps] >= p.score_threshold)
+            keep = preds.alive[ps] & p.keep(preds.score[ps], preds.cls[ps])
             p_rows = np.arange(ps.start, ps.stop)[keep]
             pxy, psc, pcl = preds.xyxy[p_rows], preds.score[p_rows], preds.cls[p_rows]
             parea = box_areas(pxy, preds.wh[p_rows])

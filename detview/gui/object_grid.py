@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from detview.core.drilldown import Hits
 from detview.core.objects import SORT_KEYS
 from detview.session import objects as batch
 
@@ -63,6 +64,7 @@ from .thumbnails import ThumbnailService
 __all__ = ["ObjectGrid", "ObjectGridModel"]
 
 _GT, _PRED, _HINT = GRID_GT, GRID_PRED, GRID_HINT
+DRILL = "drill"  # the filter of a plot's drill-down (ObjectGrid.show_hits)
 
 
 class ObjectGrid(QWidget):
@@ -80,6 +82,8 @@ class ObjectGrid(QWidget):
         self.model = ObjectGridModel(self)
         self.mode = "objects"
         self._waiting: tuple[str, ...] = ()
+        #: the drill-down shown as the filter "drill" (:meth:`show_hits`)
+        self.hits: Hits | None = None
         self._build()
         self.service.ready.connect(self._thumb_ready)
         self.service.failed.connect(lambda _k, _e: self._thumb_ready(None))
@@ -208,6 +212,7 @@ class ObjectGrid(QWidget):
                 except (RuntimeError, TypeError):
                     pass
         self.qs = qs
+        self.hits = None
         self.model.qs = qs
         self.model._paths = {}
         self.model._reset_caches()
@@ -225,6 +230,10 @@ class ObjectGrid(QWidget):
             c.blockSignals(True)
             c.clear()
         if s is not None:
+            if self.hits is not None:  # a plot's drill-down, first
+                self.source.addItem(f"Drill-down: {self.hits.label}", DRILL)
+                self.source.setItemData(0, "exactly the boxes the drill-down selects",
+                                        Qt.ItemDataRole.ToolTipRole)
             for src in batch.available(s):
                 self.source.addItem(src.title, src.key)
                 self.source.setItemData(self.source.count() - 1, src.help,
@@ -255,6 +264,13 @@ class ObjectGrid(QWidget):
             c.blockSignals(False)
         self.set_mode("objects", refresh=False)
         self.refresh()
+
+    def show_hits(self, hits: Hits | None) -> None:
+        """Show exactly the boxes of a plot's drill-down (None: back to the first
+        filter); the filter menu gets a "Drill-down: ..." entry while it holds."""
+        self.hits = hits if hits is not None and len(hits) else None
+        self._fill_choices()
+        self.choose(DRILL if self.hits is not None else (self.source.itemData(0) or "gt"))
 
     def _edited(self, _touched: Any) -> None:
         if self.mode == "objects":
@@ -304,7 +320,10 @@ class ObjectGrid(QWidget):
                                if s is None else "")
             return
         cls = self.cls.currentData()
-        objs = batch.object_set(s, src, cls)
+        if src == DRILL and self.hits is not None:
+            objs = batch.drilled_objects(s, self.hits, cls)
+        else:
+            objs = batch.object_set(s, src, cls)
         if objs is None:
             self._waiting = batch.needs(src)
             for n in self._waiting:

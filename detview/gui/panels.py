@@ -47,6 +47,7 @@ class Panels(QObject):
         self.query = QueryBar(self.views)
         self.query.attach(window.images)
         self.query.drillCleared.connect(self._drill_cleared)
+        self.query.drillToGrid.connect(self.show_hits_in_grid)
         self.thumbs = ThumbnailService(parent=self)
         self.grid = ObjectGrid(self.thumbs)
         self.health = HealthPanel()
@@ -134,6 +135,15 @@ class Panels(QObject):
                 self._image_shown(first)
             else:
                 self.w.images.select_row(0)
+
+    def show_hits_in_grid(self) -> None:
+        """The drill-down's boxes (every ground-truth box and prediction it selects) as
+        the Objects grid's filter; the grid's dock is shown."""
+        if self.hits is None or self.w.session is None:
+            return
+        self.grid_dock.show()
+        self.grid_dock.raise_()
+        self.grid.show_hits(self.hits)
 
     def _drill_cleared(self) -> None:
         self.hits = None

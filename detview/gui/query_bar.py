@@ -68,6 +68,7 @@ class QueryBar(QWidget):
 
     applied = Signal()  # the list was filtered again
     drillCleared = Signal()  # noqa: N815
+    drillToGrid = Signal()  # "Objects grid" on the drill-down chip  # noqa: N815
 
     def __init__(self, views: SavedViews | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -106,10 +107,16 @@ class QueryBar(QWidget):
         self.drill_clear.setAutoRaise(True)
         self.drill_clear.setToolTip("Show every image again (Esc in the list keeps it)")
         self.drill_clear.clicked.connect(self.clear_drill)
+        self.drill_grid = QToolButton()
+        self.drill_grid.setText("Show in Objects grid")
+        self.drill_grid.setAutoRaise(True)
+        self.drill_grid.setToolTip("Show exactly these boxes as crops in the Objects grid")
+        self.drill_grid.clicked.connect(self.drillToGrid)
         self._drill_row = QWidget()
         dr = QHBoxLayout(self._drill_row)
         dr.setContentsMargins(2, 0, 0, 0)
         dr.addWidget(self.drill_label, 1)
+        dr.addWidget(self.drill_grid)
         dr.addWidget(self.drill_clear)
         self._drill_row.setVisible(False)
         self.completer = QCompleter(self)

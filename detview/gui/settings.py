@@ -112,6 +112,16 @@ class AppSettings:
             return v.lower() in ("1", "true", "yes", "on")
         return bool(v)
 
+    def thumbnail_cache_mb(self) -> int:
+        """The cap of the object grid's thumbnail disk cache, in MB (16 .. 100,000;
+        default :data:`detview.gui.thumbnails.DEFAULT_CACHE_MB`)."""
+        from .thumbnails import DEFAULT_CACHE_MB
+
+        return int(self._float("cache/thumbnails_mb", DEFAULT_CACHE_MB, 16, 100_000))
+
+    def set_thumbnail_cache_mb(self, mb: int) -> None:
+        self.store.setValue("cache/thumbnails_mb", int(mb))
+
     def sync(self) -> None:
         self.store.sync()
 

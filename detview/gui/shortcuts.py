@@ -51,7 +51,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
              "side", "View"),
     Shortcut("three_panes", ("3",), "Three panes: ground truth, run A, run B (again: two)",
              "View"),
-    Shortcut("classes", ("Shift+H",), "Show/hide classes and choose their colours…", "View"),
+    Shortcut("classes", ("Shift+H",), "Show/hide classes, choose their colours and own score "
+             "thresholds…", "View"),
     Shortcut("brighter", ("B",), "Brighter image (display only)", "View"),
     Shortcut("darker", ("Shift+B",), "Darker image (display only)", "View"),
     Shortcut("more_contrast", ("K",), "More contrast (display only)", "View"),
@@ -116,6 +117,14 @@ MOUSE_AND_PANE_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Image list", "Up / Down", "Previous / next image"),
     ("Image list", "Tab / Enter / Esc", "In the filter box: back to the image list (every "
      "other key types into the filter)"),
+    ("Objects grid", "Click", "Open the crop's image with its box selected"),
+    ("Objects grid", "Ctrl/Shift+click / Ctrl+A", "Select many crops / all of them"),
+    ("Objects grid", "Del / Backspace", "Delete the selected ground-truth boxes (one undo "
+     "step)"),
+    ("Objects grid", "R", "Relabel the selected ground-truth boxes…"),
+    ("Objects grid", "A", "Accept: predictions become ground truth, a suspected swap takes "
+     "its likely class, other boxes mark their images reviewed"),
+    ("Objects grid", "Return / Enter", "Open the current crop's image"),
 )
 
 

@@ -8,6 +8,11 @@ memory and on disk.
   thumbnails`` or Qt's cache location), one small JPEG per thumbnail, keyed by the file's
   path, modification time and size, the box and the thumbnail size: an edited image
   file or a moved box makes a new key, never a stale picture.
+  Its size is capped (``cache_limit``, default :data:`DEFAULT_CACHE_MB` MB, the
+  setting ``cache/thumbnails_mb``): least recently used first (a thumbnail read from
+  the cache gets a new modification time), the oldest files are removed down to 80 %
+  of the cap, on a background thread, when the service starts and after each
+  tenth of the cap written.
 * Requests are served last-in first-out (what was just scrolled to comes first) and
   :meth:`ThumbnailService.retain` drops the queued ones no longer on screen, so a fast
   scroll over 50,000 crops decodes only what stops on screen.
@@ -28,7 +33,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtGui import QImage
 
-__all__ = ["Thumb", "ThumbnailService", "default_cache_dir", "make_thumbnail"]
+__all__ = ["DEFAULT_CACHE_MB", "Thumb", "ThumbnailService", "default_cache_dir",
+           "make_thumbnail", "prune_cache"]
+
+#: the disk cache's default cap, in MB (the setting ``cache/thumbnails_mb``)
+DEFAULT_CACHE_MB = 500
 
 XYXY = tuple[float, float, float, float]
 
@@ -57,6 +66,60 @@ def default_cache_dir() -> Path:
         return Path(xdg) / "detview" / "thumbnails"
     loc = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericCacheLocation)
     return Path(loc or Path.home() / ".cache") / "detview" / "thumbnails"
+
+
+def prune_cache(cache_dir: Path, max_bytes: int, keep: float = 0.8) -> tuple[int, int]:
+    """Remove the least recently used thumbnails (oldest modification time first) of
+    ``cache_dir`` until it holds at most ``keep * max_bytes``, when it holds more than
+    ``max_bytes``; returns (files removed, bytes freed). Files that vanish or cannot
+    be removed meanwhile are skipped (another process may share the cache)."""
+    files: list[tuple[int, str, int]] = []
+    total = 0
+    try:
+        subdirs = list(os.scandir(cache_dir))
+    except OSError:
+        return 0, 0
+    for sub in subdirs:
+        if not sub.is_dir(follow_symlinks=False):
+            continue
+        try:
+            entries = list(os.scandir(sub.path))
+        except OSError:
+            continue
+        for e in entries:
+            if not e.name.endswith(".jpg"):
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            files.append((st.st_mtime_ns, e.path, st.st_size))
+            total += st.st_size
+    if total <= max_bytes:
+        return 0, 0
+    files.sort()
+    goal = int(max_bytes * keep)
+    removed = freed = 0
+    for _t, path, size in files:
+        if total - freed <= goal:
+            break
+        try:
+            os.remove(path)
+        except OSError:
+            continue
+        removed += 1
+        freed += size
+    return removed, freed
+
+
+def _setting_limit() -> int:
+    """The setting ``cache/thumbnails_mb`` in bytes (DEFAULT_CACHE_MB when unset)."""
+    try:
+        from .settings import AppSettings
+
+        return AppSettings().thumbnail_cache_mb() * 1024 * 1024
+    except Exception:  # noqa: BLE001 - no settings store: the default
+        return DEFAULT_CACHE_MB * 1024 * 1024
 
 
 _PAD = 0.15  # context around a box, as a share of its size
@@ -157,9 +220,16 @@ class ThumbnailService(QObject):
     _arrived = Signal(object, object, str)
 
     def __init__(self, cache_dir: Path | None = None, workers: int | None = None,
-                 memory: int = 2500, parent: QObject | None = None) -> None:
+                 memory: int = 2500, parent: QObject | None = None,
+                 cache_limit: int | None = None) -> None:
         super().__init__(parent)
         self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+        #: the disk cache's cap in bytes (None: the setting, else DEFAULT_CACHE_MB)
+        self.cache_limit = cache_limit if cache_limit is not None else _setting_limit()
+        self._written = 0  # bytes written since the last pruning (workers, under _cv)
+        self._pruner: threading.Thread | None = None
+        #: (files removed, bytes freed) of every pruning so far (tests)
+        self.pruned: list[tuple[int, int]] = []
         self.memory = memory
         self._mem: OrderedDict[tuple[str, XYXY | None, int], QImage] = OrderedDict()
         self._bad: dict[tuple[str, XYXY | None, int], str] = {}
@@ -207,6 +277,7 @@ class ThumbnailService(QObject):
                              for k in range(self._n_workers)]
             for t in self._threads:
                 t.start()
+            self._prune()  # what earlier sessions left
         return None
 
     def error(self, thumb: Thumb) -> str:
@@ -241,6 +312,26 @@ class ThumbnailService(QObject):
     def clear_memory(self) -> None:
         self._mem.clear()
         self._bad.clear()
+
+    def _prune(self) -> None:
+        """Prune the disk cache on a background thread (one at a time)."""
+        with self._cv:
+            if self._pruner is not None and self._pruner.is_alive():
+                return
+            self._written = 0
+            t = threading.Thread(target=self._run_prune, daemon=True,
+                                 name="detview-thumbs-prune")
+            self._pruner = t
+        t.start()
+
+    def _run_prune(self) -> None:
+        self.pruned.append(prune_cache(self.cache_dir, self.cache_limit))
+
+    def wait_pruned(self, timeout: float = 10.0) -> None:
+        """Wait for a pruning in progress (tests, shutdown)."""
+        t = self._pruner
+        if t is not None:
+            t.join(timeout)
 
     def shutdown(self) -> None:
         with self._cv:
@@ -305,6 +396,10 @@ class ThumbnailService(QObject):
             img = QImage(str(disk))
             if not img.isNull():
                 self.from_disk += 1
+                try:  # used now: the last one pruning removes
+                    os.utime(disk)
+                except OSError:
+                    pass
                 if img.format() != QImage.Format.Format_RGB32:
                     img = img.convertToFormat(QImage.Format.Format_RGB32)
                 return img, ""
@@ -319,6 +414,11 @@ class ThumbnailService(QObject):
                 tmp = disk.with_suffix(f".{threading.get_ident()}.tmp")
                 if img.save(str(tmp), "JPG", 88):
                     os.replace(tmp, disk)
+                    with self._cv:
+                        self._written += disk.stat().st_size
+                        due = self._written > self.cache_limit // 10
+                    if due:
+                        self._prune()
             except OSError:  # a read-only cache: thumbnails are made again next time
                 pass
         return img, ""

@@ -97,6 +97,8 @@ class TrainingMixin:
         if pair is not None and all(r in s.run_names for r in pair):
             s.training.set_pair(*pair)
         update_diff_columns(self.images, s)
+        # under the panes whenever there are two runs (checkpoints of a training among
+        # them): the checkpoint slider of the window
         self.compare.set_shown(len(s.run_names) >= 2)
         if s.training.logs:
             explicit = s.spec is not None and bool(s.spec.logs)
@@ -185,6 +187,7 @@ class TrainingMixin:
             self.flash("No checkpoints: prediction files named with their step get a slider",
                        4000)
             return
+        self.compare.set_shown(True)  # the one checkpoint slider, under the panes
         v = min(max(self.compare.slider.value() + step, 0), len(t.runs) - 1)
         self.compare.step_to(v)
 

@@ -1,5 +1,5 @@
 """The viewer: ground truth and prediction runs side by side, overlaid, or in three
-panes, zoom, pan and selection linked, with a checkpoint slider.
+panes, zoom, pan and selection linked.
 
 What is shown lives in the session (:class:`~detview.session.view_settings.ViewSettings`:
 layout, which two of {ground truth, run A, run B}, run B, class colours and visibility,
@@ -14,10 +14,10 @@ mirrors it. Its pieces:
 * the :class:`~detview.gui.viewer_bar.ViewerBar` above them.
 
 A selection in one layer highlights the linked boxes in the others (a ground-truth box
-and the predictions matched to it; two predictions matched to the same box, or the
-best-overlapping one). Moving the checkpoint slider switches run A and keeps the
-image, the zoom and the selection (a selected prediction is followed to the new run's
-prediction of the same object).
+and the predictions matched to it; two predictions matched to the same box, or the best-
+overlapping one). Switching run A (the Compare strip's checkpoint slider under the
+panes, Ctrl+[ / Ctrl+]) keeps the image, the zoom and the selection (a selected
+prediction is followed to the new run's prediction of the same object).
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ class SideBySideViewer(ContentMixin, ActionsMixin, QWidget):
         b.runBChosen.connect(lambda run: self._update_view(run_b=run))
         b.visibilityChanged.connect(self._set_visible)
         b.colorChosen.connect(self._set_color)
+        b.thresholdChosen.connect(self._set_threshold)
         b.imageAdjusted.connect(lambda br, co: self._update_view(brightness=br, contrast=co))
         b.lqToggled.connect(lambda on: self._update_view(lq_hints=on))
-        b.checkpointChosen.connect(self._on_checkpoint)
         self._arrange()
         self._sync_bar()
 
@@ -177,13 +177,11 @@ class SideBySideViewer(ContentMixin, ActionsMixin, QWidget):
     def _sync_bar(self) -> None:
         s = self.session
         if s is None:
-            self.bar.sync(self.settings, None, None, [], self.class_names, None, False)
+            self.bar.sync(self.settings, None, None, [], self.class_names, False)
             return
         lq = "label_quality" in s.derived.names and s.run is not None
-        # run A's training, else the first with two checkpoints or more
-        t = s.training_of() or next((x for x in s.trainings if len(x.runs) > 1), None)
         self.bar.sync(self.settings, s.run, s.run_b, s.run_names, s.dataset.classes.names,
-                      t, lq)
+                      lq, s.params.score_threshold)
 
     # ================================================================== layout
     def pane_sources(self) -> list[list[str]]:

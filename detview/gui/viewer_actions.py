@@ -1,4 +1,4 @@
-"""The viewer's commands: layout, checkpoints, classes, brightness/contrast and the
+"""The viewer's commands: layout, classes, brightness/contrast and the
 label-quality keys (J, Y). Each only changes the session (its view settings, its run,
 an edit through its builders); the viewer follows the session's events. Mixed into
 :class:`~detview.gui.viewer.SideBySideViewer`."""
@@ -51,13 +51,10 @@ class ActionsMixin:
         else:
             self._update_view(class_colors=self.settings.with_color(cls, color).class_colors)
 
-    def _on_checkpoint(self, training: str, step: int) -> None:
-        s = self.session
-        if s is not None:
-            try:
-                s.show_checkpoint(step, training)
-            except KeyError:
-                pass
+    def _set_threshold(self, cls: int, threshold: float | None) -> None:
+        """A class's own score threshold (None: the global one; class -1: clear all)."""
+        self._update_view(class_thresholds=self.settings.with_threshold(
+            cls, threshold).class_thresholds)
 
     def toggle_overlay(self) -> None:
         """O: overlay <-> side by side (from three panes: the overlay of GT and A)."""
@@ -70,19 +67,6 @@ class ActionsMixin:
             self._update_view(layout="side")
         elif s is not None and s.run_b is not None and s.run is not None:
             self._update_view(layout="three")
-
-    def step_checkpoint(self, step: int) -> bool:
-        """The previous / next checkpoint of run A's training (False at either end or
-        without checkpoints)."""
-        s = self.session
-        t = s.training_of() if s is not None else None
-        if s is None or t is None or s.run is None or len(t.runs) < 2:
-            return False
-        k = t.runs.index(s.run) + step
-        if not 0 <= k < len(t.runs):
-            return False
-        s.show_checkpoint(t.steps[k], t.name)
-        return True
 
     def adjust_image(self, brightness: float = 0.0, contrast: float = 1.0,
                      reset: bool = False) -> None:

@@ -1,11 +1,10 @@
 """The viewer's own bar: layout (side by side / overlay / three panes), which sources the
-panes show, run B, class visibility and colours, brightness/contrast, label-quality
-hints, and the checkpoint slider of a training.
+panes show, run B, class visibility, colours and score thresholds, brightness/contrast and
+label-quality hints. (The checkpoint slider is the Compare strip's, under the panes.)
 
 Every control only *asks* (signals); the viewer writes the change into the session's
-:class:`~detview.session.view_settings.ViewSettings` (or settings, for the checkpoint),
-and the bar is then re-synchronised from the session (:meth:`ViewerBar.sync`), so the
-state lives in one place.
+:class:`~detview.session.view_settings.ViewSettings`, and the bar is then re-
+synchronised from the session (:meth:`ViewerBar.sync`), so the state lives in one place.
 """
 
 from __future__ import annotations
@@ -17,8 +16,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QColorDialog,
     QComboBox,
+    QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -34,7 +35,6 @@ from PySide6.QtWidgets import (
     QWidgetAction,
 )
 
-from detview.core.checkpoints import Training
 from detview.session.view_settings import ViewSettings
 
 from .box_item import class_color
@@ -65,19 +65,41 @@ def _slider_to_contrast(v: int) -> float:
 
 
 class _ClassList(QWidget):
-    """Checkable classes with their colour; double-click a class to choose its colour."""
+    """Checkable classes with their colour and their own score threshold; double-click
+    a class to choose its colour."""
 
     visibilityChanged = Signal(object, bool)  # classes, visible  # noqa: N815
     colorChosen = Signal(int, object)  # class, "#rrggbb" or None (palette)  # noqa: N815
+    #: class, score threshold or None (the global one); class -1 with None: clear all
+    thresholdChosen = Signal(int, object)  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.list = QListWidget()
         self.list.setMinimumSize(240, 260)
         self.list.setToolTip("Tick the classes to show; double-click a class to choose its "
-                             "colour")
+                             "colour; select one to give it its own score threshold")
         self.list.itemChanged.connect(self._on_item)
         self.list.itemDoubleClicked.connect(self._pick_color)
+        self.list.currentRowChanged.connect(lambda _r: self._sync_threshold())
+        self.thr_check = QCheckBox("Own score threshold")
+        self.thr_check.setToolTip(
+            "Keep predictions of the selected class from this score on, instead of the "
+            "toolbar's threshold: the boxes drawn and the per-image TP/FP/FN follow "
+            "(COCO AP from every prediction does not depend on it). Untick: the global "
+            "threshold again.")
+        self.thr_spin = QDoubleSpinBox()
+        self.thr_spin.setRange(0.0, 1.0)
+        self.thr_spin.setSingleStep(0.05)
+        self.thr_spin.setDecimals(2)
+        self.thr_spin.setKeyboardTracking(False)
+        self.thr_check.toggled.connect(self._on_threshold)
+        self.thr_spin.valueChanged.connect(lambda _v: self._on_threshold())
+        clear_thr = QPushButton("Clear thresholds")
+        clear_thr.setToolTip("Every class back to the toolbar's score threshold")
+        clear_thr.clicked.connect(lambda: self.thresholdChosen.emit(-1, None))
+        self._thresholds: dict[int, float] = {}
+        self.global_threshold = 0.5
         show_all, hide_all, reset = (QPushButton("Show all"), QPushButton("Hide all"),
                                      QPushButton("Default colours"))
         show_all.clicked.connect(lambda: self.visibilityChanged.emit(self._all(), True))
@@ -90,13 +112,23 @@ class _ClassList(QWidget):
         for b in (show_all, hide_all, reset):
             row.addWidget(b)
         lay.addLayout(row)
+        thr_row = QHBoxLayout()
+        thr_row.addWidget(self.thr_check)
+        thr_row.addWidget(self.thr_spin)
+        thr_row.addStretch(1)
+        thr_row.addWidget(clear_thr)
+        lay.addLayout(thr_row)
         self._syncing = False
 
     def _all(self) -> list[int]:
         return list(range(self.list.count()))
 
-    def sync(self, names: Sequence[str], vs: ViewSettings) -> None:
+    def sync(self, names: Sequence[str], vs: ViewSettings,
+             score_threshold: float | None = None) -> None:
         self._syncing = True
+        self._thresholds = dict(vs.class_thresholds)
+        if score_threshold is not None:
+            self.global_threshold = float(score_threshold)
         colors = {c: QColor(v) for c, v in vs.class_colors}
         if self.list.count() != len(names):
             self.list.clear()
@@ -106,11 +138,35 @@ class _ClassList(QWidget):
                 self.list.addItem(it)
         for k, name in enumerate(names):
             it = self.list.item(k)
-            it.setText(name)
+            t = self._thresholds.get(k)
+            it.setText(name if t is None else f"{name}   · score ≥ {t:.2f}")
             it.setIcon(_swatch(class_color(k, colors)))
             it.setCheckState(Qt.CheckState.Checked if vs.is_visible(k)
                              else Qt.CheckState.Unchecked)
+        if self.list.currentRow() < 0 and self.list.count():
+            self.list.setCurrentRow(0)
         self._syncing = False
+        self._sync_threshold()
+
+    def _sync_threshold(self) -> None:
+        """The threshold controls show the current class's override (or the global
+        threshold, unticked)."""
+        k = self.list.currentRow()
+        t = self._thresholds.get(k)
+        was, self._syncing = self._syncing, True
+        self.thr_check.setEnabled(k >= 0)
+        self.thr_check.setChecked(t is not None)
+        self.thr_spin.setEnabled(t is not None)
+        self.thr_spin.setValue(self.global_threshold if t is None else t)
+        self._syncing = was
+
+    def _on_threshold(self) -> None:
+        k = self.list.currentRow()
+        if self._syncing or k < 0:
+            return
+        on = self.thr_check.isChecked()
+        self.thr_spin.setEnabled(on)
+        self.thresholdChosen.emit(k, round(self.thr_spin.value(), 4) if on else None)
 
     def _on_item(self, it: QListWidgetItem) -> None:
         if not self._syncing:
@@ -170,17 +226,16 @@ class _ImageAdjust(QWidget):
 
 
 class ViewerBar(QWidget):
-    """Above the panes: the view controls, and the checkpoint slider (a second row,
-    shown when run A is a checkpoint of a training with two or more)."""
+    """Above the panes: the view controls."""
 
     layoutChosen = Signal(str)  # noqa: N815
     panesChosen = Signal(object)  # (source, source)  # noqa: N815
     runBChosen = Signal(str)  # noqa: N815
     visibilityChanged = Signal(object, bool)  # noqa: N815
     colorChosen = Signal(int, object)  # noqa: N815
+    thresholdChosen = Signal(int, object)  # class, threshold or None  # noqa: N815
     imageAdjusted = Signal(float, float)  # noqa: N815
     lqToggled = Signal(bool)  # noqa: N815
-    checkpointChosen = Signal(str, int)  # training, step  # noqa: N815
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -215,9 +270,10 @@ class ViewerBar(QWidget):
         self.classes = _ClassList()
         self.classes.visibilityChanged.connect(self.visibilityChanged)
         self.classes.colorChosen.connect(self.colorChosen)
+        self.classes.thresholdChosen.connect(self.thresholdChosen)
         self.classes_button = self._popup_button("Classes", self.classes,
-                                                 "Show/hide classes and choose their colours "
-                                                 "(Shift+H)")
+                                                 "Show/hide classes, choose their colours "
+                                                 "and per-class score thresholds (Shift+H)")
         self.adjust = _ImageAdjust()
         self.adjust.changed.connect(self.imageAdjusted)
         self.image_button = self._popup_button("Image", self.adjust,
@@ -243,30 +299,10 @@ class ViewerBar(QWidget):
         row1.addWidget(self.lq_button)
         row1.addWidget(self.classes_button)
         row1.addWidget(self.image_button)
-        # the checkpoint slider
-        self.checkpoint_row = QWidget()
-        self.ck_name = QLabel()
-        self.ck_slider = QSlider(Qt.Orientation.Horizontal)
-        self.ck_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
-        self.ck_slider.setPageStep(1)
-        self.ck_slider.valueChanged.connect(self._on_slider)
-        self.ck_slider.sliderReleased.connect(lambda: self._on_slider(self.ck_slider.value()))
-        self._run_a: str | None = None
-        self.ck_step = QLabel()
-        self.ck_step.setMinimumWidth(110)
-        self.ck_slider.setToolTip("Checkpoint of this training shown as run A (Ctrl+[ / "
-                                  "Ctrl+]): the image, zoom and selection stay")
-        row2 = QHBoxLayout(self.checkpoint_row)
-        row2.setContentsMargins(4, 0, 4, 2)
-        row2.addWidget(self.ck_name)
-        row2.addWidget(self.ck_slider, 1)
-        row2.addWidget(self.ck_step)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addLayout(row1)
-        lay.addWidget(self.checkpoint_row)
-        self.training: Training | None = None
         self._syncing = False
 
     def _popup_button(self, text: str, widget: QWidget, tip: str) -> QToolButton:
@@ -284,8 +320,8 @@ class ViewerBar(QWidget):
 
     # ------------------------------------------------------------------ state
     def sync(self, vs: ViewSettings, run_a: str | None, run_b: str | None,
-             runs: Sequence[str], class_names: Sequence[str], training: Training | None,
-             lq_available: bool) -> None:
+             runs: Sequence[str], class_names: Sequence[str], lq_available: bool,
+             score_threshold: float | None = None) -> None:
         """Show the session's state (emits nothing)."""
         self._syncing = True
         for name, b in self.layout_buttons.items():
@@ -311,33 +347,11 @@ class ViewerBar(QWidget):
         self.b_label.setVisible(has_b and shows_b)
         self.lq_button.setEnabled(lq_available)
         self.lq_button.setChecked(vs.lq_hints and lq_available)
-        self.classes.sync(class_names, vs)
-        hidden = len(vs.hidden_classes)
-        self.classes_button.setText(f"Classes ({hidden} hidden)" if hidden else "Classes")
+        self.classes.sync(class_names, vs, score_threshold)
+        hidden, own = len(vs.hidden_classes), len(vs.class_thresholds)
+        notes = ([f"{hidden} hidden"] if hidden else []) + (
+            [f"{own} own threshold{'s' if own > 1 else ''}"] if own else [])
+        self.classes_button.setText(f"Classes ({', '.join(notes)})" if notes else "Classes")
         self.adjust.sync(vs)
         self.image_button.setText("Image ●" if vs.adjusted else "Image")
-        self.training = training if training is not None and len(training.steps) > 1 else None
-        # the row stays while the dataset has checkpoints (run A one of them or not), so
-        # the panes keep their size, and the zoom, when run A changes
-        self.checkpoint_row.setVisible(self.training is not None)
-        self._run_a = run_a
-        if self.training is not None:
-            t = self.training
-            shown = run_a in t.runs
-            k = t.runs.index(run_a) if shown and run_a is not None else 0
-            self.ck_slider.setRange(0, len(t.steps) - 1)
-            self.ck_slider.setValue(k)
-            self.ck_name.setText(f"<b>{t.name}</b> checkpoints:")
-            self.ck_step.setText(f"{t.unit} {t.steps[k]} · {k + 1}/{len(t.steps)}" if shown
-                                 else "run A is not one")
-            self.ck_step.setToolTip("" if shown else f"Run A ({run_a}) is not a checkpoint of "
-                                    f"{t.name}: move the slider to show one")
         self._syncing = False
-
-    def _on_slider(self, k: int) -> None:
-        t = self.training
-        if t is None or not 0 <= k < len(t.steps):
-            return
-        self.ck_step.setText(f"{t.unit} {t.steps[k]} · {k + 1}/{len(t.steps)}")
-        if not self._syncing and t.runs[k] != self._run_a:
-            self.checkpointChosen.emit(t.name, t.steps[k])

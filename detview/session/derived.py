@@ -423,7 +423,8 @@ class COCOProducer(Producer[LiveCOCO]):
         if s.run is None:
             return None
         return (s.run, s.all_predictions,
-                None if s.all_predictions else s.params.score_threshold)
+                None if s.all_predictions else s.params.score_threshold,
+                None if s.all_predictions else s.params.class_thresholds)
 
     def build(self, s: Session) -> Callable[[Progress], LiveCOCO]:
         ds = s.dataset
@@ -433,9 +434,10 @@ class COCOProducer(Producer[LiveCOCO]):
         mask = ~ds.images.deleted
         ids, names, k = ds.images.ids.copy(), ds.classes.names, len(ds.classes)
         all_preds, thr = s.all_predictions, s.params.score_threshold
+        per_class = s.params.thresholds(k) if s.params.class_thresholds else None
         return lambda progress: LiveCOCO(gt, dets, k, mask, ids, names,
                                          all_predictions=all_preds, score_threshold=thr,
-                                         progress=progress)
+                                         progress=progress, class_thresholds=per_class)
 
     def adopt(self, value: LiveCOCO, s: Session, revisions: np.ndarray) -> LiveCOCO:
         value.attach(s.dataset, revisions)
@@ -463,7 +465,8 @@ class ErrorsProducer(Producer[ErrorAnalysis]):
         if s.run is None:
             return None
         p = s.params
-        return (s.run, s.all_predictions, p.score_threshold, p.iou_threshold)
+        return (s.run, s.all_predictions, p.score_threshold, p.iou_threshold,
+                p.class_thresholds)
 
     def build(self, s: Session) -> Callable[[Progress], ErrorAnalysis]:
         ds = s.dataset
@@ -474,10 +477,11 @@ class ErrorsProducer(Producer[ErrorAnalysis]):
         mask = ~ds.images.deleted
         names, k = ds.classes.names, len(ds.classes)
         all_preds, p = s.all_predictions, s.params
+        per_class = p.thresholds(k) if p.class_thresholds else None
         return lambda progress: error_analysis(
             gt, dets, k, mask, names, run, all_predictions=all_preds,
             score_threshold=p.score_threshold, iou_threshold=p.iou_threshold,
-            progress=progress)
+            progress=progress, class_thresholds=per_class)
 
     def column(self, value: ErrorAnalysis, name: str, s: Session) -> np.ndarray:
         return value.images[name].to_numpy(np.float64)

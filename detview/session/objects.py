@@ -32,10 +32,13 @@ from detview.core.objects import (
 )
 
 if TYPE_CHECKING:
+    from detview.core.drilldown import Hits
+
     from .session import Session
 
 __all__ = ["SOURCES", "Source", "accept_many", "accept_objects", "apply_hints", "available",
-           "delete_many", "needs", "object_set", "relabel_many", "review_many"]
+           "delete_many", "drilled_objects", "needs", "object_set", "relabel_many",
+           "review_many"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,32 @@ def object_set(s: Session, source: str, cls: int | None = None) -> ObjectSet | N
     if cls is not None and source.startswith(("err:", "lq:")):
         out = out.take(np.flatnonzero(out.cls == cls))
     keep = mask[out.image] if len(out) else np.zeros(0, bool)
+    return out if keep.all() else out.take(np.flatnonzero(keep))
+
+
+def drilled_objects(s: Session, hits: Hits, cls: int | None = None) -> ObjectSet:
+    """Every box a drill-down (:class:`~detview.core.drilldown.Hits`) selects: its
+    ground-truth boxes and its predictions of the current run, each once (of class
+    ``cls``); boxes deleted since, and those of deleted images, are left out."""
+    from detview.core.drilldown import Hits as _Hits
+    from detview.core.objects import concat, hits_objects
+
+    ds = s.dataset
+    g = np.unique(hits.gt_box_id[hits.gt_box_id >= 0])
+    p = np.unique(hits.pred_box_id[hits.pred_box_id >= 0]) if s.run is not None else g[:0]
+    neg_g, neg_p = np.full(g.shape, -1, np.int64), np.full(p.shape, -1, np.int64)
+    parts = []
+    if g.size:
+        only_gt = _Hits.of(hits.label, np.zeros(g.shape, np.int64), g, neg_g)
+        parts.append(hits_objects(only_gt, ds.gt, ds.gt, prefer="gt"))
+    if p.size:
+        assert s.run is not None
+        only_p = _Hits.of(hits.label, np.zeros(p.shape, np.int64), neg_p, p)
+        parts.append(hits_objects(only_p, ds.gt, ds.runs[s.run]))
+    out = concat(hits.label, parts)
+    keep = ~ds.images.deleted[out.image] if len(out) else np.zeros(0, bool)
+    if cls is not None:
+        keep &= out.cls == cls
     return out if keep.all() else out.take(np.flatnonzero(keep))
 
 

@@ -98,7 +98,8 @@ class SessionEvent:
     ``training``: ``session.training``'s logs, compared pair or checkpoint changed
     (``name``: ``logs``, ``pair``, ``checkpoint``); ``view``: the :class:`ViewSettings`
     changed (layout, panes, run B, class colours or visibility, brightness/contrast:
-    nothing computed depends on them)."""
+    nothing computed depends on them; a per-class score threshold is followed by a
+    ``settings`` event)."""
 
     kind: EventKind
     images: frozenset[int] = frozenset()
@@ -126,8 +127,10 @@ class Session:
         self._listeners: list[Callable[[SessionEvent], None]] = []
         self._exports: set[Task[Any]] = set()
         self._closed = False
-        self._settings = Settings(next(iter(dataset.runs), None), params or MetricParams())
-        self._view = ViewSettings()
+        params = params or MetricParams()
+        self._settings = Settings(next(iter(dataset.runs), None),
+                                  replace(params, class_thresholds=()))
+        self._view = ViewSettings(class_thresholds=params.class_thresholds)
         self.derived = Derived(self)
         self.derived.register(MetricsProducer(), wanted=True)
         self.derived.register(COCOProducer())
@@ -182,7 +185,7 @@ class Session:
     # ================================================================== settings
     @property
     def settings(self) -> Settings:
-        return self._settings
+        return replace(self._settings, params=self.params)
 
     @property
     def run(self) -> str | None:
@@ -190,7 +193,9 @@ class Session:
 
     @property
     def params(self) -> MetricParams:
-        return self._settings.params
+        """The thresholds: the global ones of :attr:`settings` with the per-class score
+        thresholds of the view settings (``view_settings.class_thresholds``)."""
+        return replace(self._settings.params, class_thresholds=self._view.class_thresholds)
 
     @property
     def all_predictions(self) -> bool:
@@ -211,13 +216,19 @@ class Session:
             if run is not None and run not in self.dataset.runs:
                 raise KeyError(f"no run {run!r}; runs: {', '.join(self.dataset.runs) or 'none'}")
             new = replace(new, run=run)
+        view = self._view
         if params is not None:
-            new = replace(new, params=params)
+            if params.class_thresholds:  # per-class overrides live in the view settings
+                view = replace(view, class_thresholds=params.class_thresholds)
+            new = replace(new, params=replace(params, class_thresholds=()))
         if all_predictions is not None:
             new = replace(new, all_predictions=bool(all_predictions))
-        if new == self._settings:
+        if new == self._settings and view == self._view:
             return False
         self._settings = new
+        if view != self._view:
+            self._view = view
+            self._emit("view")
         self.derived.refresh()
         self._emit("settings")
         return True
@@ -253,9 +264,18 @@ class Session:
             raise KeyError(f"no run {new.run_b!r}; runs: {', '.join(self.dataset.runs) or 'none'}")
         if new == self._view:
             return False
+        numbers = new.class_thresholds != self._view.class_thresholds
         self._view = new
         self._emit("view")
+        if numbers:  # per-class score thresholds: the numbers follow
+            self.derived.refresh()
+            self._emit("settings")
         return True
+
+    def set_class_threshold(self, cls: int, threshold: float | None) -> bool:
+        """Keep predictions of class ``cls`` from ``threshold`` on (None: the global
+        score threshold again; ``cls`` < 0 with None: clear every override)."""
+        return self.update_view(self._view.with_threshold(cls, threshold))
 
     @property
     def run_b(self) -> str | None:

@@ -10,6 +10,10 @@
   truth), ``"a"`` (the session's run, ``Settings.run``: the one the numbers are about)
   and ``"b"`` (a second run, :attr:`ViewSettings.run_b`);
 * per-class visibility and colour, keyed by class index;
+* per-class score thresholds overriding the global one (``Settings.params``) for those
+  classes: unlike the rest these change numbers (the session folds them into
+  ``session.params``, so the per-image metrics, the error breakdown and the drawn
+  predictions follow; COCO AP from every prediction stays threshold-free);
 * brightness and contrast of the image (a display mapping; the image is never edited);
 * whether label-quality hints are shown on the ground truth.
 
@@ -60,6 +64,8 @@ class ViewSettings:
     contrast: float = 1.0
     #: label-quality hints on the ground truth (computing them is wanted while on)
     lq_hints: bool = False
+    #: (class index, score threshold 0..1) overriding the global score threshold
+    class_thresholds: tuple[tuple[int, float], ...] = ()
     _colors: dict[int, str] = field(default_factory=dict, init=False, repr=False,
                                     compare=False)
 
@@ -77,6 +83,9 @@ class ViewSettings:
         object.__setattr__(self, "hidden_classes", frozenset(int(c) for c in self.hidden_classes))
         object.__setattr__(self, "class_colors", tuple(sorted(
             (int(c), str(v).lower()) for c, v in dict(self.class_colors).items())))
+        object.__setattr__(self, "class_thresholds", tuple(sorted(
+            (int(c), _clamp(float(t), (0.0, 1.0)))
+            for c, t in dict(self.class_thresholds).items())))
         object.__setattr__(self, "brightness", _clamp(self.brightness, BRIGHTNESS_RANGE))
         object.__setattr__(self, "contrast", _clamp(self.contrast, CONTRAST_RANGE))
         self._colors.update(self.class_colors)
@@ -85,6 +94,10 @@ class ViewSettings:
     def color_of(self, cls: int) -> str | None:
         """The chosen colour of class ``cls`` (None: the palette's)."""
         return self._colors.get(int(cls))
+
+    def threshold_of(self, cls: int) -> float | None:
+        """The score threshold chosen for class ``cls`` (None: the global one)."""
+        return dict(self.class_thresholds).get(int(cls))
 
     def is_visible(self, cls: int) -> bool:
         return int(cls) not in self.hidden_classes
@@ -117,6 +130,18 @@ class ViewSettings:
             colors[int(cls)] = color
         return replace(self, class_colors=tuple(colors.items()))
 
+    def with_threshold(self, cls: int, threshold: float | None) -> ViewSettings:
+        """Class ``cls`` kept from ``threshold`` on; None: back to the global
+        threshold; ``cls`` < 0 with None clears every override."""
+        if int(cls) < 0:
+            return replace(self, class_thresholds=())
+        ts = dict(self.class_thresholds)
+        if threshold is None:
+            ts.pop(int(cls), None)
+        else:
+            ts[int(cls)] = float(threshold)
+        return replace(self, class_thresholds=tuple(ts.items()))
+
     def with_visible(self, classes: Sequence[int] | int, visible: bool) -> ViewSettings:
         cs = {int(classes)} if isinstance(classes, int) else {int(c) for c in classes}
         hidden = (self.hidden_classes - cs) if visible else (self.hidden_classes | cs)
@@ -135,6 +160,7 @@ class ViewSettings:
             "class_colors": {key(c): v for c, v in self.class_colors},
             "brightness": self.brightness, "contrast": self.contrast,
             "lq_hints": self.lq_hints,
+            "class_thresholds": {key(c): t for c, t in self.class_thresholds},
         }
 
     @classmethod
@@ -176,6 +202,15 @@ class ViewSettings:
                 if c is not None and isinstance(v, str) and _COLOR.match(v):
                     good[c] = v
             out = replace(out, class_colors=tuple(good.items()))
+        thresholds = d.get("class_thresholds")
+        if isinstance(thresholds, Mapping):
+            good_t = {}
+            for n, v in thresholds.items():
+                c = cls_of(n)
+                if (c is not None and isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and 0.0 <= v <= 1.0):
+                    good_t[c] = float(v)
+            out = replace(out, class_thresholds=tuple(good_t.items()))
         if isinstance(d.get("lq_hints"), bool):
             out = replace(out, lq_hints=bool(d["lq_hints"]))
         def number(name: str) -> float | None:

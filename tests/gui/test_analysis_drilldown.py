@@ -168,3 +168,60 @@ def test_f1_plot_and_pr_points_set_the_threshold(qtbot: Any) -> None:
     x, _y = a.pr.marker.getData()
     assert len(x) == 1  # the yellow dot shows where the threshold is
     w.session.history.mark_clean()
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_a_drill_down_shows_exactly_its_boxes_in_the_objects_grid(
+        qtbot: Any, window: Any) -> None:
+    """A confusion cell (true car → predicted cat), then "Show in Objects grid": the
+    grid holds exactly the ground-truth boxes and predictions the drill-down selects,
+    found here from the boxes themselves (a car box and the cat prediction over it)."""
+    w = window
+    ready(qtbot, w)
+    a = w.analysis
+    a.tabs.setCurrentIndex(3)
+    qtbot.waitUntil(lambda: {0, 3} <= set(a.cm_classes.tolist()), timeout=5000)
+    names = w.session.dataset.classes.names
+    rows = [names[c] if c < len(names) else "bg" for c in a.cm_classes.tolist()]
+    car, cat = rows.index("car"), rows.index("cat")
+    click_plot(a.confusion.plot, cat + 0.5, car + 0.5)
+    qtbot.waitUntil(lambda: listed(w) == [2], timeout=5000)
+    q = w.panels.query
+    assert q.drill_grid.isVisible()
+    # oracle: car GT boxes overlapped (IoU >= 0.5) by a cat prediction scoring >= 0.5
+    ds = w.session.dataset
+    gt, run = ds.gt, ds.runs[w.session.run]
+    want: set[tuple[bool, int]] = set()
+    for g in range(len(gt.cls)):
+        for p in range(len(run.cls)):
+            if (names[int(gt.cls[g])] == "car" and names[int(run.cls[p])] == "cat"
+                    and int(gt.image[g]) == int(run.image[p]) and float(run.score[p]) >= 0.5
+                    and _iou(gt.xyxy[g].tolist(), run.xyxy[p].tolist()) >= 0.5):
+                want |= {(False, int(gt.box_id[g])), (True, int(run.box_id[p]))}
+    assert want == {(False, 3), (True, 103)}
+    q.drill_grid.click()
+    grid = w.panels.grid
+    qtbot.waitUntil(lambda: grid.model.objects is not None, timeout=5000)
+    assert w.panels.grid_dock.isVisible()
+    o = grid.model.objects
+    got = {(bool(p), int(b)) for p, b in zip(o.is_pred.tolist(), o.box_id.tolist(),
+                                             strict=True)}
+    assert got == want and len(o) == len(want)
+    assert grid.source.currentData() == "drill"
+    assert "true car → predicted cat" in grid.source.currentText()
+    assert "2 boxes" in grid.count.text()
+    # another filter, then back: the drill-down stays one of the filters
+    grid.choose("gt")
+    assert len(grid.model.objects) == len(gt.cls)
+    grid.choose("drill")
+    assert {(bool(p), int(b)) for p, b in zip(grid.model.objects.is_pred.tolist(),
+                                              grid.model.objects.box_id.tolist(),
+                                              strict=True)} == want

@@ -43,3 +43,22 @@ def test_help_dialog_and_actions_use_the_same_table(window: Any) -> None:
     # no key bound twice
     keys = [QKeySequence(k).toString() for s in SHORTCUTS for k in s.keys]
     assert len(keys) == len(set(keys))
+
+
+def test_the_object_grid_keys_are_rows_of_the_table() -> None:
+    """Every key the Objects grid acts on itself (object_grid_view._ACT_KEYS, and
+    select-all) is listed, under "Objects grid", in the table README and Help show."""
+    from PySide6.QtCore import Qt
+
+    from detview.gui.object_grid_view import _ACT_KEYS
+
+    grid = [(k, t) for g, k, t in rows() if g == "Objects grid"]
+    listed = {part.strip() for k, _t in grid for part in k.split("/")}
+    names = {Qt.Key.Key_Delete: "Del", Qt.Key.Key_Backspace: "Backspace",
+             Qt.Key.Key_Return: "Return", Qt.Key.Key_Enter: "Enter"}
+    for key in _ACT_KEYS:
+        name = names.get(key) or QKeySequence(int(key)).toString()
+        assert name in listed, f"the grid's key {name} is not in the shortcut table"
+    assert "Ctrl+A" in listed
+    readme = _readme_table()
+    assert all(("Objects grid", k, t) in readme for k, t in grid)

@@ -1,7 +1,8 @@
-"""Three checkpoints of one training (the demo's real YOLOv5s predictions and two
-perturbed copies written here), any two of {ground truth, A, B} or three panes, and the
-checkpoint slider: moving it switches run A and keeps the image, the zoom and the
-selection. The panes are checked against the prediction files read with ``json``."""
+"""Three checkpoints of one training (the demo's real YOLOv5s predictions and two perturbed
+copies written here), any two of {ground truth, A, B} or three panes, and the checkpoint
+slider (one: the Compare strip's, under the panes): moving it switches run A and keeps
+the image, the zoom and the selection. The panes are checked against the prediction
+files read with ``json``."""
 
 from __future__ import annotations
 
@@ -110,9 +111,17 @@ def test_slider_switches_run_a_keeping_image_zoom_and_selection(ckpt: Any, qtbot
                                                                 ) -> None:
     w, files = ckpt
     s = w.session
-    bar = w.viewer.bar
-    assert bar.checkpoint_row.isVisible()
-    assert (bar.ck_slider.minimum(), bar.ck_slider.maximum(), bar.ck_slider.value()) == (0, 2, 0)
+    strip = w.compare
+    slider = strip.slider
+    # one checkpoint slider: the strip's, shown under the viewer's panes; none in its bar
+    assert strip.isVisible() and slider.isVisible()
+    assert w.viewer_split.indexOf(w.viewer) == 0 and w.viewer_split.indexOf(strip) == 1
+    from PySide6.QtWidgets import QSlider
+
+    adjust = w.viewer.bar.adjust  # brightness / contrast: the bar's only sliders
+    assert [sl for sl in w.viewer.bar.findChildren(QSlider)
+            if sl not in (adjust.brightness, adjust.contrast)] == []
+    assert (slider.minimum(), slider.maximum(), slider.value()) == (0, 2, 0)
     i = _busy_image(w)
     w.select_image(i)
     im = s.dataset.images
@@ -130,11 +139,11 @@ def test_slider_switches_run_a_keeping_image_zoom_and_selection(ckpt: Any, qtbot
     gt.set_selected([g_id], emit=True)
     a.set_selected([p_id], emit=True)
     # the slider, by keyboard: one step right
-    bar.ck_slider.setFocus()
-    QTest.keyClick(bar.ck_slider, Qt.Key.Key_Right)
+    slider.setFocus()
+    QTest.keyClick(slider, Qt.Key.Key_Right)
     qtbot.wait(10)
-    assert s.run == "preds_step200" and bar.ck_slider.value() == 1
-    assert "step 200" in bar.ck_step.text()
+    assert s.run == "preds_step200" and slider.value() == 1
+    assert "step 200" in strip.step_label.text()
     assert w.current_image == i
     np.testing.assert_allclose(gt.vb.viewRange(), zoom)
     assert gt.selected == [g_id]
@@ -145,12 +154,12 @@ def test_slider_switches_run_a_keeping_image_zoom_and_selection(ckpt: Any, qtbot
     assert a.selected == [int(v2.gt_partner[v2.gt_ids == g_id][0])] != [p_id]
     assert w.run_combo.currentText() == "preds_step200"  # the toolbar follows
     # the last step by the slider's own mouse-less API, then back with Ctrl+[ and Ctrl+]
-    bar.ck_slider.setValue(2)
+    slider.setValue(2)
     assert s.run == "preds_step300"
     _check(a, files["preds_step300"], image_id, iw, ih)
     ctrl = Qt.KeyboardModifier.ControlModifier
     QTest.keyClick(gt.view, Qt.Key.Key_BracketLeft, ctrl)
-    assert s.run == "preds_step200" and bar.ck_slider.value() == 1
+    assert s.run == "preds_step200" and slider.value() == 1
     QTest.keyClick(gt.view, Qt.Key.Key_BracketRight, ctrl)
     QTest.keyClick(gt.view, Qt.Key.Key_BracketRight, ctrl)  # already the last: stays
     assert s.run == "preds_step300"
@@ -158,8 +167,13 @@ def test_slider_switches_run_a_keeping_image_zoom_and_selection(ckpt: Any, qtbot
     assert gt.selected == [g_id] and w.current_image == i
     # the Graphs view's call: a point at step S
     s.show_checkpoint(100)
-    assert bar.ck_slider.value() == 0
+    assert slider.value() == 0
     _check(a, files["preds_step100"], image_id, iw, ih)
+    # hidden (View > Panels), the strip comes back under the panes on Ctrl+]
+    strip.set_shown(False)
+    QTest.keyClick(gt.view, Qt.Key.Key_BracketRight, ctrl)
+    assert strip.isVisible() and s.run == "preds_step200" and slider.value() == 1
+    assert gt.selected == [g_id] and w.current_image == i
 
 
 def test_any_two_sources_and_three_panes(ckpt: Any, qtbot: Any) -> None:
@@ -193,7 +207,7 @@ def test_any_two_sources_and_three_panes(ckpt: Any, qtbot: Any) -> None:
     assert viewer.pred_pane.partner_ids == {int(viewer.view.gt_partner[k])}
     assert viewer.b_layer.partner_ids == {int(v_b.gt_partner[k])}
     # the slider moves A, B stays
-    viewer.bar.ck_slider.setValue(1)
+    w.compare.slider.setValue(1)
     _check(viewer.pred_pane, files["preds_step200"], image_id, iw, ih)
     _check(viewer.b_layer, files["preds_step300"], image_id, iw, ih)
     # two panes: A | B (no ground truth shown)

@@ -132,3 +132,39 @@ def test_brightness_and_contrast_change_the_display_only(window: Any, qtbot: Any
     window.step_image(1)
     window.load_current_image_now()
     np.testing.assert_allclose(pane.image_item.levels, s.view_settings.levels())
+
+
+def test_a_class_score_threshold_from_the_class_list(window: Any, qtbot: Any) -> None:
+    """The class list's "Own score threshold" for dog: its 0.8 prediction goes from the
+    pane and from image 0's FP count; the cat's stays; unticking brings it back."""
+    show_first_by_iou(window)
+    s, viewer = window.session, window.viewer
+    run = s.dataset.runs["model"]
+    fp_before = s.column("fp").copy()
+    cl = viewer.bar.classes
+    cl.list.setCurrentRow(1)  # dog
+    assert not cl.thr_check.isChecked() and cl.thr_spin.value() == 0.5  # the global one
+    cl.thr_check.setChecked(True)
+    cl.thr_spin.setValue(0.85)
+    assert s.view_settings.class_thresholds == ((1, 0.85),)
+
+    def oracle(i: int, per_class: dict[int, float]) -> list[int]:
+        return sorted(int(run.box_id[r]) for r in range(len(run.cls))
+                      if int(run.image[r]) == i and run.alive[r]
+                      and float(run.score[r]) >= per_class.get(int(run.cls[r]), 0.5))
+
+    assert sorted(viewer.pred_pane.ids.tolist()) == oracle(0, {1: 0.85}) == [100]
+    assert cl.list.item(1).text().startswith("dog") and "0.85" in cl.list.item(1).text()
+    assert "own threshold" in viewer.bar.classes_button.text()
+    fp = s.column("fp")
+    assert fp[0] == fp_before[0] - 1  # the dog prediction was image 0's FP
+    assert (fp[1:] == fp_before[1:]).all()  # no dog prediction elsewhere
+    # another class keeps the global threshold; the override is per class
+    cl.list.setCurrentRow(0)
+    assert not cl.thr_check.isChecked()
+    cl.list.setCurrentRow(1)
+    assert cl.thr_check.isChecked() and abs(cl.thr_spin.value() - 0.85) < 1e-9
+    cl.thr_check.setChecked(False)  # back to the global threshold
+    assert s.view_settings.class_thresholds == ()
+    assert sorted(viewer.pred_pane.ids.tolist()) == oracle(0, {}) == [100, 101]
+    assert (s.column("fp") == fp_before).all()
