@@ -200,8 +200,10 @@ class ContentMixin:
         shows_b = any("b" in p for p in self.pane_sources())
         name = f"{label[-1]}: {v.run}" if shows_b and s is not None else v.run
         compact = len(self.pane_sources()) > 2 or self.settings.layout == "overlay"
+        own = len(self.settings.class_thresholds)  # classes with their own threshold
         shown = (f"{len(v.pred_ids)} shown" if compact
-                 else f"{len(v.pred_ids)} ≥ {self.score_threshold:.2f}")
+                 else f"{len(v.pred_ids)} ≥ {self.score_threshold:.2f}"
+                 + (f" (own threshold: {own} class{'es' if own > 1 else ''})" if own else ""))
         return (f"<b>{name}</b> · {shown} · {n_tp} TP"
                 + (f" · <span style='color:#d02020'>{n_fp} FP{'' if compact else ' (dashed)'}"
                    "</span>" if n_fp else "")
@@ -222,8 +224,12 @@ class ContentMixin:
                    "handles to resize; drag elsewhere to pan."
                    + ("\n\n" + LQ_TIP if self.settings.lq_hints else "")),
             "a": (f"Predictions of run A with score ≥ {self.score_threshold:.2f} (the "
-                  f"{self.views['a'].n_below if self.views['a'] else 0} below it are hidden). "
-                  "Solid: "
+                  f"{self.views['a'].n_below if self.views['a'] else 0} below it are hidden)"
+                  + (", or ≥ their class's own threshold: " + ", ".join(
+                      f"{self._name(c)} ≥ {t:.2f}"
+                      for c, t in self.settings.class_thresholds)
+                     if self.settings.class_thresholds else "")
+                  + ". Solid: "
                   "true positive; dashed with a red FP tag: matches no ground-truth box. "
                   "Select one and press A to accept it as ground truth."),
             "b": (f"Predictions of run B with score ≥ {self.score_threshold:.2f}, matched "

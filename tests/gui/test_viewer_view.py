@@ -156,6 +156,8 @@ def test_a_class_score_threshold_from_the_class_list(window: Any, qtbot: Any) ->
     assert sorted(viewer.pred_pane.ids.tolist()) == oracle(0, {1: 0.85}) == [100]
     assert cl.list.item(1).text().startswith("dog") and "0.85" in cl.list.item(1).text()
     assert "own threshold" in viewer.bar.classes_button.text()
+    header = viewer.pred_pane.header
+    assert "own threshold: 1 class" in header.text() and "dog ≥ 0.85" in header.toolTip()
     fp = s.column("fp")
     assert fp[0] == fp_before[0] - 1  # the dog prediction was image 0's FP
     assert (fp[1:] == fp_before[1:]).all()  # no dog prediction elsewhere
@@ -168,3 +170,4 @@ def test_a_class_score_threshold_from_the_class_list(window: Any, qtbot: Any) ->
     assert s.view_settings.class_thresholds == ()
     assert sorted(viewer.pred_pane.ids.tolist()) == oracle(0, {}) == [100, 101]
     assert (s.column("fp") == fp_before).all()
+    assert "own threshold" not in viewer.pred_pane.header.text()
