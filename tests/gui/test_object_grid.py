@@ -112,8 +112,9 @@ def test_fifty_thousand_crops_scroll_select_act_undo(qtbot: Any, big: Session,
         again.get(t)
     qtbot.waitUntil(lambda: all(again.get(t) is not None for t in want), timeout=20000)
     assert again.from_disk == 3 and again.decoded == 0
-    files = list(cache.rglob("*.jpg"))
-    assert len(files) >= g.service.decoded - 5  # one file per decoded thumbnail
+    # one file per decoded thumbnail (written by the workers: wait for the last ones)
+    qtbot.waitUntil(lambda: len(list(cache.rglob("*.jpg"))) >= g.service.decoded - 5,
+                    timeout=20000)
     # a file changed on disk: a new key, never the stale picture
     path = want[0].path
     Image.new("RGB", (320, 240), (255, 0, 0)).save(path)
