@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .matching import FP, IGNORED, TP, match_image
+from .geometry import box_areas
+from .matching import FP, IGNORED, TP, group_ranks, match_groups, rows_of_images
 from .tables import Boxes
 
 __all__ = [
@@ -163,48 +164,26 @@ def _lookup(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
 def match_records(gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarray | None = None,
                   iou_threshold: float = 0.5, images: Iterable[int] | None = None,
                   progress: Progress | None = None) -> MatchRecords:
-    """Match every alive prediction of ``dets`` (all scores) to ``gt`` image by image
-    (``images``: only those, e.g. the ones an edit touched). Safe in a worker given a
-    copy of ``gt``. ``progress(done, total)`` returning False stops with
+    """Match every alive prediction of ``dets`` (all scores) to ``gt`` in each image
+    (``images``: only those, e.g. the ones an edit touched), by the batched kernel:
+    one :func:`~detview.core.matching.match_groups` per block of images, groups =
+    (image, class), the same greedy rule as :func:`~detview.core.matching.match_image`.
+    Rows come out by image, then in table order. Safe in a worker given a copy of
+    ``gt``. ``progress(done, total)`` returning False stops with
     :class:`InterruptedError`."""
     n = gt.n_images
     mask = np.ones(n, bool) if image_mask is None else np.asarray(image_mask, bool)
-    todo = range(n) if images is None else sorted({int(i) for i in images})
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "image", "box_id", "cls", "score", "outcome", "iou", "gt_box_id",
-        "gt_image", "gt_id", "gt_cls", "gt_match_score")}
-    total = len(todo)
-    for k, i in enumerate(todo):
-        if progress is not None and k % 512 == 0 and progress(k, total) is False:
+    todo = (np.arange(n, dtype=np.int64) if images is None
+            else np.unique(np.fromiter((int(i) for i in images), dtype=np.int64)))
+    total = int(todo.shape[0])
+    todo = todo[mask[todo]]
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in _PRED_COLS + _GT_COLS}
+    done = 0
+    for blk in np.array_split(todo, max(1, -(-todo.shape[0] // _BLOCK))):
+        if progress is not None and progress(done, total) is False:
             raise InterruptedError("cancelled")
-        if not mask[i]:
-            continue
-        gs, ps = gt.image_slice(i), dets.image_slice(i)
-        g_rows = np.arange(gs.start, gs.stop)[gt.alive[gs]]
-        p_rows = np.arange(ps.start, ps.stop)[dets.alive[ps]]
-        if not g_rows.size and not p_rows.size:
-            continue
-        crowd = gt.iscrowd[g_rows]
-        m = match_image(dets.xyxy[p_rows], dets.score[p_rows], dets.cls[p_rows],
-                        gt.xyxy[g_rows], gt.cls[g_rows], crowd, iou_threshold)
-        np_ = p_rows.shape[0]
-        cols["image"].append(np.full(np_, i, dtype=np.int64))
-        cols["box_id"].append(dets.box_id[p_rows])
-        cols["cls"].append(dets.cls[p_rows])
-        cols["score"].append(dets.score[p_rows])
-        cols["outcome"].append(m.pred_outcome)
-        cols["iou"].append(np.where(m.pred_outcome == TP, m.pred_iou, 0.0))
-        gid = gt.box_id[g_rows]
-        cols["gt_box_id"].append(np.where(m.pred_outcome == TP, gid[np.maximum(m.pred_gt, 0)]
-                                          if g_rows.size else -1, -1).astype(np.int64))
-        regular = ~crowd
-        ms = np.full(g_rows.shape[0], -np.inf)
-        hit = m.gt_pred >= 0
-        ms[hit] = dets.score[p_rows][m.gt_pred[hit]]
-        cols["gt_image"].append(np.full(int(regular.sum()), i, dtype=np.int64))
-        cols["gt_id"].append(gid[regular])
-        cols["gt_cls"].append(gt.cls[g_rows][regular])
-        cols["gt_match_score"].append(ms[regular])
+        done += int(blk.shape[0])
+        _match_block(gt, dets, blk, float(iou_threshold), cols)
     dtypes = {"score": np.float64, "iou": np.float64, "gt_match_score": np.float64,
               "outcome": np.int8}
     arrays = {k: (np.concatenate(v) if v else _e(dtypes.get(k, np.int64))).astype(
@@ -212,6 +191,58 @@ def match_records(gt: Boxes, dets: Boxes, n_classes: int, image_mask: np.ndarray
     if progress is not None:
         progress(total, total)
     return MatchRecords(n, int(n_classes), float(iou_threshold), **arrays)
+
+
+_BLOCK = 8192  # images per batched call: progress and cancellation between blocks
+
+
+def _match_block(gt: Boxes, dets: Boxes, images: np.ndarray, iou_threshold: float,
+                 cols: dict[str, list[np.ndarray]]) -> None:
+    g_rows = rows_of_images(gt.offsets, images)
+    g_rows = g_rows[gt.alive[g_rows]]
+    p_rows = rows_of_images(dets.offsets, images)
+    p_rows = p_rows[dets.alive[p_rows]]
+    g_img, p_img = gt.image[g_rows], dets.image[p_rows]
+    g_cls, p_cls = gt.cls[g_rows], dets.cls[p_rows]
+    crowd = gt.iscrowd[g_rows]
+    gid = gt.box_id[g_rows]
+    score = dets.score[p_rows]
+    outcome = np.full(p_rows.shape[0], FP, dtype=np.int8)
+    iou = np.zeros(p_rows.shape[0])
+    matched = np.full(p_rows.shape[0], -1, dtype=np.int64)
+    if p_rows.size and g_rows.size:
+        both = np.concatenate((g_cls, p_cls))
+        c_lo = int(both.min())
+        span = int(both.max()) - c_lo + 1
+        g_key = g_img * span + (g_cls - c_lo)
+        p_key = p_img * span + (p_cls - c_lo)
+        pxy, gxy = dets.xyxy[p_rows], gt.xyxy[g_rows]
+        _, rank = group_ranks(p_key, score)
+        gr = match_groups(p_key, rank, pxy, box_areas(pxy, dets.wh[p_rows]),
+                          g_key, gxy, box_areas(gxy, gt.wh[g_rows]), iou_threshold,
+                          g_crowd=crowd, prio=np.where(crowd, 1, 2))
+        matched = gr.det_gt[:, 0].astype(np.int64)
+        hit = matched >= 0
+        outcome = np.where(hit, np.where(crowd[np.maximum(matched, 0)], IGNORED, TP),
+                           FP).astype(np.int8)
+        iou = np.where(outcome == TP, gr.det_iou[:, 0], 0.0)
+    tp = np.flatnonzero(outcome == TP)
+    cols["image"].append(p_img)
+    cols["box_id"].append(dets.box_id[p_rows])
+    cols["cls"].append(p_cls)
+    cols["score"].append(score)
+    cols["outcome"].append(outcome)
+    cols["iou"].append(iou)
+    gbox = np.full(p_rows.shape[0], -1, dtype=np.int64)
+    gbox[tp] = gid[matched[tp]]
+    cols["gt_box_id"].append(gbox)
+    ms = np.full(g_rows.shape[0], -np.inf)
+    ms[matched[tp]] = score[tp]
+    regular = ~crowd
+    cols["gt_image"].append(g_img[regular])
+    cols["gt_id"].append(gid[regular])
+    cols["gt_cls"].append(g_cls[regular])
+    cols["gt_match_score"].append(ms[regular])
 
 
 # =========================================================================== curves
