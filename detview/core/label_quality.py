@@ -481,7 +481,8 @@ def _score_images(
         n_same = np.searchsorted(g_key_s, p_key, side="right") - first
     max_iou = np.full(npr, -np.inf)
     target = np.full(npr, -1, dtype=np.int64)
-    loc_g, loc_p = [], []  # badloc candidates: same class, score > lo, IoU > 0
+    loc_best = np.full(ng, -np.inf)  # badloc: the most similar candidate so far
+    loc_at = np.full(ng, -1, dtype=np.int64)
     gx1, gy1, gx2, gy2 = (np.ascontiguousarray(g_box[:, j]) for j in range(4))
     px1, py1, px2, py2 = (np.ascontiguousarray(p_box[:, j]) for j in range(4))
     g_area, p_area = (gx2 - gx1) * (gy2 - gy1), (px2 - px1) * (py2 - py1)
@@ -505,59 +506,79 @@ def _score_images(
         got = at >= 0
         max_iou[c0:c1][got] = mx[got]
         target[c0:c1][got] = sg[at[got]]
+        # badloc candidates (same class, score > lo, IoU > 0): each box's most similar,
+        # carried from chunk to chunk (chunks go by prediction: the first one on ties)
         m = np.flatnonzero(p_score[sp] > lo)
-        loc_g.append(sg[m])
-        loc_p.append(sp[m])
+        if m.size:
+            o = m[np.argsort(sg[m], kind="stable")]
+            mx, at = _seg_max(sg[o], _pair_sim(g_box[sg[o]], p_box[sp[o]], alpha), ng)
+            better = mx > loc_best
+            loc_best[better] = mx[better]
+            loc_at[better] = sp[o[at[better]]]
     out["tp"] = _true_positives(max_iou, target, p_score, p_img, p_cls)
-    bg = np.concatenate(loc_g) if loc_g else np.zeros(0, dtype=np.int64)
-    bp = np.concatenate(loc_p) if loc_p else np.zeros(0, dtype=np.int64)
-    o = np.argsort(bg, kind="stable")
-    bg, bp = bg[o], bp[o]
-    mx, at = _seg_max(bg, _pair_sim(g_box[bg], p_box[bp], alpha), ng)
-    got = at >= 0
-    out["badloc"] = np.where(got, mx, 1.0)
+    got = loc_at >= 0
+    out["badloc"] = np.where(got, loc_best, 1.0)
     out["badloc_pred"] = np.full(ng, -1, dtype=np.int64)
-    out["badloc_pred"][got] = p_rows[bp[at[got]]]
+    out["badloc_pred"][got] = p_rows[loc_at[got]]
     if progress is not None:
         progress(0.95)
 
-    # ---- 3. confident predictions against every gt box of their image
+    # ---- 3. confident predictions against every gt box of their image, in chunks of
+    # predictions (prediction-major pairs: a prediction's pairs stay in one chunk; a gt
+    # box's best swap candidate is carried from chunk to chunk, first one on ties)
     conf = np.flatnonzero(p_score >= hi)
-    reps = g_cnt[p_img[conf]]
-    cp = np.repeat(conf, reps)  # prediction-major
-    cg = _ranges(g_start[p_img[conf]], reps)
-    iou = _pair_iou(g_box[cg], p_box[cp])
-    sim = _pair_sim(g_box[cg], p_box[cp], alpha, iou)
-    same = g_cls[cg] == p_cls[cp]
-    # overlooked: confident, overlapping no gt box at all; its most similar same-class box
+    conf_reps = g_cnt[p_img[conf]]
     ov_cand = np.zeros(npr, dtype=bool)
     ov_cand[conf] = True
-    ov_cand[cp[iou > 0]] = False
     ov_sim = np.full(npr, np.nan)
-    m = np.flatnonzero(same)
-    mx, at = _seg_max(cp[m], sim[m], npr)
-    has = (at >= 0) & ov_cand
-    ov_sim[has] = mx[has]
+    swap_best = np.full(ng, -np.inf)
+    swap_at = np.full(ng, -1, dtype=np.int64)  # prediction position (in p_rows)
+    for c0, c1 in _chunks(conf_reps, _PAIRS_PER_CHUNK):
+        reps = conf_reps[c0:c1]
+        cp = np.repeat(conf[c0:c1], reps)
+        if not cp.size:
+            continue
+        cg = _ranges(g_start[p_img[conf[c0:c1]]], reps)
+        iou = _pair_iou(g_box[cg], p_box[cp])
+        sim = _pair_sim(g_box[cg], p_box[cp], alpha, iou)
+        same = g_cls[cg] == p_cls[cp]
+        # overlooked: confident, overlapping no gt box at all; its most similar same-class
+        # box
+        ov_cand[cp[iou > 0]] = False
+        m = np.flatnonzero(same)
+        if m.size:
+            seg = cp[m]
+            st = _seg_starts(seg)
+            mx = np.maximum.reduceat(sim[m], st)
+            who = seg[st]
+            has = ov_cand[who]
+            ov_sim[who[has]] = mx[has]
+        # swap: confident (score > hi) predictions of another class -> the most similar
+        m = np.flatnonzero(~same & (p_score[cp] > hi))
+        if m.size:
+            o = m[np.argsort(cg[m], kind="stable")]
+            mx, at = _seg_max(cg[o], sim[o], ng)
+            better = mx > swap_best
+            swap_best[better] = mx[better]
+            swap_at[better] = cp[o[at[better]]]
+    got = swap_at >= 0
     out["ov_cand"], out["ov_sim"] = ov_cand, ov_sim
-    # swap: confident (score > hi) predictions of another class -> the most similar one
-    m = np.flatnonzero(~same & (p_score[cp] > hi))
-    o = m[np.argsort(cg[m], kind="stable")]
-    mx, at = _seg_max(cg[o], sim[o], ng)
-    got = at >= 0
-    out["swap_sim"] = np.where(got, mx, np.nan)
+    out["swap_sim"] = np.where(got, swap_best, np.nan)
     out["swap_pred"] = np.full(ng, -1, dtype=np.int64)
-    out["swap_pred"][got] = p_rows[cp[o[at[got]]]]
+    out["swap_pred"][got] = p_rows[swap_at[got]]
 
     # ---- 4. conflicting duplicate labels: another gt box of another class at IoU >= .95
     out["overlap"] = np.zeros(ng, dtype=bool)
     if params.overlapping_label_check and ng:
-        reps = g_cnt[g_img]
-        qa = np.repeat(np.arange(ng), reps)
-        qb = _ranges(g_start[g_img], reps)
-        m = (qa != qb) & (g_cls[qa] != g_cls[qb])
-        qa, qb = qa[m], qb[m]
-        conflict = _pair_iou(g_box[qa], g_box[qb]) >= params.label_overlap_iou
-        out["overlap"][qa[conflict]] = True
+        g_reps = g_cnt[g_img]
+        for c0, c1 in _chunks(g_reps, _PAIRS_PER_CHUNK):
+            reps = g_reps[c0:c1]
+            qa = np.repeat(np.arange(c0, c1), reps)
+            qb = _ranges(g_start[g_img[c0:c1]], reps)
+            m = (qa != qb) & (g_cls[qa] != g_cls[qb])
+            qa, qb = qa[m], qb[m]
+            conflict = _pair_iou(g_box[qa], g_box[qb]) >= params.label_overlap_iou
+            out["overlap"][qa[conflict]] = True
     if progress is not None:
         progress(1.0)
     return out
@@ -675,15 +696,22 @@ def _min_similarity(
         st = _seg_starts(g_img[rows])
         far_img[g_img[rows][st]] = np.maximum.reduceat(row_max[rows], st)
     cand = np.flatnonzero(has & (row_max >= far_img[g_img] * (1 - 1e-9)))
-    reps = per_g[cand]
-    pg = np.repeat(cand, reps)
-    pp = _ranges(p_start[g_img[cand]], reps)
-    dx = gcx[pg] - pcx[pp]
-    dy = gcy[pg] - pcy[pp]
-    d2 = dx * dx + dy * dy
-    top = far_img[g_img[pg]]
-    keep = (d2 < t_near) & (d2 >= top * (1 - 1e-9))
-    pg, pp, d2, top = pg[keep], pp[keep], d2[keep], top[keep]
+    kept: list[tuple[np.ndarray, ...]] = []
+    for c0, c1 in _chunks(per_g[cand], _PAIRS_PER_CHUNK):  # few pairs survive: chunked
+        reps = per_g[cand[c0:c1]]
+        pg = np.repeat(cand[c0:c1], reps)
+        pp = _ranges(p_start[g_img[cand[c0:c1]]], reps)
+        dx = gcx[pg] - pcx[pp]
+        dy = gcy[pg] - pcy[pp]
+        d2 = dx * dx + dy * dy
+        top = far_img[g_img[pg]]
+        keep = (d2 < t_near) & (d2 >= top * (1 - 1e-9))
+        kept.append((pg[keep], pp[keep], d2[keep], top[keep]))
+    if kept:
+        pg, pp, d2, top = (np.concatenate(c) for c in zip(*kept, strict=True))
+    else:
+        pg = pp = np.zeros(0, dtype=np.int64)
+        d2 = top = np.zeros(0)
     iou = _pair_iou(g_box[pg], p_box[pp])
     sim = _pair_sim(g_box[pg], p_box[pp], alpha, iou)
     img = g_img[pg]

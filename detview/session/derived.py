@@ -22,6 +22,7 @@ and one :meth:`Derived.register` call; the GUI and the CLI read it the same way.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ class Producer(Generic[T]):
     columns: ClassVar[tuple[str, ...]] = ()  # per-image columns offered
     keep: ClassVar[int] = 4  # incremental only: values of other keys kept for coming back
     sync_max_images: ClassVar[int] = 0  # request() computes on the calling thread up to this
+    #: built without waiting for the other producers' builds (see ``Derived._gate``)
+    ungated: ClassVar[bool] = False
 
     def key(self, s: Session) -> Key | None:
         """What the value depends on, or None when it does not apply (no run)."""
@@ -116,6 +119,22 @@ class Producer(Generic[T]):
         return False
 
 
+def _gated(gate: threading.Semaphore, work: Callable[[Progress], T]
+           ) -> Callable[[Progress], T]:
+    """``work`` run while holding ``gate``; waiting for it can be cancelled."""
+
+    def run(progress: Progress) -> T:
+        while not gate.acquire(timeout=0.05):
+            if progress(0, 1) is False:
+                raise InterruptedError("cancelled")
+        try:
+            return work(progress)
+        finally:
+            gate.release()
+
+    return run
+
+
 @dataclass
 class _Entry(Generic[T]):
     key: Key
@@ -136,6 +155,11 @@ class Derived:
         self._running: dict[str, tuple[Key, Task[Any]]] = {}
         self._rerun: set[str] = set()
         self.wanted: set[str] = set()
+        #: the dataset-wide analyses (COCO, error types, label quality, match records)
+        #: are built one at a time: their working memory does not add up (at 118k images
+        #: each takes hundreds of MB) and two cores are not shared four ways. The
+        #: per-image metrics (the list) never wait for them.
+        self._gate = threading.Semaphore(1)
 
     # ------------------------------------------------------------------ registry
     def register(self, producer: Producer[Any], wanted: bool = False) -> None:
@@ -270,6 +294,8 @@ class Derived:
         revisions = ds.image_revisions.copy()
         revision = ds.revision
         work = p.build(self._s)
+        if not p.ungated:
+            work = _gated(self._gate, work)
 
         def done(value: Any) -> None:
             self._running.pop(name, None)
@@ -373,6 +399,7 @@ class MetricsProducer(Producer[RunMetrics]):
     thresholds; kept current after each edit."""
 
     name = "metrics"
+    ungated = True  # the image list waits for it
     label = "Re-computing metrics"
     incremental = True
     columns = METRIC_COLUMNS

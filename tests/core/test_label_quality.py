@@ -248,6 +248,20 @@ def test_synthetic_equals_cleanlab(seed, n_images, n_classes, crowd, canvas):
         assert 1e-7 < res.min_possible_similarity < 1e-3
 
 
+@pytest.mark.parametrize("per_chunk", [1, 7, 64])
+def test_pair_chunks_of_any_size_equal_cleanlab(monkeypatch, per_chunk):
+    """The pair passes run in chunks (memory stays bounded at 118k images); a chunk
+    boundary inside an image or between a box's candidates changes nothing."""
+    import detview.core.label_quality as lq
+
+    monkeypatch.setattr(lq, "_PAIRS_PER_CHUNK", per_chunk)
+    ds = synthetic(40, 6, 5, True, 64)
+    pred = ds.runs["run"]
+    res = compute_label_quality(ds.gt, pred, 6)
+    assert_matches_cleanlab(res, ds.gt, pred, 6)
+    assert res.n_swap.sum() > 0 and res.n_overlooked.sum() > 0
+
+
 def test_coco128_yolov5s_equals_cleanlab(realdata):
     from detview.io import load_dataset
 
