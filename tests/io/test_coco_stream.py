@@ -276,3 +276,18 @@ def test_loading_stops_when_the_progress_callback_says_so(tmp_path):
     with pytest.raises(Cancelled):
         read_preds(tmp_path / "p.json", "coco", progress=stop)
     assert seen and all(0 <= d <= t for d, t in seen)
+
+
+def test_a_numeric_string_image_id_makes_names_as_the_dict_parser_does(tmp_path, monkeypatch):
+    """One ``"image_id": "7"`` among integers: every id is a name then (the dict
+    parser's rule), not the number 7 (what a numeric conversion would make of it)."""
+    monkeypatch.setattr(jsonstream, "CHUNK", 64)  # the string in a later piece
+    recs = [{"image_id": i % 5, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}
+            for i in range(30)]
+    recs[20]["image_id"] = "7"
+    p = tmp_path / "p.json"
+    p.write_text(json.dumps(recs))
+    assert_same_preds(p)
+    got = read_preds(p, "coco")
+    assert got.image_ids is None and got.image_names is not None
+    assert got.image_names[20] == "7" and got.image_names[0] == "0"

@@ -613,10 +613,10 @@ def read_results_stream(path: Path, progress: Progress = None) -> PredData | Non
             except dec["errors"]:
                 return None
             m = len(recs)
-            try:
-                img: Any = np.fromiter(map(attrgetter("image_id"), recs), np.int64, m)
-            except TypeError:  # file names
-                keys = list(map(attrgetter("image_id"), recs))
+            keys = list(map(attrgetter("image_id"), recs))
+            if str not in set(map(type, keys)):  # (np.fromiter would turn "7" into 7)
+                img: Any = np.fromiter(keys, np.int64, m)
+            else:  # file names
                 if not all(isinstance(v, int) or (v and "\0" not in v and len(v) <= 1024)
                            for v in keys):
                     return None
