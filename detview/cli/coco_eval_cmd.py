@@ -11,7 +11,7 @@ from typing import Any
 from detview.io.errors import InputError
 
 from .common import add_dataset_options, load_from_args
-from .progress import add_quiet_option, progress_from_args
+from .progress import add_quiet_option, with_progress
 
 SUMMARY_FIELDS = ("AP", "AP50", "AP75", "APs", "APm", "APl",
                   "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
@@ -58,12 +58,7 @@ class _MatchThenAccumulate:
 
 
 def run(args: argparse.Namespace) -> int:
-    bar = progress_from_args(args)
-    try:
-        return _run(args, bar)
-    finally:
-        if bar is not None:
-            bar.finish()
+    return with_progress(args, _run, args)
 
 
 def _run(args: argparse.Namespace, bar: Any) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from detview.io.errors import InputError
 
 from .common import add_dataset_options, load_from_args
-from .progress import add_quiet_option, progress_from_args
+from .progress import add_quiet_option, with_progress
 from .where import add_where_option, apply_where, warn_bad_images
 
 ASCENDING_BY_DEFAULT = {"mean_iou", "tp", "file_name", "n_pred", "n_gt", "ap", "ap50",
@@ -77,12 +77,7 @@ def sort_table(df, column: str, ascending: bool | None):  # type: ignore[no-unty
 
 
 def run(args: argparse.Namespace) -> int:
-    bar = progress_from_args(args)
-    try:
-        return _run(args, bar)
-    finally:
-        if bar is not None:
-            bar.finish()
+    return with_progress(args, _run, args)
 
 
 def _run(args: argparse.Namespace, bar: Any) -> int:

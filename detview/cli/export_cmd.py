@@ -19,7 +19,7 @@ from detview.io.errors import InputError
 from detview.io.spec import DatasetSpec, load_spec
 
 from .common import add_dataset_options, log, spec_from_args
-from .progress import add_quiet_option, progress_from_args
+from .progress import add_quiet_option, with_progress
 
 if TYPE_CHECKING:
     from detview.core.dataset import Dataset
@@ -81,12 +81,7 @@ def export_dataset(original: Dataset, edits: list[Edit], spec: DatasetSpec, out:
 
 
 def _run(args: argparse.Namespace, spec: DatasetSpec) -> int:
-    bar = progress_from_args(args)
-    try:
-        return _export(args, spec, bar)
-    finally:
-        if bar is not None:
-            bar.finish()
+    return with_progress(args, _export, args, spec)
 
 
 def _export(args: argparse.Namespace, spec: DatasetSpec, bar: Any) -> int:

@@ -13,9 +13,10 @@ import argparse
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
-__all__ = ["TerminalProgress", "add_quiet_option", "progress_from_args"]
+__all__ = ["TerminalProgress", "add_quiet_option", "progress_from_args", "with_progress"]
 
 
 def add_quiet_option(p: argparse.ArgumentParser) -> None:
@@ -142,6 +143,17 @@ def _is_terminal(stream: IO[str]) -> bool:
         return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
     except (AttributeError, ValueError):
         return False
+
+
+def with_progress(args: argparse.Namespace, body: Callable[..., int], *before: Any) -> int:
+    """``body(*before, bar)`` with the terminal bar ``args`` asks for (or None), the bar
+    finished however the body ends."""
+    bar = progress_from_args(args)
+    try:
+        return body(*before, bar)
+    finally:
+        if bar is not None:
+            bar.finish()
 
 
 def progress_from_args(args: argparse.Namespace,
