@@ -76,9 +76,6 @@ print(json.dumps({"columns": cols, "rss": rss, "boxes": len(ds.gt),
 """
 
 
-
-
-
 def run_child(cmd: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
     """One process: wall, CPU (user + system) and peak RSS of that child alone; the
     ``detview: timing:`` lines of its stderr as seconds since it started."""
