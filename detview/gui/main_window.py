@@ -52,6 +52,8 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
 
     sessionChanged = Signal()  # noqa: N815
     imageShown = Signal(int)  # noqa: N815
+    #: a dataset with predictions opens ranked by lowest mean IoU (worst first)
+    rank_on_open = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -258,6 +260,11 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         self._update_title()
         self._update_summary()
         self._on_history_changed()
+        if (self.rank_on_open and session.run_names and self.images.model is not None
+                and session.derived.is_current("metrics")):
+            # worst first, as the screenshot and the README show it (a click on a header
+            # sorts by anything else)
+            self.images.sort_by("mean_iou", Qt.SortOrder.AscendingOrder)
         if self.images.model is not None and self.images.model.rowCount():
             self.images.select_row(0)
         else:

@@ -80,8 +80,19 @@ def show_first_by_iou(window: Any) -> None:
 def test_open_sort_and_navigate(window: Any, qtbot: Any) -> None:
     m = window.model
     assert m.rowCount() == 3
-    col = [c.key for c in m.columns].index("mean_iou")
+    # it opens ranked worst first (lowest mean IoU first), on the worst image
+    iou = window.session.current.column("mean_iou")
+    assert [m.image_at(r) for r in range(3)] == sorted(range(3), key=lambda i: iou[i]) \
+        == [0, 2, 1]
+    assert window.current_image == 0
+    col = [c.key for c in m.columns].index("file_name")
     hh = window.table.horizontalHeader()
+    pos = QPoint(hh.sectionViewportPosition(col) + 5, hh.height() // 2)
+    QTest.mouseClick(hh.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     pos)  # file order is one click
+    names = window.session.dataset.images.file_names
+    assert [names[m.image_at(r)] for r in range(3)] == sorted(names)
+    col = [c.key for c in m.columns].index("mean_iou")
     pos = QPoint(hh.sectionViewportPosition(col) + 5, hh.height() // 2)
     QTest.mouseClick(hh.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      pos)  # lowest IoU first is one click
