@@ -100,6 +100,7 @@ def main() -> int:
     w.quiet = True
     w.use_journal = False
     w.set_session(Session(ds, image_root=tmp / "images", name="bench"), "bench")
+    w.setWindowState(Qt.WindowState.WindowNoState)  # not fitted to the screen
     w.resize(1366, 768)
     w.show()
     app.processEvents()

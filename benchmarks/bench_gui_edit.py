@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     w = MainWindow()
     w.quiet = True
     w.use_journal = False
+    w.setWindowState(Qt.WindowState.WindowNoState)  # not fitted to the screen
     w.resize(1600, 1000)
     w.show()
     w.activateWindow()

@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow()
     win.quiet = True
     win.set_session(session, "bench")
+    win.setWindowState(Qt.WindowState.WindowNoState)  # not fitted to the screen
     win.resize(1600, 1000)
     win.show()
     app.processEvents()

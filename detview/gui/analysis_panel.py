@@ -54,6 +54,7 @@ from .session import QtSession
 __all__ = ["AnalysisPanel", "fmt_stat"]
 
 _COCO_DEFER_MS = 30
+_PC_TAB = 1
 _CM_TAB = 3
 _THR_TAB = 4
 
@@ -73,6 +74,7 @@ class AnalysisPanel(QWidget):
         self._coco_dirty = False  # numbers changed while hidden: drawn when shown
         self._cm_stale = False
         self._thr_stale = False
+        self._pc_stale = False
         self._build()
         # after an edit the evaluator is read once per burst, just after the edit is on
         # screen
@@ -420,6 +422,16 @@ class AnalysisPanel(QWidget):
             self.coco.setItem(row, col + 1, c)
         for c in (0, 1, 3, 4):
             self.coco.resizeColumnToContents(c)
+        if self.tabs.currentIndex() == _PC_TAB or self.pr.result is None:
+            self._draw_pc_tab()
+        else:  # drawn when its tab is shown (after an edit: ~15 ms saved per edit)
+            self._pc_stale = True
+
+    def _draw_pc_tab(self) -> None:
+        self._pc_stale = False
+        r = self.result
+        if r is None:
+            return
         self._draw_per_class()
         self.pr.draw(r)
         self._mark_pr()
@@ -477,7 +489,9 @@ class AnalysisPanel(QWidget):
             self._draw_confusion()
 
     def _on_tab(self, index: int) -> None:
-        if index == _CM_TAB and self._cm_stale:
+        if index == _PC_TAB and self._pc_stale:
+            self._draw_pc_tab()
+        elif index == _CM_TAB and self._cm_stale:
             self._draw_confusion()
         elif index == _THR_TAB and self._thr_stale:
             self._draw_thresholds()

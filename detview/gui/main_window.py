@@ -119,6 +119,7 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         self.history_view.clicked.connect(lambda idx: self._go_to(idx.row()))
         self.analysis = AnalysisPanel()
         self.analysis.classClicked.connect(self._on_class_clicked)
+        self.analysis.cocoUpdated.connect(self._update_status)  # the image AP, once current
         self.summary_dock = self._dock("Summary", "summary_dock", self.summary)
         self.history_dock = self._dock("History", "history_dock", self.history_view)
         self.analysis_dock = self._dock("Analysis", "analysis_dock", self.analysis)
@@ -509,7 +510,12 @@ class MainWindow(TrainingMixin, EditingMixin, FilesMixin, DesktopMixin, ClassToo
         parts = [f"<b>{where}</b> {im.file_names[i]} "
                  f"({im.widths[i]}×{im.heights[i]})", f"GT {int(s.column('n_gt')[i])}"]
         if s.run is not None:
-            c = {k: s.column(k)[i] for k in ("n_pred", "tp", "fp", "fn", "mean_iou", "ap")}
+            c = {k: s.column(k)[i] for k in ("n_pred", "tp", "fp", "fn", "mean_iou")}
+            # the image's COCO AP once the live numbers caught up with the edits (they do
+            # when the Analysis panel's short timer fires; reading it here would do that
+            # work inside every edit)
+            c["ap"] = s.derived.column("ap", flush=False)
+            c["ap"] = np.nan if c["ap"] is None else c["ap"][i]
             parts += [f"pred {int(c['n_pred'])}",
                       f"TP {int(c['tp'])} · FP {int(c['fp'])} · FN {int(c['fn'])}",
                       "mean IoU " + ("—" if np.isnan(m.value("mean_iou", i))

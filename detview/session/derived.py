@@ -232,9 +232,10 @@ class Derived:
         names = [name] if name is not None else list(self._running)
         return any(n in self._running for n in names)
 
-    def column(self, column: str) -> np.ndarray | None:
+    def column(self, column: str, flush: bool = True) -> np.ndarray | None:
         """A per-image column offered by a producer, for the current settings (or, while
-        it is recomputed, the value it may keep showing); None when there is none."""
+        it is recomputed, the value it may keep showing); None when there is none.
+        ``flush=False``: None rather than bringing a lazy producer up to the edits."""
         for name, p in self._producers.items():
             if column not in p.columns:
                 continue
@@ -243,6 +244,8 @@ class Derived:
             if key is None or e is None:
                 return None
             if e.key != key and not p.shows_while_recomputing(e.key, key):
+                return None
+            if not flush and self._pending.get(name):
                 return None
             self._flush(name)
             return p.column(e.value, column, self._s)

@@ -187,3 +187,27 @@ def test_a_new_derived_value_is_one_producer() -> None:
     s.runner.wait_all(30)
     want[int(gt.image[r])] -= 1
     np.testing.assert_array_equal(s.column("n_alive_gt"), want)
+
+
+def test_a_column_read_without_flush_never_does_the_lazy_update() -> None:
+    """``column(name, flush=False)`` (the status bar's read) is None while the live COCO
+    numbers still owe edits, and never brings them up to date itself; a plain
+    ``column`` does, and then gives the image's AP as pycocotools computes it alone."""
+    s = synthetic_session()
+    s.derived.compute("coco")
+    assert s.derived.column("ap", flush=False) is not None  # nothing owed yet
+    gt = s.dataset.gt
+    row = int(np.flatnonzero(gt.alive & ~gt.iscrowd)[0])
+    img = int(gt.image[row])
+    s.delete_boxes([int(gt.box_id[row])])
+    assert s.derived.column("ap", flush=False) is None
+    assert s.derived.column("ap", flush=False) is None  # still owed: not done by reading
+    ap = s.derived.column("ap")
+    assert ap is not None and s.derived.column("ap", flush=False) is not None
+    gt_d, dets = as_coco(s.dataset, "a", None)
+    iid = int(s.dataset.images.ids[img])
+    one = {**gt_d, "images": [im for im in gt_d["images"] if im["id"] == iid],
+           "annotations": [a for a in gt_d["annotations"] if a["image_id"] == iid]}
+    assert one["annotations"]  # the image still has ground truth: its AP is a number
+    want = pycocotools_eval(one, [d for d in dets if d["image_id"] == iid])
+    assert ap[img] == pytest.approx(want["stats"]["AP"], abs=1e-12)
