@@ -816,7 +816,10 @@ class QueryTable:
                 typ = _BOOL
             elif arr.dtype.kind in "iuf":
                 typ = _NUM
-            elif arr.dtype.kind in "OUST":
+            elif arr.dtype.kind == "U":  # already text (file names): no None, no NaN
+                typ = _STR
+                arr = arr.astype(object)
+            elif arr.dtype.kind in "OST":
                 typ = _STR
                 arr = np.array(["" if v is None or (isinstance(v, float) and math.isnan(v))
                                 else str(v) for v in arr.tolist()], dtype=object)

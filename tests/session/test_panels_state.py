@@ -89,8 +89,11 @@ def test_query_table_answers_like_the_fixture_says(tmp_path: Path) -> None:
     assert rows("fn > 0") == [0, 2]
     assert rows('class == "person"') == [1]
     assert rows("mean_iou >= 0.99") == [1]
+    assert rows('file_name == "b.png"') == [1] and rows('file_name ~ "png"') == [0, 1, 2]
+    assert query_table(s) is t  # kept while nothing changed (a query typed key by key)
     s.set_tags([1], ["review"])
     s.set_reviewed([2], True)
+    assert query_table(s) is not t  # an edit: built again
     t = query_table(s)
     assert rows('tag == "review"') == [1] and rows("reviewed") == [2]
     with pytest.raises(ValueError, match="not computed yet"):
